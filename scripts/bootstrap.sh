@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Create (or reuse) the project's virtual environment in .venv and install the
+# package with its test extras.  Used by the README's quick-start commands.
+#
+# TORCH_SPEC selects the torch requirement.  The default pins the CPU build
+# that CI machines have on disk; set TORCH_SPEC=torch (or a CUDA build) for
+# your own hardware.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+EXTRAS=${EXTRAS:-tests}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+stamp=.venv/.flowspectrum-installed
+want="$TORCH_SPEC|$EXTRAS|$(cat pyproject.toml | cksum)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q "$TORCH_SPEC"
+    .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+    echo "$want" > "$stamp"
+fi

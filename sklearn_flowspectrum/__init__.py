@@ -1,0 +1,15 @@
+"""Interpretable encrypted-traffic classification with the AMAE FlowSpectrum.
+
+The data flow is the architecture: captures -> packets -> sessions -> byte
+images -> spectra -> decisions.  Each stage lives in its own private module
+and is re-exported here.
+"""
+
+from sklearn_flowspectrum._version import __version__
+
+# --- captures -> sessions (sklearn_flowspectrum._capture, ._sessions) ---
+# --- sessions -> byte images (._layers, ._vectorizer, ._idx) ---
+# --- images -> spectra (._nn, ._embedder) ---
+# --- spectra -> decisions (._classifier) ---
+
+__all__ = ["__version__"]
