@@ -9,7 +9,8 @@ from sklearn_flowspectrum._version import __version__
 
 # --- captures -> sessions (sklearn_flowspectrum._capture, ._sessions) ---
 # --- sessions -> byte images (._layers, ._vectorizer, ._idx) ---
+from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
 # --- images -> spectra (._nn, ._embedder) ---
 # --- spectra -> decisions (._classifier) ---
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "load_idx_pair", "read_idx", "write_idx"]
