@@ -16,8 +16,12 @@ fi
 stamp=.venv/.flowspectrum-installed
 want="$TORCH_SPEC|$EXTRAS|$(cat pyproject.toml | cksum)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q "$TORCH_SPEC"
-    .venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+    # pip's notes about local package mirrors are noise here; errors still show.
+    pip_q() { .venv/bin/python -m pip install -q "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }; }
+    pip_q --upgrade pip
+    pip_q "$TORCH_SPEC"
+    pip_q -e ".[$EXTRAS]"
+    .venv/bin/python -c "import sklearn_flowspectrum, torch, skorch, dpkt" \
+        || { echo "bootstrap: installation failed" >&2; exit 1; }
     echo "$want" > "$stamp"
 fi
