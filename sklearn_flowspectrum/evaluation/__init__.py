@@ -1,0 +1,25 @@
+"""Honest evaluation: leakage-safe splitters, a leakage audit and labelled reports.
+
+Everything here is imported from this subpackage, not from the top-level
+package, in the way :mod:`sklearn.model_selection` sits beside
+:mod:`sklearn`::
+
+    from sklearn_flowspectrum.evaluation import CaptureFileKFold, leakage_audit
+"""
+
+# Authors: The sklearn_flowspectrum developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from sklearn_flowspectrum.evaluation._splitters import (
+    CaptureFileKFold,
+    ServerEndpointKFold,
+    SessionTimeSplit,
+    server_endpoints,
+)
+
+__all__ = [
+    "CaptureFileKFold",
+    "ServerEndpointKFold",
+    "SessionTimeSplit",
+    "server_endpoints",
+]
