@@ -1,0 +1,723 @@
+"""Plots of FlowSpectra and attention weights (the paper's Figures 5-10).
+
+Every function takes plain arrays (or a fitted estimator that holds them),
+draws on a matplotlib ``Axes`` (a new figure when ``ax`` is None) and returns
+it; :func:`plot_byte_weights` draws one panel per class and returns the
+``Figure``.  matplotlib is an optional dependency (the ``plots`` extra) and is
+imported only when a function is called.
+
+Byte positions are labelled with the protocol field behind them when a byte
+map is given: ``byte_fields`` is either one field name per position, or a
+per-session byte map of shape ``(n_sessions, n_bytes)`` (such as the ones
+:mod:`sklearn_flowspectrum._layouts` computes), which
+:func:`majority_byte_fields` reduces to the field most sessions have there.
+"""
+
+# Authors: The sklearn_flowspectrum developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = [
+    "FIELD_CATEGORIES",
+    "field_category",
+    "majority_byte_fields",
+    "plot_attention_scatter",
+    "plot_byte_weights",
+    "plot_spectrum",
+    "plot_spectrum_density",
+    "plot_weight_boxplot",
+]
+
+#: Colour of each kind of field in the byte-field track of the attention plots.
+FIELD_CATEGORIES = {
+    "pcap header": "#7f7f7f",
+    "timestamp": "#d62728",
+    "link layer": "#9467bd",
+    "address": "#ff7f0e",
+    "IP header": "#1f77b4",
+    "port": "#e377c2",
+    "transport header": "#17becf",
+    "payload": "#2ca02c",
+    "padding": "#f0f0f0",
+    "mixed": "#c7c7c7",
+}
+_LEAKY = {
+    "timestamp": ("pcap.ts_sec", "pcap.ts_usec", "tcp.opt.timestamp"),
+    "address": (
+        "eth.dst",
+        "eth.src",
+        "sll.addr",
+        "ip.src",
+        "ip.dst",
+        "ipv6.src",
+        "ipv6.dst",
+    ),
+    "port": ("tcp.sport", "tcp.dport", "udp.sport", "udp.dport"),
+}
+_FIELD_TO_LEAKY = {f: kind for kind, fields in _LEAKY.items() for f in fields}
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise ImportError(
+            "sklearn_flowspectrum.plotting needs matplotlib: "
+            'pip install "sklearn-flowspectrum[plots]" (or pip install matplotlib)'
+        ) from exc
+    return plt
+
+
+def _get_ax(ax, figsize):
+    if ax is not None:
+        return ax
+    _, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
+    return ax
+
+
+def field_category(name):
+    """Return the kind of a byte-map field name, a key of :data:`FIELD_CATEGORIES`.
+
+    Parameters
+    ----------
+    name : str or None
+        A field name such as ``"ip.src"``, ``"pcap.ts_sec"``, ``"payload"``.
+
+    Returns
+    -------
+    category : str
+
+    Examples
+    --------
+    >>> from sklearn_flowspectrum.plotting import field_category
+    >>> field_category("pcap.ts_usec"), field_category("tcp.window")
+    ('timestamp', 'transport header')
+    """
+    if name is None or name == "" or name in ("pad", "padding"):
+        return "padding"
+    name = str(name)
+    if name in _FIELD_TO_LEAKY:
+        return _FIELD_TO_LEAKY[name]
+    if name == "mixed":
+        return "mixed"
+    if name.startswith("pcap."):
+        return "pcap header"
+    if name.startswith(("eth.", "vlan.", "sll.", "null.", "pppoe.", "mpls.")):
+        return "link layer"
+    if name.startswith(("ip.", "ipv6.")):
+        return "IP header"
+    if name.startswith(("tcp.", "udp.")):
+        return "transport header"
+    if name in ("payload", "trailer"):
+        return "payload"
+    return "mixed"
+
+
+def majority_byte_fields(byte_map, *, min_share=0.5):
+    """Reduce a per-session byte map to one field name per byte position.
+
+    Parameters
+    ----------
+    byte_map : array-like of shape (n_sessions, n_bytes) or (n_bytes,)
+        The field behind each byte of each session's image (strings).  A 1-D
+        input is returned as it is.
+    min_share : float, default=0.5
+        A position gets its most common field when at least this share of
+        the sessions has it there, and ``"mixed"`` otherwise.
+
+    Returns
+    -------
+    fields : ndarray of shape (n_bytes,), dtype object
+
+    Examples
+    --------
+    >>> from sklearn_flowspectrum.plotting import majority_byte_fields
+    >>> majority_byte_fields([["ip.src", "payload"], ["ip.src", "pad"],
+    ...                       ["ip.src", "payload"]]).tolist()
+    ['ip.src', 'payload']
+    """
+    fields = np.asarray(byte_map, dtype=object)
+    if fields.ndim == 1:
+        return fields
+    if fields.ndim != 2 or fields.shape[0] == 0:
+        raise ValueError(
+            f"byte_map must have shape (n_sessions, n_bytes), got {fields.shape}"
+        )
+    out = np.empty(fields.shape[1], dtype=object)
+    for j in range(fields.shape[1]):
+        values, counts = np.unique(fields[:, j].astype(str), return_counts=True)
+        best = np.argmax(counts)
+        out[j] = (
+            str(values[best]) if counts[best] >= min_share * len(fields) else "mixed"
+        )
+    return out
+
+
+def _byte_fields(byte_fields, n_bytes):
+    if byte_fields is None:
+        return None
+    fields = majority_byte_fields(byte_fields)
+    if len(fields) != n_bytes:
+        raise ValueError(
+            f"byte_fields names {len(fields)} positions, the weights have {n_bytes}"
+        )
+    return fields
+
+
+def _runs(fields, start=0, stop=None):
+    """(first, stop, name) runs of equal field names in fields[start:stop]."""
+    stop = len(fields) if stop is None else stop
+    runs, first = [], start
+    for j in range(start + 1, stop + 1):
+        if j == stop or fields[j] != fields[first]:
+            runs.append((first, j, fields[first]))
+            first = j
+    return runs
+
+
+def _colors(n, colors=None):
+    if colors is not None:
+        colors = list(colors)
+        if len(colors) < n:
+            raise ValueError(f"colors has {len(colors)} entries for {n} classes")
+        return colors
+    plt = _pyplot()
+    if n <= 10:
+        return [plt.get_cmap("tab10")(i) for i in range(n)]
+    if n <= 20:
+        # The dark shades of tab20 first, then the light ones.
+        order = list(range(0, 20, 2)) + list(range(1, 20, 2))
+        return [plt.get_cmap("tab20")(i) for i in order[:n]]
+    return [plt.get_cmap("turbo")(i / max(n - 1, 1)) for i in range(n)]
+
+
+def _labels(y, class_names):
+    """Sorted classes of ``y`` and their display names."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        y = y.ravel()
+    classes = np.unique(y)
+    if class_names is None:
+        return y, classes, [str(c) for c in classes]
+    if isinstance(class_names, Mapping):
+        return y, classes, [str(class_names.get(c, c)) for c in classes]
+    names = list(class_names)
+    if np.issubdtype(classes.dtype, np.integer) and (
+        classes.min() >= 0 and classes.max() < len(names)
+    ):
+        # Integer targets index target_names, as in sklearn's datasets.
+        return y, classes, [str(names[c]) for c in classes]
+    if len(names) == len(classes):
+        return y, classes, [str(n) for n in names]
+    raise ValueError(
+        f"class_names has {len(names)} entries; y has {len(classes)} classes "
+        f"({classes[:5].tolist()}...)"
+    )
+
+
+def _spectra(spectra, y):
+    d = np.asarray(spectra, dtype=np.float64)
+    if d.ndim == 2 and d.shape[1] == 1:
+        d = d[:, 0]
+    if d.ndim != 1:
+        raise ValueError(
+            f"spectra must have shape (n_sessions,) or (n_sessions, 1), got {d.shape}"
+        )
+    if len(np.asarray(y).ravel()) != len(d):
+        raise ValueError(f"{len(d)} spectrum values but {len(np.ravel(y))} labels")
+    if not np.isfinite(d).all():
+        raise ValueError("spectra contain NaN or infinite values")
+    return d
+
+
+def plot_spectrum(
+    spectra,
+    y,
+    *,
+    class_names=None,
+    stacked=True,
+    colors=None,
+    linewidth=0.8,
+    alpha=0.5,
+    ax=None,
+):
+    """Draw each session as a spectral line at its value ``d(A)`` (paper Fig. 5).
+
+    Parameters
+    ----------
+    spectra : array-like of shape (n_sessions,) or (n_sessions, 1)
+        Spectrum values, e.g. ``AMAESpectrumEmbedder().fit(X, y).transform(X)``.
+    y : array-like of shape (n_sessions,)
+        Class of each session.
+    class_names : sequence or mapping, default=None
+        Display names.  With integer ``y``, ``class_names[c]`` names class
+        ``c`` (sklearn's ``target_names``); otherwise one name per sorted
+        class, or a mapping from class to name.
+    stacked : bool, default=True
+        One row per class (the classes' intervals side by side); ``False``
+        draws every line on one row, as in the paper.
+    colors : sequence of colors, default=None
+        One colour per class, in the order of the sorted classes.
+    linewidth, alpha : float
+        Of the spectral lines.
+    ax : matplotlib Axes, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_flowspectrum.plotting import plot_spectrum
+    >>> ax = plot_spectrum(np.r_[np.zeros(5), np.ones(5)], [0] * 5 + [1] * 5,
+    ...                    class_names=["chat", "voip"])
+    >>> [t.get_text() for t in ax.get_yticklabels()]
+    ['chat', 'voip']
+    """
+    y, classes, names = _labels(y, class_names)
+    d = _spectra(spectra, y)
+    colors = _colors(len(classes), colors)
+    ax = _get_ax(ax, (9, 0.45 * len(classes) + 1.6 if stacked else 2.6))
+    positions = [d[y == c] for c in classes]
+    offsets = np.arange(len(classes)) if stacked else np.zeros(len(classes))
+    ax.eventplot(
+        positions,
+        lineoffsets=offsets,
+        linelengths=0.8 if stacked else 1.0,
+        linewidths=linewidth,
+        colors=colors,
+        alpha=alpha,
+    )
+    if stacked:
+        ax.set_yticks(offsets, names)
+        ax.set_ylim(len(classes) - 0.5, -0.5)
+    else:
+        ax.set_yticks([])
+        handles = [
+            _pyplot().Line2D([], [], color=c, label=n) for c, n in zip(colors, names)
+        ]
+        ax.legend(
+            handles=handles,
+            ncols=min(len(names), 6),
+            fontsize="small",
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.25),
+            frameon=False,
+        )
+    ax.set_xlabel("spectrum value d(A)")
+    ax.set_title("FlowSpectrum: one line per session")
+    ax.grid(axis="x", alpha=0.3)
+    return ax
+
+
+def _kde(values, grid, bandwidth):
+    """Gaussian kernel density of ``values`` on ``grid`` (paper Eqs. 20-21)."""
+    n = len(values)
+    if isinstance(bandwidth, str):  # "scott"
+        std = np.std(values)
+        iqr = np.subtract(*np.percentile(values, [75, 25])) / 1.349
+        spread = min(std, iqr) if iqr > 0 else std
+        h = 1.06 * spread * n ** (-1 / 5) if spread > 0 else 1e-3
+    else:
+        h = float(bandwidth)
+    density = np.zeros_like(grid)
+    # Chunks keep memory at ~grid * 4096 floats for any number of sessions.
+    for i in range(0, n, 4096):
+        u = (grid[:, None] - values[None, i : i + 4096]) / h
+        density += np.exp(-0.5 * u * u).sum(axis=1)
+    return density / (n * h * np.sqrt(2 * np.pi)), h
+
+
+def plot_spectrum_density(
+    spectra,
+    y,
+    *,
+    bandwidth="scott",
+    class_names=None,
+    colors=None,
+    grid_size=512,
+    fill=True,
+    ax=None,
+):
+    """Gaussian kernel density of each class's spectral lines (paper Fig. 6).
+
+    Parameters
+    ----------
+    spectra : array-like of shape (n_sessions,) or (n_sessions, 1)
+        Spectrum values.
+    y : array-like of shape (n_sessions,)
+        Class of each session.
+    bandwidth : float or "scott", default="scott"
+        Kernel bandwidth ``h`` in spectrum units (the paper uses 0.1 for
+        spectra spread over tens of units; pass
+        ``FlowSpectrumClassifier.bandwidth`` to see the densities the
+        classifier decides with).  ``"scott"``: Scott's rule per class.
+    class_names : sequence or mapping, default=None
+        As in :func:`plot_spectrum`.
+    colors : sequence of colors, default=None
+        One per class.
+    grid_size : int, default=512
+        Number of evaluation points.
+    fill : bool, default=True
+        Shade under each curve.
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_flowspectrum.plotting import plot_spectrum_density
+    >>> rng = np.random.default_rng(0)
+    >>> d = np.r_[rng.normal(0, 1, 50), rng.normal(5, 1, 50)]
+    >>> ax = plot_spectrum_density(d, [0] * 50 + [1] * 50, bandwidth=0.5)
+    >>> len(ax.get_lines())
+    2
+    """
+    y, classes, names = _labels(y, class_names)
+    d = _spectra(spectra, y)
+    if not isinstance(bandwidth, str):
+        if not np.isfinite(bandwidth) or bandwidth <= 0:
+            raise ValueError(f"bandwidth must be positive, got {bandwidth!r}")
+    elif bandwidth != "scott":
+        raise ValueError(f"bandwidth must be a number or 'scott', got {bandwidth!r}")
+    colors = _colors(len(classes), colors)
+    ax = _get_ax(ax, (9, 4))
+    lo, hi = d.min(), d.max()
+    pad = 0.05 * (hi - lo) if hi > lo else 1.0
+    grid = np.linspace(lo - pad, hi + pad, int(grid_size))
+    for c, name, color in zip(classes, names, colors):
+        density, _ = _kde(d[y == c], grid, bandwidth)
+        ax.plot(grid, density, color=color, label=name, linewidth=1.2)
+        if fill:
+            ax.fill_between(grid, density, color=color, alpha=0.15, linewidth=0)
+    ax.set_xlabel("spectrum value d(A)")
+    ax.set_ylabel("density")
+    h = f"h = {bandwidth:g}" if not isinstance(bandwidth, str) else "Scott's rule"
+    ax.set_title(f"Spectral line density per class (Gaussian KDE, {h})")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize="small", ncols=2 if len(classes) > 6 else 1)
+    return ax
+
+
+def _weights(weights, class_names):
+    """(classes, names, W) from an array, DataFrame, mapping or fitted estimator."""
+    classes = None
+    obj = weights
+    if hasattr(obj, "steps"):  # a Pipeline: the step that has attention weights
+        found = [s for _, s in obj.steps if hasattr(s, "attention_weights_")]
+        if not found:
+            raise ValueError("no step of the pipeline has attention_weights_")
+        obj = found[-1]
+    if hasattr(obj, "attention_weights_"):
+        classes = getattr(obj, "classes_", None)
+        obj = obj.attention_weights_
+    if isinstance(obj, Mapping):
+        classes = list(obj.keys())
+        W = np.asarray([np.asarray(v, dtype=float).ravel() for v in obj.values()])
+    elif hasattr(obj, "index") and hasattr(obj, "to_numpy"):  # DataFrame
+        classes = list(obj.index)
+        W = obj.to_numpy(dtype=float)
+    else:
+        W = np.asarray(obj, dtype=float)
+    if W.ndim == 1:
+        W = W[None, :]
+    if W.ndim == 3:  # (n_classes, side, side) maps
+        W = W.reshape(W.shape[0], -1)
+    if W.ndim != 2:
+        raise ValueError(
+            f"weights must have shape (n_classes, n_bytes), got {np.shape(W)}"
+        )
+    if classes is None:
+        classes = list(range(W.shape[0]))
+    classes = np.asarray(classes)
+    if len(classes) != W.shape[0]:
+        raise ValueError(f"{W.shape[0]} rows of weights for {len(classes)} classes")
+    if class_names is None:
+        names = [str(c) for c in classes]
+    else:
+        _, _, names = _labels(classes, class_names)
+        # _labels sorts; restore the order of the rows
+        order = np.argsort(np.argsort(classes, kind="stable"), kind="stable")
+        names = [names[i] for i in order]
+    if not np.isfinite(W).all():
+        raise ValueError("weights contain NaN or infinite values")
+    return classes, names, W
+
+
+def _field_track(ax, fields, start, stop, height=0.05):
+    """Colour the bottom strip of ``ax`` by the field category of each position."""
+    trans = ax.get_xaxis_transform()
+    used = []
+    for first, end, name in _runs(fields, start, stop):
+        cat = field_category(name)
+        used.append(cat)
+        ax.add_patch(
+            _pyplot().Rectangle(
+                (first - 0.5, 0),
+                end - first,
+                height,
+                transform=trans,
+                facecolor=FIELD_CATEGORIES[cat],
+                edgecolor="none",
+                zorder=0.5,
+            )
+        )
+    return [c for c in FIELD_CATEGORIES if c in used]
+
+
+def _category_handles(categories):
+    plt = _pyplot()
+    return [
+        plt.Rectangle((0, 0), 1, 1, facecolor=FIELD_CATEGORIES[c], label=c)
+        for c in categories
+    ]
+
+
+def plot_attention_scatter(
+    weights,
+    *,
+    class_names=None,
+    byte_fields=None,
+    colors=None,
+    s=6,
+    ax=None,
+):
+    """Scatter the per-class attention weight of every byte position (paper Fig. 7).
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_classes, n_bytes), mapping, or estimator
+        One row of (standardised) attention weights per class, a mapping from
+        class to weights, or a fitted ``AMAESpectrumEmbedder`` (or a Pipeline
+        containing one): its ``attention_weights_`` are used.
+    class_names : sequence or mapping, default=None
+        As in :func:`plot_spectrum`.
+    byte_fields : array-like of shape (n_bytes,) or (n_sessions, n_bytes)
+        Field name behind each position (or a per-session byte map, reduced
+        by :func:`majority_byte_fields`).  Draws a strip under the points,
+        coloured by the kind of field (timestamp, address, port, ...).
+    colors : sequence of colors, default=None
+    s : float, default=6
+        Marker size.
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_flowspectrum.plotting import plot_attention_scatter
+    >>> W = np.random.default_rng(0).normal(size=(2, 784))
+    >>> ax = plot_attention_scatter(W, class_names=["chat", "voip"])
+    >>> [float(x) for x in ax.get_xlim()]
+    [-0.5, 783.5]
+    """
+    classes, names, W = _weights(weights, class_names)
+    n_bytes = W.shape[1]
+    fields = _byte_fields(byte_fields, n_bytes)
+    colors = _colors(len(classes), colors)
+    ax = _get_ax(ax, (11, 4.5))
+    pos = np.arange(n_bytes)
+    for row, name, color in zip(W, names, colors):
+        ax.scatter(pos, row, s=s, color=color, label=name, alpha=0.7, linewidths=0)
+    ax.set_xlim(-0.5, n_bytes - 0.5)
+    ax.set_xlabel("byte position in the session image")
+    ax.set_ylabel("attention weight (standardised)")
+    ax.set_title("Attention weight of each byte position, per class")
+    legend = ax.legend(
+        fontsize="small",
+        title="class",
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        markerscale=2,
+    )
+    if fields is not None:
+        lo, hi = W.min(), W.max()
+        span = hi - lo if hi > lo else 1.0
+        ax.set_ylim(lo - 0.12 * span, hi + 0.05 * span)
+        ax.add_artist(legend)
+        ax.legend(
+            handles=_category_handles(_field_track(ax, fields, 0, n_bytes)),
+            fontsize="small",
+            title="field (bottom strip)",
+            loc="lower left",
+            bbox_to_anchor=(1.0, 0.0),
+        )
+    return ax
+
+
+def plot_byte_weights(
+    weights,
+    *,
+    start=100,
+    stop=164,
+    classes=None,
+    class_names=None,
+    byte_fields=None,
+    normalize=True,
+    colors=None,
+    fig=None,
+):
+    """Bar charts of the attention weights of a byte range, one panel per class.
+
+    The paper's Figures 8 and 9 show positions 100-163, the range where the
+    weights of the classes differ most.
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_classes, n_bytes), mapping, or estimator
+        As in :func:`plot_attention_scatter`.
+    start, stop : int, default=100, 164
+        The byte positions ``start .. stop - 1``.
+    classes : sequence, default=None
+        The classes to draw (rows of ``weights`` by class label); all when None.
+    class_names : sequence or mapping, default=None
+    byte_fields : array-like of shape (n_bytes,) or (n_sessions, n_bytes)
+        Field names; each panel's background is shaded by field, and the
+        field names are written over the first panel.
+    normalize : bool, default=True
+        Min-max scale the shown weights to [0, 1], jointly over all shown
+        classes (so the classes stay comparable, as in the paper).
+    colors : sequence of colors, default=None
+    fig : matplotlib Figure, default=None
+        Where to draw; a new figure when None.
+
+    Returns
+    -------
+    fig : matplotlib Figure
+        One Axes per class, in ``fig.axes``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_flowspectrum.plotting import plot_byte_weights
+    >>> W = np.random.default_rng(0).normal(size=(3, 784))
+    >>> fig = plot_byte_weights(W, start=100, stop=132)
+    >>> len(fig.axes)
+    3
+    """
+    all_classes, names, W = _weights(weights, class_names)
+    n_bytes = W.shape[1]
+    start, stop = int(start), int(stop)
+    if not 0 <= start < stop <= n_bytes:
+        raise ValueError(
+            f"need 0 <= start < stop <= {n_bytes}, got start={start}, stop={stop}"
+        )
+    fields = _byte_fields(byte_fields, n_bytes)
+    colors = _colors(len(all_classes), colors)
+    rows = np.arange(len(all_classes))
+    if classes is not None:
+        lookup = {c: i for i, c in enumerate(all_classes.tolist())}
+        missing = [c for c in classes if c not in lookup]
+        if missing:
+            raise ValueError(
+                f"classes {missing} not in the weights' classes {list(lookup)}"
+            )
+        rows = np.array([lookup[c] for c in classes])
+    shown = W[rows, start:stop]
+    if normalize:
+        lo, hi = shown.min(), shown.max()
+        shown = (shown - lo) / (hi - lo) if hi > lo else np.zeros_like(shown)
+    plt = _pyplot()
+    if fig is None:
+        fig = plt.figure(figsize=(11, 1.3 * len(rows) + 1.2), layout="constrained")
+    axes = fig.subplots(len(rows), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
+    pos = np.arange(start, stop)
+    for ax, r, values in zip(axes, rows, shown):
+        if fields is not None:
+            for first, end, name in _runs(fields, start, stop):
+                ax.axvspan(
+                    first - 0.5,
+                    end - 0.5,
+                    facecolor=FIELD_CATEGORIES[field_category(name)],
+                    alpha=0.25,
+                    linewidth=0,
+                )
+        ax.bar(pos, values, width=0.8, color=colors[r])
+        ax.set_ylabel(names[r], rotation=0, ha="right", va="center")
+        ax.set_yticks([])
+        ax.margins(x=0.005)
+    if fields is not None:
+        top = axes[0]
+        for first, end, name in _runs(fields, start, stop):
+            if name in ("pad", "mixed") or end - first < 2:
+                continue
+            top.annotate(
+                str(name),
+                xy=((first + end - 1) / 2, 1.0),
+                xycoords=("data", "axes fraction"),
+                xytext=(0, 3),
+                textcoords="offset points",
+                rotation=90,
+                ha="center",
+                va="bottom",
+                fontsize="x-small",
+            )
+    step = max(1, (stop - start) // 16)
+    axes[-1].set_xticks(pos[::step])
+    axes[-1].set_xlabel("byte position in the session image")
+    what = "min-max normalised" if normalize else "standardised"
+    fig.suptitle(f"Attention weights of bytes {start}-{stop - 1} per class ({what})")
+    return fig
+
+
+def plot_weight_boxplot(weights, *, class_names=None, sort=True, colors=None, ax=None):
+    """Box plots of each class's byte attention weights (paper Fig. 10).
+
+    Parameters
+    ----------
+    weights : array-like of shape (n_classes, n_bytes), mapping, or estimator
+        As in :func:`plot_attention_scatter`.
+    class_names : sequence or mapping, default=None
+    sort : bool, default=True
+        Order the classes by median weight, largest first (as in the paper).
+    colors : sequence of colors, default=None
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_flowspectrum.plotting import plot_weight_boxplot
+    >>> W = np.array([np.arange(10.0), np.arange(10.0) + 5])
+    >>> ax = plot_weight_boxplot(W, class_names=["low", "high"])
+    >>> [t.get_text() for t in ax.get_xticklabels()]
+    ['high', 'low']
+    """
+    classes, names, W = _weights(weights, class_names)
+    colors = _colors(len(classes), colors)
+    order = np.arange(len(classes))
+    if sort:
+        order = np.argsort(-np.median(W, axis=1), kind="stable")
+    ax = _get_ax(ax, (max(5, 0.8 * len(classes) + 2), 4.5))
+    bp = ax.boxplot(
+        [W[i] for i in order],
+        patch_artist=True,
+        flierprops={"marker": "o", "markersize": 2, "alpha": 0.5},
+        medianprops={"color": "black"},
+    )
+    for patch, i in zip(bp["boxes"], order):
+        patch.set_facecolor(colors[i])
+        patch.set_alpha(0.6)
+    ax.set_xticks(np.arange(1, len(order) + 1), [names[i] for i in order])
+    if len(classes) > 6:
+        for label in ax.get_xticklabels():
+            label.set(rotation=40, ha="right", rotation_mode="anchor")
+    ax.set_ylabel("attention weight (standardised)")
+    title = "Attention weights of all byte positions per class"
+    ax.set_title(title + (" (by median)" if sort else ""))
+    ax.grid(axis="y", alpha=0.3)
+    return ax
