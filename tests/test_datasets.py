@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from sklearn_flowspectrum import write_idx
-from sklearn_flowspectrum.datasets import load_iscx_vpn2016, load_iscx_vpn2016_sample
+from sklearn_flowspectrum.datasets import (
+    load_iscx_vpn2016,
+    load_iscx_vpn2016_sample,
+)
 
 SHARED_ISCX = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "iscx-vpn2016"
@@ -172,3 +175,15 @@ def test_full_loader_on_shared_data():
     data = load_iscx_vpn2016(SHARED_ISCX, vpn="vpn")
     assert data.data.shape == (11272, 784)
     assert np.bincount(data.target).tolist() == [3664, 268, 918, 429, 593, 5400]
+
+
+def test_sample_captures_are_captures():
+    from sklearn_flowspectrum._capture import capture_format
+    from sklearn_flowspectrum.datasets import load_sample_captures
+
+    captures = load_sample_captures()
+    assert len(captures.filenames) == len(captures.target) == 6
+    formats = [capture_format(p) for p in captures.filenames]
+    assert formats == ["pcap"] * 4 + ["pcapng"] * 2
+    assert set(captures.target) == set(captures.target_names)
+    assert "LGPL-3.0" in captures.DESCR

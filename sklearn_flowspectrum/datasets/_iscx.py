@@ -15,7 +15,7 @@ from sklearn.utils._param_validation import StrOptions, validate_params
 
 from sklearn_flowspectrum._idx import read_idx
 
-__all__ = ["load_iscx_vpn2016", "load_iscx_vpn2016_sample"]
+__all__ = ["load_iscx_vpn2016", "load_iscx_vpn2016_sample", "load_sample_captures"]
 
 ISCX_ENV_VAR = "FLOWSPECTRUM_ISCX_PATH"
 APPLICATIONS = ("Chat", "Email", "File", "P2P", "Streaming", "VoIP")
@@ -318,3 +318,61 @@ def load_iscx_vpn2016(
     if return_X_y:
         return bunch.data, bunch.target
     return bunch
+
+
+_SAMPLE_CAPTURES = (
+    ("ndpi_chat_oicq.pcap", "Chat"),
+    ("ndpi_chat_threema.pcap", "Chat"),
+    ("ndpi_voip_h323.pcap", "VoIP"),
+    ("ndpi_voip_mgcp.pcap", "VoIP"),
+    ("ndpi_voip_mumble.pcapng", "VoIP"),
+    ("ndpi_streaming_dazn.pcapng", "Streaming"),
+)
+
+
+def load_sample_captures():
+    """Return the paths of six small real captures bundled with the package.
+
+    Four pcap and two pcapng files from the nDPI test suite (LGPL-3.0):
+    Chat, VoIP and Streaming applications, about 50 TCP/UDP sessions in all.
+    Use them to try :func:`~sklearn_flowspectrum.read_sessions` and the
+    command line; they are far too few to train a classifier on.
+
+    Read more in the :ref:`User Guide <sample_captures_dataset>`.
+
+    Returns
+    -------
+    data : :class:`~sklearn.utils.Bunch`
+        Dictionary-like object with the attributes:
+
+        filenames : list of str
+            Absolute paths of the capture files.
+        target : ndarray of shape (6,), dtype object
+            nDPI's category of each capture: ``"Chat"``, ``"VoIP"`` or
+            ``"Streaming"``.
+        target_names : ndarray of shape (3,)
+            The categories.
+        DESCR : str
+            Origin and licence.
+
+    Examples
+    --------
+    >>> import os
+    >>> from sklearn_flowspectrum.datasets import load_sample_captures
+    >>> captures = load_sample_captures()
+    >>> [os.path.basename(p) for p in captures.filenames[:2]]
+    ['ndpi_chat_oicq.pcap', 'ndpi_chat_threema.pcap']
+    >>> captures.target.tolist()
+    ['Chat', 'Chat', 'VoIP', 'VoIP', 'VoIP', 'Streaming']
+    """
+    folder = Path(str(resources.files(__package__) / "data"))
+    filenames = [str(folder / name) for name, _ in _SAMPLE_CAPTURES]
+    missing = [f for f in filenames if not Path(f).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{missing[0]}: bundled capture missing from install")
+    return Bunch(
+        filenames=filenames,
+        target=np.array([label for _, label in _SAMPLE_CAPTURES], dtype=object),
+        target_names=np.array(["Chat", "VoIP", "Streaming"], dtype=object),
+        DESCR=_descr("sample_captures.rst"),
+    )
