@@ -1,0 +1,1043 @@
+"""Session image layouts, their byte maps, and masking of leaky fields.
+
+This module is the one place that decides where each byte of a session image
+comes from.  :class:`~sklearn_flowspectrum.PcapSessionVectorizer` builds
+images with it, masking reads its field ranges, and the byte maps that label
+attention weights are computed from the same placement.
+
+Layouts (``n`` is ``n_bytes``; every image is zero padded to ``n``):
+
+``"ustc"``
+    The USTC-TK2016 image (Wang et al. 2017), byte for byte: the first ``n``
+    bytes of the per-session pcap FILE that SplitCap writes.  A 24-byte
+    big-endian global header (magic ``a1b2c3d4``, version 2.4, thiszone 0,
+    sigfigs 0, snaplen 65535, the session's linktype), then for each packet a
+    16-byte big-endian record header (``ts_sec``, ``ts_usec``, ``incl_len``,
+    ``orig_len``) followed by the captured frame from its link-layer header.
+``"frames"``
+    The captured frames concatenated from their link-layer headers, without
+    pcap file or record headers.
+``"packets"``
+    Fixed per-packet slots of ``packet_bytes`` bytes: slot ``k`` holds the
+    ``k``-th packet from its IP header on (the link layer is dropped, so
+    images do not depend on the capture's link type), cut or zero padded to
+    the slot.  ``n // packet_bytes`` slots; the remainder is padding.  With
+    ``n=784`` and ``packet_bytes=112`` each packet fills 4 rows of the 28x28
+    image.
+
+With ``layers="l7"`` only TCP/UDP payload bytes are used.  A payload is
+bounded by the IP total length (IPv6: payload length), so Ethernet padding is
+never payload.  ``"ustc"`` and ``"frames"`` then give the same image, the
+payloads concatenated (the USTC-TK2016 L7 image); ``"packets"`` gives one slot
+per packet that carries payload.
+
+Byte maps
+---------
+:func:`session_byte_map` names the field behind every image position.  Field
+names are those of :func:`sklearn_flowspectrum._layers.dissect` (``eth.dst``,
+``ip.src``, ``tcp.sport``, ``payload``, ...) plus the pcap headers of the
+``"ustc"`` layout (``pcap.magic``, ``pcap.version``, ``pcap.thiszone``,
+``pcap.sigfigs``, ``pcap.snaplen``, ``pcap.linktype`` in the global header;
+``pcap.ts_sec``, ``pcap.ts_usec``, ``pcap.incl_len``, ``pcap.orig_len`` in each
+record header), ``trailer`` for frame bytes after the last dissected field
+(e.g. Ethernet padding), ``other`` for bytes of frames that could not be
+dissected at all, and ``pad`` for the zero padding.  Because packet lengths
+vary, the map is per session, except the slot structure of ``"packets"``:
+:func:`packet_slot_map` gives each position's packet index and offset.
+
+Masking
+-------
+A mask is a set of field names; their bytes are set to zero in every packet
+of the image (blank = zero bytes), with one exception: ``ipv6.vtcfl`` keeps its
+version and traffic class and only its 20-bit flow label is zeroed, so a
+masked image still says IPv6.  Field groups (:data:`MASK_GROUPS`):
+
+- ``timestamps``: record header ``pcap.ts_sec``, ``pcap.ts_usec``, and the
+  TCP timestamp option values ``tcp.opt.timestamp`` (TSval/TSecr count time)
+- ``addresses``: ``eth.src``, ``eth.dst``, ``sll.addr``, ``ip.src``,
+  ``ip.dst``, ``ipv6.src``, ``ipv6.dst``
+- ``ports``: ``tcp.sport``, ``tcp.dport``, ``udp.sport``, ``udp.dport``
+- ``ip_id``: ``ip.id`` and the IPv6 flow label (in ``ipv6.vtcfl``)
+- ``checksums``: ``ip.checksum``, ``tcp.checksum``, ``udp.checksum``
+  (they are sums over the addresses and ports, so they encode them)
+
+``"safe"`` is all of these groups; ``"none"`` masks nothing.  The pcap
+linktype (byte 23 of ``"ustc"`` images) is kept: it tells how the traffic was
+captured (e.g. raw IP for the ISCX VPN captures), use ``"packets"`` to drop
+it together with the whole link layer.  TCP sequence numbers are kept: they
+are random per session, noise rather than a label.
+"""
+
+# Authors: The sklearn_flowspectrum developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import struct
+from collections.abc import Iterable
+from itertools import chain
+from typing import NamedTuple
+
+import numpy as np
+
+from sklearn_flowspectrum._layers import (
+    _IPV4_HEADER,
+    _IPV6_HEADER,
+    _RAW_LINKTYPES,
+    _TCP_HEADER,
+    _UDP_HEADER,
+    FIELD_GROUPS,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    dissect,
+)
+
+__all__ = [
+    "LAYOUTS",
+    "MASK_GROUPS",
+    "PCAP_GLOBAL_FIELDS",
+    "PCAP_RECORD_FIELDS",
+    "byte_map_layers",
+    "packet_slot_map",
+    "parse_ustc_rows",
+    "resolve_mask",
+    "rows_byte_map",
+    "session_byte_map",
+]
+
+LAYOUTS = ("ustc", "frames", "packets")
+LAYERS = ("all", "l7")
+
+PCAP_MAGIC = 0xA1B2C3D4
+PCAP_GLOBAL_LEN = 24
+PCAP_RECORD_LEN = 16
+# Fields of the big-endian pcap headers SplitCap writes, (name, start, stop).
+PCAP_GLOBAL_FIELDS = (
+    ("pcap.magic", 0, 4),
+    ("pcap.version", 4, 8),
+    ("pcap.thiszone", 8, 12),
+    ("pcap.sigfigs", 12, 16),
+    ("pcap.snaplen", 16, 20),
+    ("pcap.linktype", 20, 24),
+)
+PCAP_RECORD_FIELDS = (
+    ("pcap.ts_sec", 0, 4),
+    ("pcap.ts_usec", 4, 8),
+    ("pcap.incl_len", 8, 12),
+    ("pcap.orig_len", 12, 16),
+)
+
+MASK_GROUPS = {name: tuple(fields) for name, fields in FIELD_GROUPS.items()}
+SAFE_FIELDS = frozenset(chain.from_iterable(MASK_GROUPS.values()))
+
+# Every field name an image position can carry.
+FIELD_NAMES = frozenset(
+    [name for name, _, _ in PCAP_GLOBAL_FIELDS + PCAP_RECORD_FIELDS]
+    + [name for name, _, _ in _IPV4_HEADER + _IPV6_HEADER + _TCP_HEADER]
+    + [name for name, _, _ in _UDP_HEADER]
+    + [
+        "eth.dst",
+        "eth.src",
+        "eth.type",
+        "vlan.tag",
+        "sll.header",
+        "sll.addr",
+        "null.family",
+        "pppoe.header",
+        "mpls.label",
+        "ip.options",
+        "ipv6.ext",
+        "tcp.options",
+        "tcp.opt.timestamp",
+        "payload",
+    ]
+)
+# The record-header part of a mask, relative to the record header.
+_RECORD_OFFSETS = {name: (a, z) for name, a, z in PCAP_RECORD_FIELDS}
+_GLOBAL_OFFSETS = {name: (a, z) for name, a, z in PCAP_GLOBAL_FIELDS}
+
+# Per-field byte offsets the vectorised dissector knows, by the header they
+# sit in.  Other fields are found by the reference dissector, frame by frame.
+_FAST_FIXED = {
+    **{name: ("ip4", a, z) for name, a, z in _IPV4_HEADER},
+    **{name: ("ip6", a, z) for name, a, z in _IPV6_HEADER},
+    **{name: ("tcp", a, z) for name, a, z in _TCP_HEADER},
+    **{name: ("udp", a, z) for name, a, z in _UDP_HEADER},
+    "eth.dst": ("eth", 0, 6),
+    "eth.src": ("eth", 6, 12),
+}
+_FAST_VARIABLE = frozenset(
+    {"sll.addr", "ip.options", "tcp.options", "tcp.opt.timestamp", "payload"}
+)
+_ETH_VLAN = np.array([0x8100, 0x88A8, 0x9100])
+
+
+def resolve_mask(mask):
+    """Turn a mask specification into the set of field names to blank.
+
+    Parameters
+    ----------
+    mask : {"safe", "none"}, str, iterable of str or None
+        ``"safe"`` (all groups of :data:`MASK_GROUPS`), ``"none"`` or ``None``
+        (nothing), a group name, a field name, or an iterable mixing group
+        and field names.
+
+    Returns
+    -------
+    fields : frozenset of str
+
+    Examples
+    --------
+    >>> sorted(resolve_mask(["ports", "ip.ttl"]))
+    ['ip.ttl', 'tcp.dport', 'tcp.sport', 'udp.dport', 'udp.sport']
+    """
+    if mask is None:
+        return frozenset()
+    if isinstance(mask, str):
+        if mask == "none":
+            return frozenset()
+        if mask == "safe":
+            return SAFE_FIELDS
+        mask = [mask]
+    if not isinstance(mask, Iterable):
+        raise TypeError(
+            f"mask must be 'safe', 'none', None, or an iterable of field or group "
+            f"names; got {type(mask).__name__}"
+        )
+    fields = set()
+    for item in mask:
+        if not isinstance(item, str):
+            raise TypeError(f"mask entries must be strings, got {item!r}")
+        if item in MASK_GROUPS:
+            fields.update(MASK_GROUPS[item])
+        elif item == "safe":
+            fields.update(SAFE_FIELDS)
+        elif item in FIELD_NAMES:
+            fields.add(item)
+        elif item != "none":
+            raise ValueError(
+                f"unknown mask entry {item!r}; use a group "
+                f"({', '.join(sorted(MASK_GROUPS))}, safe, none) or a field name "
+                f"({', '.join(sorted(FIELD_NAMES))})"
+            )
+    return frozenset(fields)
+
+
+# --------------------------------------------------------------------------
+# Frames of many sessions, packed into flat numpy arrays.
+
+
+class FrameBatch(NamedTuple):
+    """The frames of ``n_sessions`` sessions, concatenated.
+
+    ``buf`` holds every frame's captured bytes; frame ``i`` is
+    ``buf[start[i] : start[i] + length[i]]`` and belongs to session
+    ``session[i]`` (non-decreasing, frames in capture order).  ``linktype``
+    is per session.
+    """
+
+    buf: np.ndarray
+    start: np.ndarray
+    length: np.ndarray
+    session: np.ndarray
+    ts_ns: np.ndarray
+    orig_len: np.ndarray
+    linktype: np.ndarray
+    n_sessions: int
+
+
+def batch_from_frames(frames, ts_ns, orig_len, linktype):
+    """Pack per-session sequences of frames (bytes) into a :class:`FrameBatch`."""
+    n_sessions = len(frames)
+    counts = np.fromiter(map(len, frames), dtype=np.int64, count=n_sessions)
+    flat = list(chain.from_iterable(frames))
+    n_frames = len(flat)
+    length = np.fromiter(map(len, flat), dtype=np.int64, count=n_frames)
+    buf = np.frombuffer(b"".join(flat), dtype=np.uint8)
+    start = np.cumsum(length) - length
+    ts = np.fromiter(chain.from_iterable(ts_ns), dtype=np.int64, count=n_frames)
+    orig = np.fromiter(chain.from_iterable(orig_len), dtype=np.int64, count=n_frames)
+    session = np.repeat(np.arange(n_sessions, dtype=np.int64), counts)
+    linktype = np.asarray(linktype, dtype=np.int64).reshape(n_sessions)
+    return FrameBatch(buf, start, length, session, ts, orig, linktype, n_sessions)
+
+
+def _rank_in_session(session):
+    """0-based index of each frame within its session (sessions contiguous)."""
+    n = len(session)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    first = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
+    sizes = np.diff(np.r_[first, n])
+    return np.arange(n, dtype=np.int64) - np.repeat(first, sizes)
+
+
+def _exclusive_cumsum_in_session(values, session):
+    """Sum of ``values`` over the earlier frames of the same session."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    total = np.cumsum(values) - values
+    first = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
+    sizes = np.diff(np.r_[first, len(values)])
+    return total - np.repeat(total[first], sizes)
+
+
+# --------------------------------------------------------------------------
+# Dissection of many frames at once.
+
+
+class BatchDissection(NamedTuple):
+    """Layer offsets of the selected frames, and the byte ranges to blank.
+
+    Offsets are per selected frame (``-1`` when absent).  ``ranges`` is
+    ``(frame, start, stop, keep)``: frame index into the batch, byte range in
+    the frame, and the AND value applied to it (0 blanks the bytes).
+    """
+
+    l3: np.ndarray
+    payload: np.ndarray
+    payload_end: np.ndarray
+    ranges: tuple
+
+
+def _u8(buf, idx):
+    return buf[idx].astype(np.int64)
+
+
+def _u16(buf, idx):
+    return (buf[idx].astype(np.int64) << 8) | buf[idx + 1]
+
+
+def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
+    """Dissect the frames ``frames`` (indices into ``batch``) and find masks.
+
+    Ethernet (up to two VLAN tags), Linux SLL/SLL2 and raw IP frames carrying
+    complete IPv4 (unfragmented) or IPv6 (no extension header) TCP/UDP
+    headers are dissected with numpy, all at once.  Every other frame goes
+    through :func:`~sklearn_flowspectrum._layers.dissect`, as do all frames
+    when a masked field is one the vectorised path does not place, or
+    ``vectorized=False``.  The tests check that both paths agree.
+    """
+    frames = np.asarray(frames, dtype=np.int64)
+    m = len(frames)
+    buf = batch.buf
+    s = batch.start[frames]
+    n = batch.length[frames]
+    lt = batch.linktype[batch.session[frames]]
+    l3 = np.full(m, -1, dtype=np.int64)
+    ver = np.zeros(m, dtype=np.int64)
+    ok = np.zeros(m, dtype=bool)
+    unsupported = set(mask_fields) - set(_FAST_FIXED) - _FAST_VARIABLE
+    if m and vectorized and not unsupported:
+        # Link layer -> ethertype and IP header offset.
+        et = np.full(m, -1, dtype=np.int64)
+        eth = (lt == LINKTYPE_ETHERNET) & (n >= 14)
+        off = np.where(eth, 12, 0)
+        et[eth] = _u16(buf, s[eth] + 12)
+        for _ in range(2):  # 802.1Q / QinQ tags
+            tag = eth & np.isin(et, _ETH_VLAN) & (n >= off + 6)
+            off[tag] += 4
+            et[tag] = _u16(buf, s[tag] + off[tag])
+        eth &= ~np.isin(et, _ETH_VLAN)
+        l2 = np.where(eth, off + 2, -1)
+        sll = (lt == LINKTYPE_LINUX_SLL) & (n >= 16)
+        et[sll] = _u16(buf, s[sll] + 14)
+        l2[sll] = 16
+        sll2 = (lt == LINKTYPE_LINUX_SLL2) & (n >= 20)
+        et[sll2] = _u16(buf, s[sll2])
+        l2[sll2] = 20
+        ver[et == 0x0800] = 4
+        ver[et == 0x86DD] = 6
+        raw = np.isin(lt, list(_RAW_LINKTYPES)) & (n >= 1)
+        l2[raw] = 0
+        ver[raw] = _u8(buf, s[raw]) >> 4
+        ver[(lt == LINKTYPE_IPV4) & (n >= 1)] = 4
+        ver[(lt == LINKTYPE_IPV6) & (n >= 1)] = 6
+        l2[np.isin(lt, [LINKTYPE_IPV4, LINKTYPE_IPV6]) & (n >= 1)] = 0
+        cand = (l2 >= 0) & (n > l2) & ((ver == 4) | (ver == 6))
+        cand[cand] &= (_u8(buf, s[cand] + l2[cand]) >> 4) == ver[cand]
+        # IPv4: complete header, unfragmented, consistent total length.
+        v4 = cand & (ver == 4) & (n >= l2 + 20)
+        i4 = np.flatnonzero(v4)
+        b4 = s[i4] + l2[i4]
+        ihl = (_u8(buf, b4) & 0x0F) * 4
+        total = _u16(buf, b4 + 2)
+        frag = _u16(buf, b4 + 6)
+        proto4 = _u8(buf, b4 + 9)
+        good4 = (
+            (ihl >= 20)
+            & (n[i4] >= l2[i4] + ihl)
+            & ((total == 0) | (total >= ihl))
+            & ((frag & 0x3FFF) == 0)
+            & ((proto4 == 6) | (proto4 == 17))
+        )
+        # IPv6: complete header, TCP/UDP right after it.
+        v6 = cand & (ver == 6) & (n >= l2 + 40)
+        i6 = np.flatnonzero(v6)
+        b6 = s[i6] + l2[i6]
+        nxt = _u8(buf, b6 + 6)
+        plen = _u16(buf, b6 + 4)
+        good6 = (nxt == 6) | (nxt == 17)
+        proto = np.full(m, -1, dtype=np.int64)
+        l4 = np.full(m, -1, dtype=np.int64)
+        end = np.zeros(m, dtype=np.int64)
+        i4, ihl, total, proto4 = i4[good4], ihl[good4], total[good4], proto4[good4]
+        l4[i4] = l2[i4] + ihl
+        proto[i4] = proto4
+        end[i4] = np.where(total == 0, n[i4], np.minimum(l2[i4] + total, n[i4]))
+        i6, plen, nxt = i6[good6], plen[good6], nxt[good6]
+        l4[i6] = l2[i6] + 40
+        proto[i6] = nxt
+        end[i6] = np.where(plen == 0, n[i6], np.minimum(l2[i6] + 40 + plen, n[i6]))
+        # Transport: complete TCP/UDP header inside the IP length.
+        payload = np.full(m, -1, dtype=np.int64)
+        tcp = (proto == 6) & (n >= l4 + 20)
+        it = np.flatnonzero(tcp)
+        doff = (_u8(buf, s[it] + l4[it] + 12) >> 4) * 4
+        good = (doff >= 20) & (l4[it] + doff <= n[it]) & (l4[it] + doff <= end[it])
+        payload[it[good]] = l4[it[good]] + doff[good]
+        udp = (proto == 17) & (n >= l4 + 8) & (l4 + 8 <= end)
+        payload[udp] = l4[udp] + 8
+        ok = payload >= 0
+        l3[ok] = l2[ok]
+        payload_end = np.where(ok, end, -1)
+    else:
+        payload = np.full(m, -1, dtype=np.int64)
+        payload_end = np.full(m, -1, dtype=np.int64)
+
+    # Byte ranges to blank, as (local frame index, start, stop, AND value).
+    rf, ra, rz, rk = [], [], [], []
+
+    def emit(sel_idx, start, stop, keep=0):
+        rf.append(sel_idx)
+        ra.append(start)
+        rz.append(stop)
+        rk.append(np.full(len(sel_idx), keep, dtype=np.int64))
+
+    if mask_fields and ok.any():
+        fi = np.flatnonzero(ok)
+        fl3, fl4, fver, fproto = l3[fi], l4[fi], ver[fi], proto[fi]
+        anchors = {
+            "eth": (lt[fi] == LINKTYPE_ETHERNET, np.zeros(len(fi), dtype=np.int64)),
+            "ip4": (fver == 4, fl3),
+            "ip6": (fver == 6, fl3),
+            "tcp": (fproto == 6, fl4),
+            "udp": (fproto == 17, fl4),
+        }
+        for name in sorted(mask_fields):
+            if name == "ipv6.vtcfl":
+                # Keep the version and traffic class, zero the flow label.
+                sel = fver == 6
+                emit(fi[sel], fl3[sel] + 1, fl3[sel] + 2, 0xF0)
+                emit(fi[sel], fl3[sel] + 2, fl3[sel] + 4)
+            elif name in _FAST_FIXED:
+                anchor, a, z = _FAST_FIXED[name]
+                sel, base = anchors[anchor]
+                emit(fi[sel], base[sel] + a, base[sel] + z)
+            elif name == "sll.addr":
+                for kind, a in ((LINKTYPE_LINUX_SLL, 6), (LINKTYPE_LINUX_SLL2, 12)):
+                    sel = fi[lt[fi] == kind]
+                    emit(sel, np.full(len(sel), a), np.full(len(sel), a + 8))
+            elif name == "ip.options":
+                ihl = (_u8(buf, s[fi] + fl3) & 0x0F) * 4
+                sel = (fver == 4) & (ihl > 20)
+                emit(fi[sel], fl3[sel] + 20, fl3[sel] + ihl[sel])
+            elif name in ("tcp.options", "tcp.opt.timestamp"):
+                ft = fi[fproto == 6]
+                doff = (_u8(buf, s[ft] + l4[ft] + 12) >> 4) * 4
+                ft, doff = ft[doff > 20], doff[doff > 20]
+                if name == "tcp.options":
+                    emit(ft, l4[ft] + 20, l4[ft] + doff)
+                else:
+                    f_, a_ = _walk_tcp_timestamps(
+                        buf, s, ft, l4[ft] + 20, l4[ft] + doff
+                    )
+                    emit(f_, a_, np.minimum(a_ + 8, n[f_]))
+            elif name == "payload":
+                sel = fi[payload_end[fi] > payload[fi]]
+                emit(sel, payload[sel], payload_end[sel])
+
+    # The reference dissector for the rest.
+    slow = np.flatnonzero(~ok)
+    if len(slow):
+        fb, fa, fz, fk = [], [], [], []
+        for i in slow.tolist():
+            st = int(s[i])
+            d = dissect(buf[st : st + int(n[i])].tobytes(), int(lt[i]))
+            l3[i] = d.l3
+            payload[i] = d.payload
+            payload_end[i] = d.payload_end
+            for name, a, z in d.fields:
+                if name not in mask_fields:
+                    continue
+                if name == "ipv6.vtcfl":
+                    pieces = ((a + 1, min(a + 2, z), 0xF0), (a + 2, z, 0))
+                else:
+                    pieces = ((a, z, 0),)
+                for start, stop, keep in pieces:
+                    if start < stop:
+                        fb.append(i), fa.append(start), fz.append(stop), fk.append(keep)
+        rf.append(np.array(fb, dtype=np.int64))
+        ra.append(np.array(fa, dtype=np.int64))
+        rz.append(np.array(fz, dtype=np.int64))
+        rk.append(np.array(fk, dtype=np.int64))
+    ranges = tuple(
+        np.concatenate(part).astype(np.int64) if part else np.zeros(0, np.int64)
+        for part in (rf, ra, rz, rk)
+    )
+    # Local frame indices -> batch frame indices.
+    ranges = (frames[ranges[0]],) + ranges[1:]
+    return BatchDissection(l3, payload, payload_end, ranges)
+
+
+def _walk_tcp_timestamps(buf, fstart, frames, pos, stop):
+    """Frame and offset of every TCP timestamp option value (kind 8, length 10).
+
+    ``frames`` index ``fstart``; ``pos``/``stop`` bound each option list.  All
+    lists are walked at once, one option per step, as the reference dissector
+    does (kind 0 ends a list, kind 1 is a one-byte no-op).
+    """
+    found_f, found_a = [], []
+    pos = pos.copy()
+    base = fstart[frames]
+    active = np.flatnonzero(pos < stop)
+    while len(active):
+        p = pos[active]
+        kind = _u8(buf, base[active] + p)
+        single = kind == 1
+        pos[active[single]] += 1
+        multi = (kind > 1) & (p + 1 < stop[active])
+        am = active[multi]
+        length = _u8(buf, base[am] + pos[am] + 1)
+        valid = length >= 2
+        am, length, kind_m = am[valid], length[valid], kind[multi][valid]
+        ts = (kind_m == 8) & (length == 10)
+        found_f.append(frames[am[ts]])
+        found_a.append(pos[am[ts]] + 2)
+        pos[am] += length
+        cont = np.concatenate([active[single], am])
+        active = cont[pos[cont] < stop[cont]]
+    if not found_f:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(found_f), np.concatenate(found_a)
+
+
+# --------------------------------------------------------------------------
+# Placement: where each frame's bytes go in its session's image.
+
+
+class Placement(NamedTuple):
+    """Per visible frame: the frame bytes ``[c0, c1)`` go to image offset ``dst``.
+
+    ``frames`` indexes the batch; ``record`` is the image offset of the frame's
+    pcap record header (``-1`` without one); ``global_header`` says whether
+    images start with the 24-byte pcap global header.
+    """
+
+    frames: np.ndarray
+    c0: np.ndarray
+    c1: np.ndarray
+    dst: np.ndarray
+    record: np.ndarray
+    global_header: bool
+    dissection: BatchDissection | None
+
+
+def place(batch, *, layout, layers, n_bytes, packet_bytes=112, mask_fields=()):
+    """Decide where every frame of ``batch`` lands, dissecting what is needed."""
+    mask_fields = frozenset(mask_fields)
+    n_all = len(batch.length)
+    frame_mask = mask_fields - set(_RECORD_OFFSETS) - set(_GLOBAL_OFFSETS)
+    rank = _rank_in_session(batch.session)
+    if layers == "all" and layout in ("ustc", "frames"):
+        if layout == "ustc":
+            before = _exclusive_cumsum_in_session(
+                batch.length + PCAP_RECORD_LEN, batch.session
+            )
+            dst_all = PCAP_GLOBAL_LEN + before + PCAP_RECORD_LEN
+            rec_all = dst_all - PCAP_RECORD_LEN
+            frames = np.flatnonzero(rec_all < n_bytes)
+        else:
+            dst_all = _exclusive_cumsum_in_session(batch.length, batch.session)
+            rec_all = np.full(n_all, -1, dtype=np.int64)
+            frames = np.flatnonzero(dst_all < n_bytes)
+        dis = dissect_batch(batch, frames, frame_mask) if frame_mask else None
+        c0 = np.zeros(len(frames), dtype=np.int64)
+        c1 = batch.length[frames]
+        dst, rec = dst_all[frames], rec_all[frames]
+    elif layers == "all":  # packets
+        frames = np.flatnonzero(rank < n_bytes // packet_bytes)
+        dis = dissect_batch(batch, frames, frame_mask)
+        c0 = np.maximum(dis.l3, 0)
+        c1 = np.minimum(batch.length[frames], c0 + packet_bytes)
+        dst = rank[frames] * packet_bytes
+        rec = np.full(len(frames), -1, dtype=np.int64)
+    else:  # l7: every kept frame may hold payload
+        frames = np.arange(n_all, dtype=np.int64)
+        dis = dissect_batch(batch, frames, frame_mask)
+        has = dis.payload_end > dis.payload
+        plen = np.where(has, dis.payload_end - dis.payload, 0)
+        if layout == "packets":
+            slot = _exclusive_cumsum_in_session(has.astype(np.int64), batch.session)
+            visible = has & (slot < n_bytes // packet_bytes)
+            dst = slot * packet_bytes
+            c1 = np.minimum(dis.payload_end, dis.payload + packet_bytes)
+        else:
+            dst = _exclusive_cumsum_in_session(plen, batch.session)
+            visible = has & (dst < n_bytes)
+            c1 = dis.payload_end
+        frames = frames[visible]
+        c0, c1, dst = dis.payload[visible], c1[visible], dst[visible]
+        rec = np.full(len(frames), -1, dtype=np.int64)
+    return Placement(
+        frames, c0, c1, dst, rec, layout == "ustc" and layers == "all", dis
+    )
+
+
+def _scatter(out_flat, src, dst, start, length):
+    """``out_flat[dst[i] : dst[i] + length[i]] = src[start[i] : ...]`` for all i."""
+    keep = length > 0
+    dst, start, length = dst[keep], start[keep], length[keep]
+    total = int(length.sum())
+    if total == 0:
+        return
+    # One index ramp per segment: a cumulative sum of 1s with jumps at the
+    # segment starts, for the source and the destination alike.
+    first = np.cumsum(length) - length
+    step = np.ones(total, dtype=np.int64)
+    step[0] = start[0]
+    step[first[1:]] = start[1:] - (start[:-1] + length[:-1] - 1)
+    src_idx = np.cumsum(step)
+    step[0] = dst[0]
+    step[first[1:]] = dst[1:] - (dst[:-1] + length[:-1] - 1)
+    out_flat[np.cumsum(step)] = src[src_idx]
+
+
+def _zero_ranges(buf, base, a, z, keep):
+    """``buf[base+a : base+z] &= keep`` for every range."""
+    length = np.maximum(z - a, 0)
+    total = int(length.sum())
+    if total == 0:
+        return
+    first = np.cumsum(length) - length
+    sel = length > 0
+    start = (base + a)[sel]
+    ln = length[sel]
+    first = first[sel]
+    step = np.ones(total, dtype=np.int64)
+    step[0] = start[0]
+    step[first[1:]] = start[1:] - (start[:-1] + ln[:-1] - 1)
+    idx = np.cumsum(step)
+    if keep is None or not keep.any():
+        buf[idx] = 0
+    else:
+        buf[idx] &= np.repeat(keep[sel], ln).astype(np.uint8)
+
+
+def _record_headers(batch, frames, mask_fields):
+    """The big-endian pcap record headers of ``frames``, masked, as (m, 16) uint8."""
+    ts = batch.ts_ns[frames]
+    rec = np.empty((len(frames), 4), dtype=">u4")
+    rec[:, 0] = ts // 1_000_000_000
+    rec[:, 1] = (ts % 1_000_000_000) // 1000
+    rec[:, 2] = batch.length[frames]
+    rec[:, 3] = batch.orig_len[frames]
+    rec = rec.view(np.uint8).reshape(len(frames), PCAP_RECORD_LEN)
+    for name in mask_fields:
+        if name in _RECORD_OFFSETS:
+            a, z = _RECORD_OFFSETS[name]
+            rec[:, a:z] = 0
+    return rec
+
+
+def global_headers(linktype, mask_fields=()):
+    """The 24-byte big-endian pcap global headers SplitCap writes, (n, 24) uint8."""
+    linktype = np.asarray(linktype, dtype=np.int64)
+    hdr = np.zeros((len(linktype), 6), dtype=">u4")
+    hdr[:, 0] = PCAP_MAGIC
+    hdr[:, 1] = 0x00020004  # version 2.4
+    hdr[:, 4] = 65535  # snaplen
+    hdr[:, 5] = linktype
+    hdr = hdr.view(np.uint8).reshape(len(linktype), PCAP_GLOBAL_LEN)
+    for name in mask_fields:
+        if name in _GLOBAL_OFFSETS:
+            a, z = _GLOBAL_OFFSETS[name]
+            hdr[:, a:z] = 0
+    return hdr
+
+
+def build_images(
+    batch, *, layout="ustc", layers="all", n_bytes=784, packet_bytes=112, mask=()
+):
+    """Session images of every session in ``batch`` as ``(n_sessions, n_bytes)`` uint8.
+
+    Parameters
+    ----------
+    batch : FrameBatch
+    layout : {"ustc", "frames", "packets"}
+    layers : {"all", "l7"}
+    n_bytes : int
+    packet_bytes : int
+        Slot size of the ``"packets"`` layout.
+    mask : iterable of str
+        Field names to blank (see :func:`resolve_mask`).
+    """
+    mask_fields = frozenset(mask)
+    pl = place(
+        batch,
+        layout=layout,
+        layers=layers,
+        n_bytes=n_bytes,
+        packet_bytes=packet_bytes,
+        mask_fields=mask_fields,
+    )
+    out = np.zeros(batch.n_sessions * n_bytes, dtype=np.uint8)
+    src = batch.buf
+    if pl.dissection is not None and len(pl.dissection.ranges[0]):
+        src = src.copy()  # the batch may view caller data; blank a copy
+        f, a, z, keep = pl.dissection.ranges
+        _zero_ranges(src, batch.start[f], a, z, keep)
+    row = batch.session[pl.frames] * n_bytes
+    length = np.minimum(pl.c1, pl.c0 + n_bytes - pl.dst) - pl.c0
+    _scatter(out, src, row + pl.dst, batch.start[pl.frames] + pl.c0, length)
+    if pl.global_header:
+        ghdr = global_headers(batch.linktype, mask_fields)
+        k = min(PCAP_GLOBAL_LEN, n_bytes)
+        out.reshape(batch.n_sessions, n_bytes)[:, :k] = ghdr[:, :k]
+        rec = _record_headers(batch, pl.frames, mask_fields)
+        rlen = np.minimum(PCAP_RECORD_LEN, n_bytes - pl.record)
+        _scatter(
+            out,
+            rec.ravel(),
+            row + pl.record,
+            np.arange(len(pl.frames), dtype=np.int64) * PCAP_RECORD_LEN,
+            rlen,
+        )
+    return out.reshape(batch.n_sessions, n_bytes)
+
+
+# --------------------------------------------------------------------------
+# USTC-TK2016 AllLayers rows: recover the packets from the record headers.
+
+# Largest record a row may announce; anything larger is not a pcap record.
+_MAX_RECORD = 262144
+_ROW_MAGICS = {
+    b"\xa1\xb2\xc3\xd4": (">", 1000),  # big-endian, microseconds (SplitCap)
+    b"\xd4\xc3\xb2\xa1": ("<", 1000),
+    b"\xa1\xb2\x3c\x4d": (">", 1),  # nanosecond variants
+    b"\x4d\x3c\xb2\xa1": ("<", 1),
+}
+
+
+_RECORD_STRUCT = {">": struct.Struct(">IIII"), "<": struct.Struct("<IIII")}
+
+
+class UstcRows(NamedTuple):
+    """Packets recovered from USTC-TK2016 AllLayers rows.
+
+    ``batch`` views the rows (session ``i`` is row ``i``; a frame cut at the
+    row end has its truncated length).  ``records`` are the row offsets of all
+    record headers seen, ``(row, offset)``, including one cut by the row end.
+    ``status`` per row: ``"ok"``, ``"not_pcap"`` (no pcap magic number, e.g.
+    an all-zero row, left untouched) or ``"malformed"`` (a record header with
+    an impossible length; the packets before it are used).
+    """
+
+    batch: FrameBatch
+    record_row: np.ndarray
+    record_offset: np.ndarray
+    status: np.ndarray
+
+
+def parse_ustc_rows(rows):
+    """Recover the packet boundaries of USTC-TK2016 AllLayers rows.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, width), dtype uint8
+        Rows that start with a pcap global header (as SplitCap writes it,
+        big-endian; little-endian and nanosecond files are understood too).
+
+    Returns
+    -------
+    UstcRows
+    """
+    rows = np.ascontiguousarray(rows, dtype=np.uint8)
+    n_rows, width = rows.shape
+    flat = rows.reshape(-1)
+    start, length, session, ts, orig = [], [], [], [], []
+    rec_row, rec_off = [], []
+    linktype = np.zeros(n_rows, dtype=np.int64)
+    status = np.full(n_rows, "ok", dtype=object)
+    data = flat.tobytes()
+    for r in range(n_rows):
+        base = r * width
+        raw = data[base : base + width]
+        fmt = _ROW_MAGICS.get(raw[:4]) if width >= PCAP_GLOBAL_LEN else None
+        if fmt is None:
+            status[r] = "not_pcap"
+            continue
+        order, tick = fmt
+        linktype[r] = int.from_bytes(raw[20:24], "big" if order == ">" else "little")
+        pos = PCAP_GLOBAL_LEN
+        data_end = len(raw.rstrip(b"\x00"))
+        while pos < width:
+            if pos >= data_end:
+                break  # zero padding after the last packet
+            header = raw[pos : pos + PCAP_RECORD_LEN]
+            if len(header) < PCAP_RECORD_LEN:
+                rec_row.append(r)
+                rec_off.append(pos)
+                break
+            sec, frac, incl, olen = _RECORD_STRUCT[order].unpack(header)
+            if incl == 0 or incl > _MAX_RECORD:
+                status[r] = "malformed"
+                break
+            rec_row.append(r)
+            rec_off.append(pos)
+            fpos = pos + PCAP_RECORD_LEN
+            cap = min(incl, width - fpos)
+            if cap > 0:
+                start.append(base + fpos)
+                length.append(cap)
+                session.append(r)
+                ts.append(sec * 1_000_000_000 + frac * tick)
+                orig.append(olen)
+            pos = fpos + incl
+    batch = FrameBatch(
+        flat,
+        np.array(start, dtype=np.int64),
+        np.array(length, dtype=np.int64),
+        np.array(session, dtype=np.int64),
+        np.array(ts, dtype=np.int64),
+        np.array(orig, dtype=np.int64),
+        linktype,
+        n_rows,
+    )
+    return UstcRows(
+        batch,
+        np.array(rec_row, dtype=np.int64),
+        np.array(rec_off, dtype=np.int64),
+        status,
+    )
+
+
+def mask_ustc_rows(rows, mask=()):
+    """Blank the fields ``mask`` in every packet of USTC-TK2016 AllLayers rows.
+
+    Rows that are not pcap images (status ``"not_pcap"``) are returned
+    unchanged; a ``"malformed"`` row is masked up to its first impossible
+    record header.
+
+    Returns
+    -------
+    masked : ndarray of the shape of ``rows``, uint8
+    status : ndarray of str, per row
+    """
+    mask_fields = frozenset(mask)
+    parsed = parse_ustc_rows(rows)
+    out = parsed.batch.buf.copy()
+    width = rows.shape[1] if rows.ndim == 2 else 0
+    frame_mask = mask_fields - set(_RECORD_OFFSETS) - set(_GLOBAL_OFFSETS)
+    batch = parsed.batch
+    if frame_mask and len(batch.start):
+        dis = dissect_batch(batch, np.arange(len(batch.start)), frame_mask)
+        f, a, z, keep = dis.ranges
+        _zero_ranges(out, batch.start[f], a, z, keep)
+    row_base = parsed.record_row * width + parsed.record_offset
+    row_end = (parsed.record_row + 1) * width
+    for name in mask_fields:
+        if name in _RECORD_OFFSETS:
+            a, z = _RECORD_OFFSETS[name]
+            start = row_base + a
+            stop = np.minimum(row_base + z, row_end)
+            _zero_ranges(out, np.zeros_like(start), start, stop, None)
+        elif name in _GLOBAL_OFFSETS:
+            a, z = _GLOBAL_OFFSETS[name]
+            pcap_rows = np.flatnonzero(parsed.status != "not_pcap")
+            out.reshape(-1, width)[pcap_rows, a:z] = 0
+    return out.reshape(rows.shape), parsed.status
+
+
+# --------------------------------------------------------------------------
+# Byte maps.
+
+_PAD = "pad"
+_TRAILER = "trailer"
+_OTHER = "other"
+
+
+def _frame_labels(frame, linktype):
+    """Field name of every byte of one frame."""
+    d = dissect(frame, linktype)
+    labels = [_OTHER] * len(frame)
+    last = 0
+    for name, a, z in d.fields:
+        labels[a:z] = [name] * (z - a)
+        last = max(last, z)
+    if d.l3 >= 0:
+        labels[last:] = [_TRAILER] * (len(frame) - last)
+    return labels
+
+
+def _map_batch(batch, placement, n_bytes, global_fields=PCAP_GLOBAL_FIELDS):
+    """Byte maps of every image of ``batch`` laid out by ``placement``."""
+    maps = np.full((batch.n_sessions, n_bytes), _PAD, dtype=object)
+    if placement.global_header:
+        for name, a, z in global_fields:
+            maps[:, a : min(z, n_bytes)] = name
+    for i, f in enumerate(placement.frames.tolist()):
+        r = int(batch.session[f])
+        st = int(batch.start[f])
+        frame = batch.buf[st : st + int(batch.length[f])].tobytes()
+        labels = _frame_labels(frame, int(batch.linktype[r]))
+        dst, c0, c1 = int(placement.dst[i]), int(placement.c0[i]), int(placement.c1[i])
+        c1 = min(c1, c0 + n_bytes - dst)
+        if c1 > c0:
+            maps[r, dst : dst + c1 - c0] = labels[c0:c1]
+        rec = int(placement.record[i])
+        if rec >= 0:
+            for name, a, z in PCAP_RECORD_FIELDS:
+                maps[r, rec + a : min(rec + z, n_bytes)] = name
+    return maps
+
+
+def session_byte_map(
+    frames, linktype, *, layout="ustc", layers="all", n_bytes=784, packet_bytes=112
+):
+    """Name the field behind every byte of one session's image.
+
+    Parameters
+    ----------
+    frames : sequence of bytes
+        The session's captured frames (from the link layer), in order.
+    linktype : int
+        Their pcap LINKTYPE.
+    layout : {"ustc", "frames", "packets"}, default="ustc"
+    layers : {"all", "l7"}, default="all"
+    n_bytes : int, default=784
+    packet_bytes : int, default=112
+        Slot size of the ``"packets"`` layout.
+
+    Returns
+    -------
+    byte_map : ndarray of shape (n_bytes,), dtype object
+        Field names (see the module docstring), ``"pad"`` for padding.
+
+    Examples
+    --------
+    >>> import struct
+    >>> ip = bytes.fromhex("4500001d0001000040110000c0a80001c0a80002")
+    >>> frame = ip + struct.pack("!HHHH", 5353, 53, 9, 0) + b"x"
+    >>> m = session_byte_map([frame], 101, n_bytes=72)
+    >>> m[0], m[24], m[40], m[52], m[68], m[69], m[71]
+    ('pcap.magic', 'pcap.ts_sec', 'ip.vhl', 'ip.src', 'payload', 'pad', 'pad')
+    """
+    batch = batch_from_frames(
+        [list(frames)], [[0] * len(frames)], [list(map(len, frames))], [linktype]
+    )
+    pl = place(
+        batch, layout=layout, layers=layers, n_bytes=n_bytes, packet_bytes=packet_bytes
+    )
+    return _map_batch(batch, pl, n_bytes)[0]
+
+
+def rows_byte_map(rows):
+    """Name the field behind every byte of USTC-TK2016 AllLayers rows.
+
+    Rows that are not pcap images map to ``"other"`` throughout.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, width), dtype uint8
+
+    Returns
+    -------
+    byte_map : ndarray of shape (n_rows, width), dtype object
+    """
+    rows = np.atleast_2d(np.asarray(rows, dtype=np.uint8))
+    parsed = parse_ustc_rows(rows)
+    batch = parsed.batch
+    width = rows.shape[1]
+    n_frames = len(batch.start)
+    rec = np.full(n_frames, -1, dtype=np.int64)
+    local = batch.start - batch.session * width
+    pl = Placement(
+        np.arange(n_frames),
+        np.zeros(n_frames, dtype=np.int64),
+        batch.length,
+        local,
+        rec,
+        True,
+        None,
+    )
+    maps = _map_batch(batch, pl, width)
+    maps[parsed.status == "not_pcap"] = _OTHER
+    for r, off in zip(parsed.record_row.tolist(), parsed.record_offset.tolist()):
+        for name, a, z in PCAP_RECORD_FIELDS:
+            maps[r, off + a : min(off + z, width)] = name
+    return maps
+
+
+def packet_slot_map(n_bytes=784, packet_bytes=112):
+    """Packet index and offset of every position of the ``"packets"`` layout.
+
+    The slot structure is the same for all sessions (the fields inside a slot
+    follow the packet's IP header: with IPv4 and no options, offsets 0..19
+    are the IP header and 20..39 the TCP header, or 20..27 the UDP header).
+
+    Returns
+    -------
+    packet : ndarray of shape (n_bytes,), int
+        Index of the packet a position belongs to, ``-1`` in the remainder.
+    offset : ndarray of shape (n_bytes,), int
+        Offset from the packet's IP header, ``-1`` in the remainder.
+
+    Examples
+    --------
+    >>> packet, offset = packet_slot_map(10, 4)
+    >>> packet.tolist(), offset.tolist()
+    ([0, 0, 0, 0, 1, 1, 1, 1, -1, -1], [0, 1, 2, 3, 0, 1, 2, 3, -1, -1])
+    """
+    pos = np.arange(n_bytes)
+    n_slots = n_bytes // packet_bytes
+    inside = pos < n_slots * packet_bytes
+    packet = np.where(inside, pos // packet_bytes, -1)
+    offset = np.where(inside, pos % packet_bytes, -1)
+    return packet, offset
+
+
+_LINK_PREFIXES = ("eth", "vlan", "sll", "null", "pppoe", "mpls")
+
+
+def byte_map_layers(byte_map):
+    """Coarse layer of every position of a byte map, for plots and legends.
+
+    ``"pcap header"``, ``"pcap record"``, ``"link"``, ``"ip"`` (v4 or v6),
+    ``"tcp"``, ``"udp"``, ``"payload"``, ``"trailer"``, ``"other"``, ``"pad"``.
+
+    Examples
+    --------
+    >>> byte_map_layers(["pcap.magic", "pcap.ts_sec", "eth.src", "ipv6.src", "pad"])
+    array(['pcap header', 'pcap record', 'link', 'ip', 'pad'], dtype=object)
+    """
+    byte_map = np.asarray(byte_map, dtype=object)
+    record = {name for name, _, _ in PCAP_RECORD_FIELDS}
+
+    def layer(name):
+        if name in record:
+            return "pcap record"
+        prefix = name.split(".", 1)[0]
+        if prefix == "pcap":
+            return "pcap header"
+        if prefix in _LINK_PREFIXES:
+            return "link"
+        if prefix in ("ip", "ipv6"):
+            return "ip"
+        return prefix
+
+    uniq, inverse = np.unique(byte_map.astype(str), return_inverse=True)
+    return np.array([layer(u) for u in uniq], dtype=object)[inverse].reshape(
+        byte_map.shape
+    )
