@@ -10,7 +10,9 @@ from sklearn_flowspectrum._version import __version__
 # --- captures -> sessions (sklearn_flowspectrum._capture, ._sessions) ---
 # --- sessions -> byte images (._layers, ._vectorizer, ._idx) ---
 from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
+from sklearn_flowspectrum._layouts import byte_map_layers, packet_slot_map
+from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
 # --- images -> spectra (._nn, ._embedder) ---
 # --- spectra -> decisions (._classifier) ---
 
-__all__ = ["__version__", "load_idx_pair", "read_idx", "write_idx"]
+__all__ = ["__version__", "PcapSessionVectorizer", "byte_map_layers", "load_idx_pair", "read_idx", "write_idx", "packet_slot_map"]

@@ -1,0 +1,422 @@
+"""PcapSessionVectorizer: network sessions -> fixed-size byte images."""
+
+# Authors: The sklearn_flowspectrum developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import os
+import warnings
+from collections import Counter
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from sklearn_flowspectrum._layers import dissect
+from sklearn_flowspectrum._layouts import (
+    LAYERS,
+    LAYOUTS,
+    _map_batch,
+    batch_from_frames,
+    build_images,
+    mask_ustc_rows,
+    parse_ustc_rows,
+    place,
+    resolve_mask,
+    rows_byte_map,
+)
+
+__all__ = ["PcapSessionVectorizer"]
+
+_TABLE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len", "linktype")
+
+
+class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
+    """Turn network sessions into fixed-size byte images (USTC-TK2016 and more).
+
+    Each session becomes one row of ``n_bytes`` bytes, the input of the AMAE
+    embedder: with the defaults, the 784-byte (28x28) image of Wang et al.
+    2017 that the AMAE paper uses, with the fields that leak the capture
+    (timestamps, addresses, ports, IP ID, checksums) blanked in every packet.
+
+    Parameters
+    ----------
+    n_bytes : int, default=784
+        Bytes per image.  Any positive number; a square (784 = 28x28) when the
+        images feed a 2-D network.
+    layers : {"all", "l7"}, default="all"
+        ``"all"``: the packets from their link-layer header; ``"l7"``: only
+        the TCP/UDP payloads, each bounded by the IP total length (so Ethernet
+        padding is never payload).
+    layout : {"ustc", "frames", "packets"}, default="ustc"
+        ``"ustc"``: the bytes of the session's pcap file as SplitCap writes it
+        (big-endian global and record headers, then the frames), the
+        USTC-TK2016 format byte for byte.  ``"frames"``: the frames
+        concatenated, no pcap headers.  ``"packets"``: fixed slots of
+        ``packet_bytes`` bytes, one per packet, from its IP header on.  With
+        ``layers="l7"``, ``"ustc"`` and ``"frames"`` both give the
+        concatenated payloads and ``"packets"`` one slot per payload.  The
+        byte map of each layout is documented in
+        :mod:`sklearn_flowspectrum._layouts`; :meth:`byte_map` computes it.
+    mask : {"safe", "none"}, str, list of str or None, default="safe"
+        Fields blanked (set to zero) in every packet of the image.  ``"safe"``
+        blanks the groups ``timestamps`` (pcap record time, TCP timestamp
+        option), ``addresses`` (MAC, SLL, IPv4, IPv6), ``ports``, ``ip_id``
+        (IPv4 ID, IPv6 flow label) and ``checksums`` (IP, TCP, UDP);
+        ``"none"`` reproduces the published images.  A list may mix group
+        names and field names (e.g. ``["ports", "ip.ttl"]``).
+    packet_bytes : int, default=112
+        Slot size of ``layout="packets"`` (``n_bytes // packet_bytes`` slots;
+        112 makes each packet 4 rows of a 28x28 image).  Unused otherwise.
+    scale : bool, default=True
+        Return ``float32`` bytes / 255 in [0, 1]; ``False`` returns the
+        ``uint8`` bytes.
+
+    Attributes
+    ----------
+    mask_fields_ : frozenset of str
+        The field names the mask blanks.
+    n_features_out_ : int
+        ``n_bytes``.
+
+    See Also
+    --------
+    read_sessions : Read captures into the session table this transformer takes.
+    read_idx : Read published USTC-TK2016 images (rows this transformer masks).
+
+    Notes
+    -----
+    ``transform`` accepts three kinds of input:
+
+    - a session table from :func:`read_sessions` (a DataFrame with the columns
+      ``frames``, ``frame_ts_ns``, ``frame_orig_len`` and ``linktype``; its
+      ``attrs["keep_bytes"]`` must be at least ``n_bytes``);
+    - a sequence of paths to per-session pcap/pcapng files (the output of a
+      session splitter such as SplitCap): all packets of a file are one
+      session;
+    - a 2-D ``uint8`` array of USTC-TK2016 AllLayers rows (e.g. from
+      :func:`read_idx`).  Their pcap record headers give the packet
+      boundaries back, so they can be masked and re-laid out; a frame cut by
+      the row end is used as far as it goes.  Rows that are not pcap images
+      (e.g. all zeros) are returned unmasked, with a warning that counts them.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_flowspectrum import PcapSessionVectorizer
+    >>> rows = np.zeros((1, 784), dtype=np.uint8)
+    >>> header = bytes.fromhex("a1b2c3d4000200040000000000000000" "0000ffff00000065")
+    >>> record = bytes.fromhex("5a0000010000000a0000001d0000001d")
+    >>> ip = bytes.fromhex("4500001d0001000040110000c0a80001c0a80002")
+    >>> udp = bytes.fromhex("14e9003500090000") + b"x"
+    >>> packet = header + record + ip + udp
+    >>> rows[0, : len(packet)] = list(packet)
+    >>> vec = PcapSessionVectorizer(scale=False).fit(rows)
+    >>> image = vec.transform(rows)
+    >>> image.shape, image[0, 24:32].tolist()  # the timestamp is blanked
+    ((1, 784), [0, 0, 0, 0, 0, 0, 0, 0])
+    >>> image[0, 52:60].tolist()  # so are the IP addresses
+    [0, 0, 0, 0, 0, 0, 0, 0]
+    """
+
+    _parameter_constraints = {
+        "n_bytes": [Interval(Integral, 1, None, closed="left")],
+        "layers": [StrOptions(set(LAYERS))],
+        "layout": [StrOptions(set(LAYOUTS))],
+        "mask": [str, list, tuple, set, frozenset, None],
+        "packet_bytes": [Interval(Integral, 1, None, closed="left")],
+        "scale": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_bytes=784,
+        layers="all",
+        layout="ustc",
+        mask="safe",
+        packet_bytes=112,
+        scale=True,
+    ):
+        self.n_bytes = n_bytes
+        self.layers = layers
+        self.layout = layout
+        self.mask = mask
+        self.packet_bytes = packet_bytes
+        self.scale = scale
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Check the parameters; the transformer learns nothing from data.
+
+        Parameters
+        ----------
+        X : DataFrame, sequence of str or path-like, or ndarray of uint8
+            Only its kind is checked (see :meth:`transform`).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : PcapSessionVectorizer
+        """
+        self.mask_fields_ = resolve_mask(self.mask)
+        if self.layout == "packets" and self.packet_bytes > self.n_bytes:
+            raise ValueError(
+                f"packet_bytes={self.packet_bytes} is larger than "
+                f"n_bytes={self.n_bytes}: the 'packets' layout would have no slot"
+            )
+        _input_kind(X)
+        self.n_features_out_ = int(self.n_bytes)
+        return self
+
+    def transform(self, X):
+        """Build one image per session.
+
+        Parameters
+        ----------
+        X : DataFrame, sequence of str or path-like, or ndarray of uint8
+            A session table from :func:`read_sessions`, paths of per-session
+            capture files, or USTC-TK2016 AllLayers rows; see Notes.
+
+        Returns
+        -------
+        images : ndarray of shape (n_sessions, n_bytes)
+            ``float32`` in [0, 1] when ``scale=True``, else ``uint8``.
+        """
+        check_is_fitted(self)
+        images = self._images(X)
+        if self.scale:
+            return images.astype(np.float32) / np.float32(255)
+        return images
+
+    def byte_map(self, X):
+        """Name the field behind every position of every image.
+
+        Parameters
+        ----------
+        X : DataFrame, sequence of str or path-like, or ndarray of uint8
+            As for :meth:`transform`.
+
+        Returns
+        -------
+        byte_map : ndarray of shape (n_sessions, n_bytes), dtype object
+            Field names as :func:`sklearn_flowspectrum._layers.dissect` gives
+            them (``"eth.src"``, ``"ip.ttl"``, ``"tcp.seq"``, ``"payload"``,
+            ...), the pcap header fields (``"pcap.ts_sec"``, ...),
+            ``"trailer"`` (frame bytes after the last dissected field),
+            ``"other"`` (undissectable bytes) and ``"pad"``.  Use
+            :func:`byte_map_layers` for coarse layer names.
+        """
+        check_is_fitted(self)
+        kind = _input_kind(X)
+        if kind == "rows" and self.layers == "all" and self.layout == "ustc":
+            rows = _as_rows(X)
+            maps = rows_byte_map(rows)
+            return _fit_width(maps, self.n_bytes, fill="pad")
+        batch = self._batch(X, kind)
+        pl = place(
+            batch,
+            layout=self.layout,
+            layers=self.layers,
+            n_bytes=self.n_bytes,
+            packet_bytes=self.packet_bytes,
+        )
+        return _map_batch(batch, pl, self.n_bytes)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the output columns: ``byte0`` ... ``byte{n_bytes-1}``.
+
+        Parameters
+        ----------
+        input_features : None
+            Ignored; the input has no feature names.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+        """
+        check_is_fitted(self)
+        return np.asarray([f"byte{i}" for i in range(self.n_features_out_)], object)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Session tables, paths or raw uint8 rows: not a generic 2-D array.
+        tags.input_tags.two_d_array = False
+        tags.input_tags.string = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    # ------------------------------------------------------------------
+
+    def _images(self, X):
+        kind = _input_kind(X)
+        if kind == "rows" and self.layers == "all" and self.layout == "ustc":
+            masked, status = mask_ustc_rows(_as_rows(X), self.mask_fields_)
+            _warn_rows(status)
+            return _fit_width(masked, self.n_bytes, fill=0)
+        batch = self._batch(X, kind)
+        return build_images(
+            batch,
+            layout=self.layout,
+            layers=self.layers,
+            n_bytes=self.n_bytes,
+            packet_bytes=self.packet_bytes,
+            mask=self.mask_fields_,
+        )
+
+    def _batch(self, X, kind):
+        if kind == "table":
+            _check_table(X, self.n_bytes, self.layout, self.packet_bytes)
+            return batch_from_frames(
+                X["frames"].tolist(),
+                X["frame_ts_ns"].tolist(),
+                X["frame_orig_len"].tolist(),
+                X["linktype"].to_numpy(dtype=np.int64),
+            )
+        if kind == "rows":
+            parsed = parse_ustc_rows(_as_rows(X))
+            _warn_rows(parsed.status)
+            return parsed.batch
+        return self._read_files(X)
+
+    def _read_files(self, paths):
+        from sklearn_flowspectrum._capture import iter_records
+
+        frames, ts, orig, linktypes = [], [], [], []
+        n_slots = self.n_bytes // self.packet_bytes
+        l7, slots = self.layers == "l7", self.layout == "packets"
+        for path in paths:
+            kept, kept_ts, kept_orig, lts = [], [], [], set()
+            size = payload = with_payload = 0
+            for rec in iter_records(path):
+                kept.append(rec.frame)
+                kept_ts.append(rec.ts_ns)
+                kept_orig.append(rec.orig_len)
+                lts.add(rec.linktype)
+                size += len(rec.frame)
+                if l7:
+                    n = dissect(rec.frame, rec.linktype).payload_length
+                    payload += n
+                    with_payload += n > 0
+                # Stop reading once the image is complete.
+                if l7 and slots:
+                    done = with_payload >= n_slots
+                elif l7:
+                    done = payload >= self.n_bytes
+                else:
+                    done = len(kept) >= n_slots if slots else size >= self.n_bytes
+                if done:
+                    break
+            if len(lts) > 1:
+                raise ValueError(
+                    f"{os.fspath(path)}: packets of several link types "
+                    f"{sorted(lts)}; one session image needs one link type"
+                )
+            frames.append(kept)
+            ts.append(kept_ts)
+            orig.append(kept_orig)
+            linktypes.append(lts.pop() if lts else 1)
+        return batch_from_frames(frames, ts, orig, linktypes)
+
+
+def _input_kind(X):
+    """``"table"``, ``"paths"`` or ``"rows"``; TypeError for anything else."""
+    if isinstance(X, pd.DataFrame):
+        missing = [c for c in _TABLE_COLUMNS if c not in X.columns]
+        if missing:
+            raise ValueError(
+                "a session table needs the columns "
+                f"{', '.join(_TABLE_COLUMNS)} (as read_sessions returns); "
+                f"missing: {', '.join(missing)}"
+            )
+        return "table"
+    if isinstance(X, (str, bytes, os.PathLike)):
+        raise TypeError(
+            "PcapSessionVectorizer expects a sequence of capture paths, not a "
+            f"single path ({X!r}); wrap it in a list"
+        )
+    if isinstance(X, np.ndarray) and X.dtype.kind in "uif":
+        return "rows"
+    if isinstance(X, (list, tuple, np.ndarray, pd.Series)):
+        items = list(X)
+        if items and all(isinstance(p, (str, os.PathLike)) for p in items):
+            return "paths"
+        if not items:
+            raise ValueError("PcapSessionVectorizer got an empty sequence")
+        return "rows"
+    raise TypeError(
+        "PcapSessionVectorizer takes a session table (read_sessions), a sequence "
+        "of per-session capture paths, or a 2-D uint8 array of USTC-TK2016 rows; "
+        f"got {type(X).__name__}"
+    )
+
+
+def _as_rows(X):
+    rows = np.asarray(X)
+    if rows.ndim != 2:
+        raise ValueError(
+            f"USTC-TK2016 rows must be a 2-D array (n_sessions, width), got "
+            f"shape {rows.shape}"
+        )
+    if rows.dtype != np.uint8:
+        if (
+            rows.dtype.kind not in "iu"
+            or rows.size
+            and (rows.min() < 0 or rows.max() > 255)
+        ):
+            raise ValueError(
+                "USTC-TK2016 rows must hold bytes (uint8 values 0..255); got "
+                f"dtype {rows.dtype}. Scaled images cannot be masked: pass the "
+                "uint8 rows that read_idx returns"
+            )
+        rows = rows.astype(np.uint8)
+    return rows
+
+
+def _fit_width(array, width, fill):
+    """Cut or pad the rows of ``array`` to ``width`` columns."""
+    n, w = array.shape
+    if w >= width:
+        return np.ascontiguousarray(array[:, :width])
+    out = np.full((n, width), fill, dtype=array.dtype)
+    out[:, :w] = array
+    return out
+
+
+def _warn_rows(status):
+    counts = Counter(status.tolist())
+    counts.pop("ok", None)
+    if counts:
+        details = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+        warnings.warn(
+            f"{sum(counts.values())} of {len(status)} rows are not complete pcap "
+            f"images ({details}): not_pcap rows are left as they are, malformed "
+            "ones are used up to their first impossible record header",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _check_table(table, n_bytes, layout, packet_bytes):
+    keep = table.attrs.get("keep_bytes")
+    if keep is not None and keep < n_bytes:
+        raise ValueError(
+            f"the session table keeps the frames of {keep} bytes per session "
+            f"(read_sessions(keep_bytes={keep})), fewer than n_bytes={n_bytes}; "
+            f"read the captures again with keep_bytes>={n_bytes}"
+        )
+    if layout == "packets" and "packets" in table.columns:
+        kept = table["frames"].map(len).to_numpy()
+        wanted = np.minimum(table["packets"].to_numpy(), n_bytes // packet_bytes)
+        short = int((kept < wanted).sum())
+        if short:
+            warnings.warn(
+                f"{short} of {len(table)} sessions have fewer kept frames than "
+                "slots of the 'packets' layout; their last slots stay empty. "
+                "Read the captures with a larger keep_bytes to fill them",
+                UserWarning,
+                stacklevel=4,
+            )
