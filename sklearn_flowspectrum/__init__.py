@@ -8,6 +8,8 @@ and is re-exported here.
 from sklearn_flowspectrum._version import __version__
 
 # --- captures -> sessions (sklearn_flowspectrum._capture, ._sessions) ---
+from sklearn_flowspectrum._capture import CaptureError, CaptureWarning, iter_records
+from sklearn_flowspectrum._sessions import read_sessions
 # --- sessions -> byte images (._layers, ._vectorizer, ._idx) ---
 from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
 from sklearn_flowspectrum._layouts import byte_map_layers, packet_slot_map
@@ -15,4 +17,4 @@ from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
 # --- images -> spectra (._nn, ._embedder) ---
 # --- spectra -> decisions (._classifier) ---
 
-__all__ = ["__version__", "PcapSessionVectorizer", "byte_map_layers", "load_idx_pair", "read_idx", "write_idx", "packet_slot_map"]
+__all__ = ["__version__", "CaptureError", "CaptureWarning", "iter_records", "read_sessions", "PcapSessionVectorizer", "byte_map_layers", "load_idx_pair", "read_idx", "write_idx", "packet_slot_map"]

@@ -1,0 +1,862 @@
+"""Group the packets of captures into sessions (or flows), clean and account.
+
+:func:`read_sessions` is the entry point.  Per file it streams batches of
+packets from :mod:`sklearn_flowspectrum._capture`, decodes them (numpy, with
+:func:`~sklearn_flowspectrum._layers.dissect` for the odd ones) and folds
+them into per-session state; only the first frames of each session are kept
+as Python objects, so memory grows with the number of sessions, not with the
+size of the file.  ``engine="python"`` runs the plain reference
+implementation (one record and one dict look-up at a time) that the tests
+compare the fast path against.
+"""
+
+# Authors: The sklearn_flowspectrum developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import ipaddress
+import numbers
+import os
+import socket
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from sklearn_flowspectrum._capture import (
+    CAPTURE_SUFFIXES,
+    CaptureError,
+    CaptureWarning,
+    _check_file,
+    capture_format,
+    decode_batch,
+    iter_batches,
+    iter_records,
+)
+from sklearn_flowspectrum._layers import IPPROTO_TCP, SKIP_REASONS, dissect
+
+__all__ = ["read_sessions"]
+
+REPORT_COLUMNS = (
+    "file",
+    "format",
+    "packets",
+    "used",
+    *SKIP_REASONS,
+    "retransmissions",
+    "empty_sessions",
+    "duplicate_sessions",
+    "dropped_packets",
+    "sessions",
+    "error",
+)
+_ON_ERROR = ("raise", "warn", "ignore")
+_DUPLICATES = ("frames", "payload")
+_PROTO_NAME = {6: "TCP", 17: "UDP"}
+_TCP_SYN_FIN = 0x03
+# Constants of the 64-bit key hash (odd, from splitmix64); only a hint for
+# grouping: every group is verified against the full key.
+_H1 = np.uint64(0x9E3779B97F4A7C15)
+_H2 = np.uint64(0xBF58476D1CE4E5B9)
+_H3 = np.uint64(0x94D049BB133111EB)
+_H4 = np.uint64(0xD6E8FEB86659FD93)
+
+
+# ---------------------------------------------------------------------------
+# Fast path: per-session state in numpy arrays
+
+
+class _Grow:
+    """A 1-D numpy array that grows by doubling."""
+
+    def __init__(self, dtype, fill=0):
+        self.a = np.full(1024, fill, dtype=dtype)
+        self.fill = fill
+
+    def ensure(self, n):
+        if n > len(self.a):
+            new = np.full(max(n, 2 * len(self.a)), self.fill, dtype=self.a.dtype)
+            new[: len(self.a)] = self.a
+            self.a = new
+
+
+class _SessionBuilder:
+    """Fold decoded batches into sessions (vectorised over each batch)."""
+
+    def __init__(self, flows, keep_bytes, drop_retransmissions):
+        self.flows = flows
+        self.keep_bytes = keep_bytes
+        self.drop_retx = drop_retransmissions
+        self.ids = {}
+        self.n = 0
+        self.packets_read = 0
+        self.skips = np.zeros(len(SKIP_REASONS) + 1, dtype=np.int64)
+        self.retransmissions = 0
+        self.retx_seen = set()
+        self.count = _Grow(np.int64)
+        self.bytes = _Grow(np.int64)
+        self.payload = _Grow(np.int64)
+        self.image = _Grow(np.int64)
+        self.last_ts = _Grow(np.int64)
+        self.done = _Grow(bool, False)
+        self.static = []  # per batch: arrays describing its new sessions
+        self.frames = []
+        self.frame_ts = []
+        self.frame_len = []
+
+    def add(self, batch, dec):
+        self.packets_read += len(dec.skip)
+        self.skips += np.bincount(dec.skip, minlength=len(self.skips))
+        ok = np.flatnonzero(dec.skip == 0)
+        if not len(ok):
+            return
+        ver = dec.ip_version[ok].astype(np.uint64)
+        proto = dec.proto[ok].astype(np.uint64)
+        sw = dec.src[ok].view(np.uint64)
+        dw = dec.dst[ok].view(np.uint64)
+        sp = dec.sport[ok].astype(np.uint64)
+        dp = dec.dport[ok].astype(np.uint64)
+        s1, s2, d1, d2 = sw[:, 0], sw[:, 1], dw[:, 0], dw[:, 1]
+        if self.flows:
+            swap = np.zeros(len(ok), dtype=bool)
+        else:
+            # Canonical orientation of the endpoint pair: any total order works.
+            swap = (s1 > d1) | ((s1 == d1) & ((s2 > d2) | ((s2 == d2) & (sp > dp))))
+        keys = np.empty((len(ok), 5), dtype=np.uint64)
+        keys[:, 0] = np.where(swap, d1, s1)
+        keys[:, 1] = np.where(swap, d2, s2)
+        keys[:, 2] = np.where(swap, s1, d1)
+        keys[:, 3] = np.where(swap, s2, d2)
+        keys[:, 4] = (
+            (ver << np.uint64(48))
+            | (proto << np.uint64(32))
+            | (np.where(swap, dp, sp) << np.uint64(16))
+            | np.where(swap, sp, dp)
+        )
+        codes, first = _group(keys)
+        # Local groups -> global session ids, new ones numbered in order of
+        # their first packet.
+        key_bytes = np.ascontiguousarray(keys[first]).view("S40").ravel().tolist()
+        ids = self.ids
+        gmap = np.array([ids.setdefault(k, len(ids)) for k in key_bytes], np.int64)
+        n_old = self.n
+        self.n = len(ids)
+        new = np.flatnonzero(gmap >= n_old)
+        if len(new):
+            f = ok[first[new]]
+            self.static.append(
+                (
+                    dec.ip_version[f],
+                    dec.proto[f],
+                    dec.src[f],
+                    dec.dst[f],
+                    dec.sport[f],
+                    dec.dport[f],
+                    batch.linktype[f],
+                    batch.ts_ns[f],
+                )
+            )
+            for _ in range(len(new)):
+                self.frames.append([])
+                self.frame_ts.append([])
+                self.frame_len.append([])
+            for g in (self.count, self.bytes, self.payload, self.image, self.done):
+                g.ensure(self.n)
+            self.last_ts.ensure(self.n)
+
+        plen = dec.payload_end[ok] - dec.payload[ok]
+        if self.drop_retx:
+            keep = self._retransmissions(batch, dec, ok, gmap[codes], swap, plen)
+            if keep is not None:
+                ok, codes, plen = ok[keep], codes[keep], plen[keep]
+
+        m = len(codes)
+        n_local = len(gmap)
+        cap = batch.caplen[ok]
+        self.count.a[gmap] += np.bincount(codes, minlength=n_local)
+        self.bytes.a[gmap] += _isum(codes, batch.orig_len[ok], n_local)
+        pay_before = self.payload.a[gmap]
+        img_before = self.image.a[gmap]
+        self.payload.a[gmap] += _isum(codes, plen, n_local)
+        self.image.a[gmap] += _isum(codes, cap + 16, n_local)
+        last = np.zeros(n_local, dtype=np.int64)
+        np.maximum.at(last, codes, np.arange(m))
+        self.last_ts.a[gmap] = batch.ts_ns[ok[last]]
+
+        # Frames to keep: those of sessions whose budgets were not yet met
+        # before the packet (budgets: USTC image and concatenated payload).
+        open_ = ~self.done.a[gmap]
+        cand = np.flatnonzero(open_[codes])
+        if len(cand):
+            cc = codes[cand]
+            order = np.argsort(cc, kind="stable")
+            cc = cc[order]
+            idx = cand[order]
+            img = cap[idx] + 16
+            pl = plen[idx]
+            head = np.ones(len(cc), dtype=bool)
+            head[1:] = cc[1:] != cc[:-1]
+            grp = np.cumsum(head) - 1
+            starts = np.flatnonzero(head)
+            cs_img = np.cumsum(img) - img
+            cs_pl = np.cumsum(pl) - pl
+            img_prior = img_before[cc] + cs_img - cs_img[starts][grp]
+            pl_prior = pay_before[cc] + cs_pl - cs_pl[starts][grp]
+            kb = self.keep_bytes
+            kept = idx[(24 + img_prior < kb) | (pl_prior < kb)]
+            kept.sort()
+            pk = ok[kept]
+            data = batch.data
+            frames, fts, flen = self.frames, self.frame_ts, self.frame_len
+            for g, s, c, t, o in zip(
+                gmap[codes[kept]].tolist(),
+                batch.start[pk].tolist(),
+                batch.caplen[pk].tolist(),
+                batch.ts_ns[pk].tolist(),
+                batch.orig_len[pk].tolist(),
+            ):
+                frames[g].append(data[s : s + c])
+                fts[g].append(t)
+                flen[g].append(o)
+            self.done.a[gmap] = (24 + self.image.a[gmap] >= kb) & (
+                self.payload.a[gmap] >= kb
+            )
+
+    def _retransmissions(self, batch, dec, ok, gid, swap, plen):
+        """Mask of the packets to keep; drops repeated TCP segments."""
+        tcp = np.flatnonzero(dec.proto[ok] == IPPROTO_TCP)
+        if not len(tcp):
+            return None
+        a = np.frombuffer(batch.data, np.uint8)
+        l4 = dec.l4[ok[tcp]]
+        flags = a[l4 + 13]
+        cand = tcp[(plen[tcp] > 0) | ((flags & _TCP_SYN_FIN) != 0)]
+        if not len(cand):
+            return None
+        l4 = dec.l4[ok[cand]]
+        seq = (
+            (a[l4 + 4].astype(np.int64) << 24)
+            | (a[l4 + 5].astype(np.int64) << 16)
+            | (a[l4 + 6].astype(np.int64) << 8)
+            | a[l4 + 7]
+        )
+        flag = a[l4 + 13] & _TCP_SYN_FIN
+        data = batch.data
+        seen = self.retx_seen
+        drop = []
+        for i, g, w, q, fl, p, e in zip(
+            cand.tolist(),
+            gid[cand].tolist(),
+            swap[cand].tolist(),
+            seq.tolist(),
+            flag.tolist(),
+            dec.payload[ok[cand]].tolist(),
+            dec.payload_end[ok[cand]].tolist(),
+        ):
+            key = (g, w, q, fl, e - p, hash(data[p:e]))
+            if key in seen:
+                drop.append(i)
+            else:
+                seen.add(key)
+        if not drop:
+            return None
+        self.retransmissions += len(drop)
+        keep = np.ones(len(ok), dtype=bool)
+        keep[drop] = False
+        return keep
+
+    def finish(self):
+        n = self.n
+        if self.static:
+            ver, proto, src, dst, sport, dport, lt, ts = (
+                np.concatenate(x) for x in zip(*self.static)
+            )
+        else:
+            ver = proto = sport = dport = lt = ts = np.zeros(0, dtype=np.int64)
+            src = dst = np.zeros((0, 16), dtype=np.uint8)
+        return {
+            "protocol": [_PROTO_NAME[p] for p in proto.tolist()],
+            "ip_version": ver.astype(np.int64),
+            "src_addr": _addresses(src, ver),
+            "src_port": sport.astype(np.int64),
+            "dst_addr": _addresses(dst, ver),
+            "dst_port": dport.astype(np.int64),
+            "first_ts": ts / 1e9,
+            "last_ts": self.last_ts.a[:n] / 1e9,
+            "packets": self.count.a[:n].copy(),
+            "bytes": self.bytes.a[:n].copy(),
+            "payload_bytes": self.payload.a[:n].copy(),
+            "linktype": lt.astype(np.int64),
+            "frames": [tuple(x) for x in self.frames],
+            "frame_ts_ns": [tuple(x) for x in self.frame_ts],
+            "frame_orig_len": [tuple(x) for x in self.frame_len],
+        }
+
+
+def _isum(codes, values, n):
+    """Exact integer group sums (float64 weights are exact below 2**53)."""
+    return np.bincount(codes, weights=values, minlength=n).astype(np.int64)
+
+
+def _group(keys):
+    """Group rows of ``keys``; codes in order of first appearance.
+
+    Returns the code of every row and the row index of each group's first
+    member.  A 64-bit hash feeds pandas' hash table; the result is checked
+    against the full keys, and on a (practically impossible) hash collision
+    the rows are grouped by exact sorting instead.
+    """
+    h = keys[:, 0] * _H1
+    h ^= keys[:, 1] * _H2
+    h ^= keys[:, 2] * _H3
+    h ^= keys[:, 3] * _H4
+    h ^= keys[:, 4]
+    h ^= h >> np.uint64(31)
+    h *= _H2
+    h ^= h >> np.uint64(29)
+    codes, _ = pd.factorize(h)
+    first = _first_rows(codes)
+    if not (keys == keys[first][codes]).all():
+        rows = np.ascontiguousarray(keys).view(np.dtype((np.void, 40))).ravel()
+        _, first_sorted, inv = np.unique(rows, return_index=True, return_inverse=True)
+        rank = np.empty(len(first_sorted), dtype=np.int64)
+        rank[np.argsort(first_sorted, kind="stable")] = np.arange(len(first_sorted))
+        codes = rank[inv.ravel()]
+        first = _first_rows(codes)
+    return codes, first
+
+
+def _first_rows(codes):
+    """Row of each code's first appearance (codes number groups in that order)."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    running = np.maximum.accumulate(codes)
+    is_first = np.empty(len(codes), dtype=bool)
+    is_first[0] = True
+    is_first[1:] = running[1:] > running[:-1]
+    return np.flatnonzero(is_first)
+
+
+_ADDR_CACHE = {}
+
+
+def _address(raw, version):
+    text = _ADDR_CACHE.get((version, raw))
+    if text is None:
+        if version == 4:
+            text = socket.inet_ntop(socket.AF_INET, raw[:4])
+        else:
+            text = str(ipaddress.IPv6Address(raw))
+        if len(_ADDR_CACHE) > 1 << 20:
+            _ADDR_CACHE.clear()
+        _ADDR_CACHE[(version, raw)] = text
+    return text
+
+
+def _addresses(rows, ver):
+    if not len(rows):
+        return []
+    raw = np.ascontiguousarray(rows).view("V16").ravel()
+    return [_address(r.tobytes(), v) for r, v in zip(raw, ver.tolist())]
+
+
+# ---------------------------------------------------------------------------
+# Reference path: one packet at a time
+
+
+class _ReferenceBuilder:
+    """The plain implementation of the session semantics (see read_sessions)."""
+
+    def __init__(self, flows, keep_bytes, drop_retransmissions):
+        self.flows = flows
+        self.keep_bytes = keep_bytes
+        self.drop_retx = drop_retransmissions
+        self.sessions = {}
+        self.packets_read = 0
+        self.skip_counts = dict.fromkeys(SKIP_REASONS, 0)
+        self.retransmissions = 0
+        self.retx_seen = set()
+
+    def add(self, rec):
+        self.packets_read += 1
+        d = dissect(rec.frame, rec.linktype)
+        if d.skip is not None:
+            self.skip_counts[d.skip] += 1
+            return
+        a, b = (d.src, d.sport), (d.dst, d.dport)
+        ends = (a, b) if self.flows or a <= b else (b, a)
+        key = (d.ip_version, d.proto, *ends)
+        s = self.sessions.get(key)
+        if s is None:
+            s = self.sessions[key] = {
+                "ip_version": d.ip_version,
+                "proto": d.proto,
+                "src": a,
+                "dst": b,
+                "linktype": rec.linktype,
+                "first_ts": rec.ts_ns,
+                "packets": 0,
+                "bytes": 0,
+                "payload": 0,
+                "image": 0,
+                "frames": [],
+                "frame_ts": [],
+                "frame_len": [],
+            }
+        payload = rec.frame[d.payload : d.payload_end]
+        if self.drop_retx and d.proto == IPPROTO_TCP:
+            flags = rec.frame[d.l4 + 13] & _TCP_SYN_FIN
+            if payload or flags:
+                seq = int.from_bytes(rec.frame[d.l4 + 4 : d.l4 + 8], "big")
+                rkey = (key, a == s["src"], seq, flags, payload)
+                if rkey in self.retx_seen:
+                    self.retransmissions += 1
+                    return
+                self.retx_seen.add(rkey)
+        kb = self.keep_bytes
+        if 24 + s["image"] < kb or s["payload"] < kb:
+            s["frames"].append(rec.frame)
+            s["frame_ts"].append(rec.ts_ns)
+            s["frame_len"].append(rec.orig_len)
+        s["packets"] += 1
+        s["bytes"] += rec.orig_len
+        s["payload"] += len(payload)
+        s["image"] += 16 + len(rec.frame)
+        s["last_ts"] = rec.ts_ns
+
+    @property
+    def skips(self):
+        return np.array([0, *self.skip_counts.values()], dtype=np.int64)
+
+    def finish(self):
+        rows = list(self.sessions.values())
+        ver = np.array([s["ip_version"] for s in rows], dtype=np.int64)
+        return {
+            "protocol": [_PROTO_NAME[s["proto"]] for s in rows],
+            "ip_version": ver,
+            "src_addr": [_address(s["src"][0], s["ip_version"]) for s in rows],
+            "src_port": np.array([s["src"][1] for s in rows], dtype=np.int64),
+            "dst_addr": [_address(s["dst"][0], s["ip_version"]) for s in rows],
+            "dst_port": np.array([s["dst"][1] for s in rows], dtype=np.int64),
+            "first_ts": np.array([s["first_ts"] for s in rows], np.int64) / 1e9,
+            "last_ts": np.array([s["last_ts"] for s in rows], np.int64) / 1e9,
+            "packets": np.array([s["packets"] for s in rows], dtype=np.int64),
+            "bytes": np.array([s["bytes"] for s in rows], dtype=np.int64),
+            "payload_bytes": np.array([s["payload"] for s in rows], dtype=np.int64),
+            "linktype": np.array([s["linktype"] for s in rows], dtype=np.int64),
+            "frames": [tuple(s["frames"]) for s in rows],
+            "frame_ts_ns": [tuple(s["frame_ts"]) for s in rows],
+            "frame_orig_len": [tuple(s["frame_len"]) for s in rows],
+        }
+
+
+# ---------------------------------------------------------------------------
+# Files, cleaning, report
+
+_COLUMNS = (
+    "file",
+    "session",
+    "protocol",
+    "ip_version",
+    "src_addr",
+    "src_port",
+    "dst_addr",
+    "dst_port",
+    "first_ts",
+    "last_ts",
+    "packets",
+    "bytes",
+    "payload_bytes",
+    "linktype",
+    "label",
+    "frames",
+    "frame_ts_ns",
+    "frame_orig_len",
+)
+
+
+def _new_report(name):
+    report = dict.fromkeys(REPORT_COLUMNS, 0)
+    report.update(file=name, format=None, error=None)
+    return report
+
+
+def _read_one(name, flows, keep_bytes, drop_retx, drop_empty, on_error, engine):
+    """Read one capture into session columns and its report row."""
+    report = _new_report(name)
+    if engine == "python":
+        builder = _ReferenceBuilder(flows, keep_bytes, drop_retx)
+    else:
+        builder = _SessionBuilder(flows, keep_bytes, drop_retx)
+    try:
+        report["format"] = capture_format(name)
+        if engine == "python":
+            for rec in iter_records(name):
+                builder.add(rec)
+        else:
+            for batch in iter_batches(name):
+                builder.add(batch, decode_batch(batch))
+    except CaptureError as exc:
+        if on_error == "raise":
+            raise
+        report["error"] = str(exc)
+    cols = builder.finish()
+    skips = builder.skips
+    report["packets"] = builder.packets_read
+    report["used"] = int(builder.packets_read - skips[1:].sum())
+    for reason, count in zip(SKIP_REASONS, skips[1:].tolist()):
+        report[reason] = count
+    report["retransmissions"] = builder.retransmissions
+    n = len(cols["packets"])
+    cols["session"] = np.arange(n, dtype=np.int64)
+    if drop_empty and n:
+        empty = cols["payload_bytes"] == 0
+        report["empty_sessions"] = int(empty.sum())
+        report["dropped_packets"] = int(cols["packets"][empty].sum())
+        cols = _take(cols, np.flatnonzero(~empty))
+    report["sessions"] = len(cols["packets"])
+    return cols, report
+
+
+def _take(cols, idx):
+    out = {}
+    for k, v in cols.items():
+        if isinstance(v, np.ndarray):
+            out[k] = v[idx]
+        else:
+            out[k] = [v[i] for i in idx.tolist()]
+    return out
+
+
+def _expand_paths(paths, labels):
+    """``[(file, label, error)]`` in the order given, directories expanded."""
+    if isinstance(paths, (str, os.PathLike)):
+        given = [paths]
+    else:
+        try:
+            given = list(paths)
+        except TypeError:
+            raise TypeError(
+                "paths must be a path, a directory or a list of paths, got "
+                f"{type(paths).__name__}"
+            ) from None
+    if not given:
+        raise ValueError("paths is empty: give at least one capture file")
+    for p in given:
+        if not isinstance(p, (str, os.PathLike)):
+            raise TypeError(
+                f"capture paths must be str or os.PathLike, got {type(p).__name__} "
+                f"({p!r})"
+            )
+    names = [os.fspath(p) for p in given]
+    if labels is None:
+        per_path = [None] * len(names)
+    elif isinstance(labels, dict):
+        norm = {os.fspath(k): v for k, v in labels.items()}
+        missing = [p for p in names if p not in norm]
+        if missing:
+            raise ValueError(f"labels has no entry for {missing[0]!r}")
+        per_path = [norm[p] for p in names]
+    elif isinstance(labels, (str, bytes, numbers.Number)) or np.ndim(labels) == 0:
+        per_path = [labels] * len(names)
+    else:
+        per_path = list(labels)
+        if len(per_path) != len(names):
+            raise ValueError(
+                f"labels has {len(per_path)} entries but paths has {len(names)}; "
+                "give one label per path, a dict path -> label, or one label "
+                "for all"
+            )
+    out = []
+    for name, label in zip(names, per_path):
+        p = Path(name)
+        if p.is_dir():
+            files = sorted(
+                e.name
+                for e in os.scandir(p)
+                if e.is_file() and e.name.lower().endswith(CAPTURE_SUFFIXES)
+            )
+            if not files:
+                err = CaptureError(
+                    name,
+                    None,
+                    f"directory holds no capture files ({', '.join(CAPTURE_SUFFIXES)})",
+                )
+                out.append((name, label, err))
+            out.extend((os.path.join(name, f), label, None) for f in files)
+            continue
+        try:
+            _check_file(name)
+            err = None
+        except CaptureError as exc:
+            err = exc
+        out.append((name, label, err))
+    return out
+
+
+def _dedupe_key(frames, linktype, mode, keep_bytes):
+    if mode == "payload":
+        parts = []
+        for f in frames:
+            d = dissect(f, linktype)
+            parts.append(f[d.payload : d.payload_end] if d.skip is None else b"")
+        key = b"".join(parts)[:keep_bytes]
+        return key if key else None  # sessions without payload: never duplicates
+    return b"".join(frames)[:keep_bytes]
+
+
+def read_sessions(
+    paths,
+    labels=None,
+    *,
+    flows=False,
+    keep_bytes=784,
+    drop_empty=False,
+    drop_duplicates=False,
+    drop_retransmissions=False,
+    on_error="raise",
+    n_jobs=None,
+    return_report=False,
+    engine="auto",
+):
+    """Read packet captures into a table with one row per TCP/UDP session.
+
+    A session is the set of packets that share protocol and the unordered
+    pair of endpoints (address, port): both directions of a conversation, as
+    SplitCap's session mode and USTC-TK2016 define it.  With ``flows=True``
+    each direction is its own flow.  There is no idle timeout: all packets of
+    a 5-tuple in a file form one session.  The source of a session is the
+    sender of its first packet.
+
+    Parameters
+    ----------
+    paths : str, os.PathLike or list of them
+        Capture files (classic pcap in either byte order with micro- or
+        nanosecond timestamps, or pcapng with any number of sections and
+        interfaces).  A directory stands for its files ending in ``.pcap``,
+        ``.pcapng`` or ``.cap`` (sorted by name, not recursive).  Link types:
+        Ethernet (with 802.1Q/QinQ tags, PPPoE, MPLS), Linux SLL and SLL2,
+        raw IPv4/IPv6, BSD loopback (NULL/LOOP); IPv6 extension headers and
+        IP-in-IP tunnels (the inner packet counts) are followed.
+    labels : None, scalar, sequence or dict, default=None
+        A ``label`` column: one label for all files, one per entry of
+        ``paths`` (a directory's label applies to all its files), or a dict
+        mapping each entry of ``paths`` to its label.
+    flows : bool, default=False
+        Group by the one-directional 5-tuple (flows) instead of sessions.
+    keep_bytes : int, default=784
+        Frames of a session are kept (column ``frames``) from its first
+        packet on until both budgets are met: the USTC-TK2016 image
+        ``24 + sum(16 + len(frame))`` and the concatenated TCP/UDP payload
+        each reach ``keep_bytes``.  Frames are stored whole.
+    drop_empty : bool, default=False
+        Drop sessions without any TCP/UDP payload (``payload_bytes == 0``).
+    drop_duplicates : bool or {"frames", "payload"}, default=False
+        Drop byte-identical duplicate sessions, keeping the first in table
+        order (across all files).  ``True`` or ``"frames"``: the first
+        ``keep_bytes`` bytes of the concatenated kept frames are equal (link
+        layer on, so addresses and ports are compared too; capture times are
+        not).  ``"payload"``: the first ``keep_bytes`` bytes of the
+        concatenated payloads of the kept frames are equal (USTC-TK2016's L7
+        cleaning); sessions without payload are never duplicates.
+    drop_retransmissions : bool, default=False
+        Drop TCP segments that repeat an earlier segment of the same session
+        in the same direction: same sequence number, same SYN/FIN flags and a
+        byte-identical payload.  Segments without payload and without
+        SYN/FIN (pure ACKs) are never dropped.  Memory for this option grows
+        with the number of TCP data segments (one small tuple each).
+    on_error : {"raise", "warn", "ignore"}, default="raise"
+        What a corrupt or unreadable capture (or a path that is not a file)
+        does: raise a :class:`ValueError` naming the file and byte offset;
+        or warn (:class:`~sklearn_flowspectrum._capture.CaptureWarning`),
+        keep the packets read before the problem and go on with the other
+        files; ``"ignore"`` does the same silently.  The report lists the
+        error either way.
+    n_jobs : int, default=None
+        Number of files read in parallel with joblib (``None``: one process,
+        ``-1``: all cores).
+    return_report : bool, default=False
+        Also return the per-file report as a DataFrame.
+    engine : {"auto", "python"}, default="auto"
+        ``"auto"`` decodes packets in numpy batches (the dissector handles the
+        uncommon ones); ``"python"`` is the plain reference implementation,
+        one packet at a time, with identical results.
+
+    Returns
+    -------
+    sessions : pandas.DataFrame
+        One row per session, files in the given order and sessions in order
+        of their first packet.  Columns: ``file`` (the path as given or
+        found in a directory), ``session`` (index of the session in its file
+        before cleaning), ``protocol`` ("TCP"/"UDP"), ``ip_version``,
+        ``src_addr``, ``src_port``, ``dst_addr``, ``dst_port``,
+        ``first_ts``/``last_ts`` (seconds since the epoch, of the first and
+        the last packet in file order), ``packets``, ``bytes`` (sum of wire
+        lengths), ``payload_bytes`` (TCP/UDP payload bounded by the IP total
+        length and the captured bytes), ``linktype``, ``label`` (when
+        labels are given), ``frames`` (tuple of bytes), ``frame_ts_ns`` and
+        ``frame_orig_len`` (tuples of int, one per kept frame).
+        ``attrs["keep_bytes"]`` holds ``keep_bytes``; ``attrs["report"]`` the
+        per-file report as a list of dicts (``pandas.DataFrame(...)`` of it
+        gives the table; a list, because pandas compares attrs on
+        ``concat``).
+    report : pandas.DataFrame
+        Only with ``return_report=True``.  One row per file: ``file``,
+        ``format``, ``packets`` (records read), ``used`` (TCP/UDP packets
+        grouped into sessions) and the skipped packets by reason (``not_ip``,
+        ``not_tcp_udp``, ``truncated``, ``fragment``, ``malformed``,
+        ``unknown_linktype``), so that ``packets == used + skipped`` always;
+        then the cleaning: ``retransmissions`` (packets),
+        ``empty_sessions``, ``duplicate_sessions``, ``dropped_packets``
+        (packets of dropped sessions), ``sessions`` (rows in the table) and
+        ``error`` (message, or None).  ``used == retransmissions +
+        dropped_packets +`` the file's ``packets`` in the table.
+
+    Raises
+    ------
+    ValueError
+        A path that is not a capture file or a corrupt capture (with
+        ``on_error="raise"``), naming the file and the byte offset; bad
+        parameters.
+
+    Examples
+    --------
+    >>> import os, struct, tempfile
+    >>> from sklearn_flowspectrum import read_sessions
+    >>> def udp(src, dst, sport, dport, payload):
+    ...     ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 0, 0,
+    ...                      64, 17, 0, bytes(src), bytes(dst))
+    ...     l4 = struct.pack("!HHHH", sport, dport, 8 + len(payload), 0)
+    ...     return ip + l4 + payload
+    >>> pkts = [udp([10, 0, 0, 1], [10, 0, 0, 2], 5000, 53, b"query"),
+    ...         udp([10, 0, 0, 2], [10, 0, 0, 1], 53, 5000, b"answer")]
+    >>> with tempfile.TemporaryDirectory() as d:
+    ...     path = os.path.join(d, "dns.pcap")
+    ...     with open(path, "wb") as f:
+    ...         _ = f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
+    ...         for i, p in enumerate(pkts):
+    ...             _ = f.write(struct.pack("<IIII", 100 + i, 0, len(p), len(p)) + p)
+    ...     table, report = read_sessions(path, labels="dns", return_report=True)
+    >>> table[["protocol", "src_addr", "src_port", "dst_port", "packets", "label"]]
+      protocol  src_addr  src_port  dst_port  packets label
+    0      UDP  10.0.0.1      5000        53        2   dns
+    >>> int(report.loc[0, "packets"]), int(report.loc[0, "used"])
+    (2, 2)
+    """
+    if on_error not in _ON_ERROR:
+        raise ValueError(f"on_error must be one of {_ON_ERROR}, got {on_error!r}")
+    if engine not in ("auto", "python"):
+        raise ValueError(f"engine must be 'auto' or 'python', got {engine!r}")
+    if isinstance(drop_duplicates, (bool, np.bool_)):
+        dup_mode = "frames" if drop_duplicates else None
+    elif isinstance(drop_duplicates, str) and drop_duplicates in _DUPLICATES:
+        dup_mode = drop_duplicates
+    else:
+        raise ValueError(
+            "drop_duplicates must be False, True, 'frames' or 'payload', got "
+            f"{drop_duplicates!r}"
+        )
+    if (
+        not isinstance(keep_bytes, numbers.Integral)
+        or isinstance(keep_bytes, bool)
+        or keep_bytes < 0
+    ):
+        raise ValueError(f"keep_bytes must be an int >= 0, got {keep_bytes!r}")
+    for flag, value in (
+        ("flows", flows),
+        ("drop_empty", drop_empty),
+        ("drop_retransmissions", drop_retransmissions),
+        ("return_report", return_report),
+    ):
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{flag} must be a bool, got {value!r}")
+    keep_bytes = int(keep_bytes)
+
+    entries = _expand_paths(paths, labels)
+    if on_error == "raise":
+        for _, _, err in entries:
+            if err is not None:
+                raise err
+    todo = [name for name, _, err in entries if err is None]
+    args = (bool(flows), keep_bytes, bool(drop_retransmissions), bool(drop_empty))
+    if n_jobs is None or n_jobs == 1 or len(todo) < 2:
+        results = [_read_one(name, *args, on_error, engine) for name in todo]
+    else:
+        results = Parallel(n_jobs=n_jobs)(
+            delayed(_read_one)(name, *args, on_error, engine) for name in todo
+        )
+    results = iter(results)
+
+    parts, reports, file_labels = [], [], []
+    for name, label, err in entries:
+        if err is not None:
+            cols, report = None, _new_report(name)
+            report["error"] = str(err)
+        else:
+            cols, report = next(results)
+        if report["error"] is not None and on_error == "warn":
+            warnings.warn(
+                f"{report['error']} (kept the {report['packets']} packets read "
+                "before it)",
+                CaptureWarning,
+                stacklevel=2,
+            )
+        reports.append(report)
+        parts.append(cols)
+        file_labels.append(label)
+
+    table = _assemble(entries, parts, file_labels, labels is not None)
+    if dup_mode is not None and len(table):
+        keys = pd.Series(
+            [
+                _dedupe_key(f, lt, dup_mode, keep_bytes)
+                for f, lt in zip(table["frames"], table["linktype"])
+            ],
+            index=table.index,
+        )
+        dup = keys.duplicated() & keys.notna()
+        if dup.any():
+            per_file = table.loc[dup].groupby("file", sort=False)["packets"]
+            counts, pkts = per_file.size(), per_file.sum()
+            for report in reports:
+                if report["file"] in counts.index:
+                    report["duplicate_sessions"] = int(counts[report["file"]])
+                    report["dropped_packets"] += int(pkts[report["file"]])
+                    report["sessions"] -= int(counts[report["file"]])
+            table = table.loc[~dup].reset_index(drop=True)
+    table.attrs["keep_bytes"] = keep_bytes
+    table.attrs["flows"] = bool(flows)
+    table.attrs["report"] = reports
+    if return_report:
+        return table, pd.DataFrame(reports, columns=list(REPORT_COLUMNS))
+    return table
+
+
+def _assemble(entries, parts, file_labels, with_labels):
+    columns = {c: [] for c in _COLUMNS}
+    for (name, _, _), cols, label in zip(entries, parts, file_labels):
+        if cols is None:
+            continue
+        n = len(cols["packets"])
+        columns["file"].append(np.full(n, name, dtype=object))
+        columns["label"].append([label] * n)
+        for k, v in cols.items():
+            columns[k].append(v)
+    data = {}
+    for k in _COLUMNS:
+        if k == "label" and not with_labels:
+            continue
+        chunks = columns[k]
+        if k in ("file", "protocol", "src_addr", "dst_addr", "label", "frames"):
+            data[k] = [x for c in chunks for x in c]
+        elif k in ("frame_ts_ns", "frame_orig_len"):
+            data[k] = [x for c in chunks for x in c]
+        elif k in ("first_ts", "last_ts"):
+            data[k] = np.concatenate(chunks) if chunks else np.zeros(0)
+        else:
+            data[k] = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+    table = pd.DataFrame(data)
+    for k in ("frames", "frame_ts_ns", "frame_orig_len"):
+        table[k] = table[k].astype(object)
+    return table
