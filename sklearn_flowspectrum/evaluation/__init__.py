@@ -10,6 +10,12 @@ package, in the way :mod:`sklearn.model_selection` sits beside
 # Authors: The sklearn_flowspectrum developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from sklearn_flowspectrum.evaluation._audit import (
+    AUDIT_FIELDS,
+    LeakageWarning,
+    leakage_audit,
+    plot_leakage_audit,
+)
 from sklearn_flowspectrum.evaluation._splitters import (
     CaptureFileKFold,
     ServerEndpointKFold,
@@ -18,8 +24,12 @@ from sklearn_flowspectrum.evaluation._splitters import (
 )
 
 __all__ = [
+    "AUDIT_FIELDS",
+    "leakage_audit",
+    "plot_leakage_audit",
+    "server_endpoints",
     "CaptureFileKFold",
+    "LeakageWarning",
     "ServerEndpointKFold",
     "SessionTimeSplit",
-    "server_endpoints",
 ]
