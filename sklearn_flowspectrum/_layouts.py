@@ -247,19 +247,41 @@ class FrameBatch(NamedTuple):
     n_sessions: int
 
 
-def batch_from_frames(frames, ts_ns, orig_len, linktype):
-    """Pack per-session sequences of frames (bytes) into a :class:`FrameBatch`."""
+def batch_from_frames(
+    frames, ts_ns, orig_len, linktype, *, layout=None, layers="all", n_bytes=None,
+    packet_bytes=112
+):  # fmt: skip
+    """Pack per-session sequences of frames (bytes) into a :class:`FrameBatch`.
+
+    With ``layout`` and ``n_bytes`` given, only the frames that can reach an
+    image of that layout are packed (a prefix of each session's frames).
+    """
     n_sessions = len(frames)
     counts = np.fromiter(map(len, frames), dtype=np.int64, count=n_sessions)
     flat = list(chain.from_iterable(frames))
     n_frames = len(flat)
     length = np.fromiter(map(len, flat), dtype=np.int64, count=n_frames)
-    buf = np.frombuffer(b"".join(flat), dtype=np.uint8)
-    start = np.cumsum(length) - length
     ts = np.fromiter(chain.from_iterable(ts_ns), dtype=np.int64, count=n_frames)
     orig = np.fromiter(chain.from_iterable(orig_len), dtype=np.int64, count=n_frames)
     session = np.repeat(np.arange(n_sessions, dtype=np.int64), counts)
     linktype = np.asarray(linktype, dtype=np.int64).reshape(n_sessions)
+    keep = None
+    if layout is not None and layers == "all":
+        if layout == "packets":
+            keep = _rank_in_session(session) < n_bytes // packet_bytes
+        else:
+            per_frame = length + (PCAP_RECORD_LEN if layout == "ustc" else 0)
+            before = _exclusive_cumsum_in_session(per_frame, session)
+            keep = before < n_bytes - (PCAP_GLOBAL_LEN if layout == "ustc" else 0)
+        if keep.all():
+            keep = None
+    if keep is not None:
+        idx = np.flatnonzero(keep)
+        flat = [flat[i] for i in idx.tolist()]
+        length, ts, orig, session = length[idx], ts[idx], orig[idx], session[idx]
+    # A bytearray: the batch owns a writable copy, so masking needs no other.
+    buf = np.frombuffer(bytearray().join(flat), dtype=np.uint8)
+    start = np.cumsum(length) - length
     return FrameBatch(buf, start, length, session, ts, orig, linktype, n_sessions)
 
 
@@ -290,15 +312,24 @@ def _exclusive_cumsum_in_session(values, session):
 class BatchDissection(NamedTuple):
     """Layer offsets of the selected frames, and the byte ranges to blank.
 
-    Offsets are per selected frame (``-1`` when absent).  ``ranges`` is
-    ``(frame, start, stop, keep)``: frame index into the batch, byte range in
-    the frame, and the AND value applied to it (0 blanks the bytes).
+    Offsets are per selected frame (``-1`` when absent).  ``groups`` is a list
+    of ``(frame, start, stop, keep)`` arrays: frame index into the batch, byte
+    range in the frame, and the AND value applied to it (0 blanks the bytes).
+    Most groups hold one field (or adjacent fields) of many frames, so their
+    ranges share one length.
     """
 
     l3: np.ndarray
     payload: np.ndarray
     payload_end: np.ndarray
-    ranges: tuple
+    groups: list
+
+    @property
+    def ranges(self):
+        """All groups concatenated: ``(frame, start, stop, keep)``."""
+        if not self.groups:
+            return tuple(np.zeros(0, np.int64) for _ in range(4))
+        return tuple(np.concatenate(part) for part in zip(*self.groups))
 
 
 def _u8(buf, idx):
@@ -425,6 +456,21 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
             "tcp": (fproto == 6, fl4),
             "udp": (fproto == 17, fl4),
         }
+        # Adjacent fixed fields (e.g. ip.checksum, ip.src, ip.dst) become one
+        # range: fewer, longer ranges to blank.
+        fixed = sorted(
+            _FAST_FIXED[name] for name in mask_fields - {"ipv6.vtcfl"}
+            if name in _FAST_FIXED
+        )  # fmt: skip
+        merged = []
+        for anchor, a, z in fixed:
+            if merged and merged[-1][0] == anchor and merged[-1][2] >= a:
+                merged[-1][2] = max(merged[-1][2], z)
+            else:
+                merged.append([anchor, a, z])
+        for anchor, a, z in merged:
+            sel, base = anchors[anchor]
+            emit(fi[sel], base[sel] + a, base[sel] + z)
         for name in sorted(mask_fields):
             if name == "ipv6.vtcfl":
                 # Keep the version and traffic class, zero the flow label.
@@ -432,9 +478,7 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
                 emit(fi[sel], fl3[sel] + 1, fl3[sel] + 2, 0xF0)
                 emit(fi[sel], fl3[sel] + 2, fl3[sel] + 4)
             elif name in _FAST_FIXED:
-                anchor, a, z = _FAST_FIXED[name]
-                sel, base = anchors[anchor]
-                emit(fi[sel], base[sel] + a, base[sel] + z)
+                continue
             elif name == "sll.addr":
                 for kind, a in ((LINKTYPE_LINUX_SLL, 6), (LINKTYPE_LINUX_SLL2, 12)):
                     sel = fi[lt[fi] == kind]
@@ -482,13 +526,13 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
         ra.append(np.array(fa, dtype=np.int64))
         rz.append(np.array(fz, dtype=np.int64))
         rk.append(np.array(fk, dtype=np.int64))
-    ranges = tuple(
-        np.concatenate(part).astype(np.int64) if part else np.zeros(0, np.int64)
-        for part in (rf, ra, rz, rk)
-    )
     # Local frame indices -> batch frame indices.
-    ranges = (frames[ranges[0]],) + ranges[1:]
-    return BatchDissection(l3, payload, payload_end, ranges)
+    groups = [
+        (frames[f], a.astype(np.int64), z.astype(np.int64), k)
+        for f, a, z, k in zip(rf, ra, rz, rk)
+        if len(f)
+    ]
+    return BatchDissection(l3, payload, payload_end, groups)
 
 
 def _walk_tcp_timestamps(buf, fstart, frames, pos, stop):
@@ -596,43 +640,49 @@ def place(batch, *, layout, layers, n_bytes, packet_bytes=112, mask_fields=()):
 
 
 def _scatter(out_flat, src, dst, start, length):
-    """``out_flat[dst[i] : dst[i] + length[i]] = src[start[i] : ...]`` for all i."""
+    """``out_flat[dst[i] : dst[i] + length[i]] = src[start[i] : ...]`` for all i.
+
+    Frames are hundreds of bytes long: one memoryview copy per frame is much
+    cheaper than building an index for every byte.
+    """
     keep = length > 0
-    dst, start, length = dst[keep], start[keep], length[keep]
-    total = int(length.sum())
-    if total == 0:
+    out_view = memoryview(out_flat)
+    src_view = memoryview(src)
+    for d, s, n in zip(dst[keep].tolist(), start[keep].tolist(), length[keep].tolist()):
+        out_view[d : d + n] = src_view[s : s + n]
+
+
+def _zero_ranges(buf, base, a, z, keep=None):
+    """``buf[base+a : base+z] &= keep`` for every range (``keep=None``: zero)."""
+    length = np.maximum(z - a, 0)
+    start = base + a
+    if keep is not None and keep.any():
+        # Only the one-byte flow-label nibbles keep bits.
+        part = keep != 0
+        buf[start[part]] &= keep[part].astype(np.uint8)
+        start, length = start[~part], length[~part]
+    if len(length) == 0:
         return
-    # One index ramp per segment: a cumulative sum of 1s with jumps at the
-    # segment starts, for the source and the destination alike.
+    width = int(length.max())
+    if width == 0:
+        return
+    if (length == width).all():  # the common case: one field of many frames
+        buf[(start[:, None] + np.arange(width)).ravel()] = 0
+        return
+    sel = length > 0
+    start, length = start[sel], length[sel]
+    total = int(length.sum())
     first = np.cumsum(length) - length
     step = np.ones(total, dtype=np.int64)
     step[0] = start[0]
     step[first[1:]] = start[1:] - (start[:-1] + length[:-1] - 1)
-    src_idx = np.cumsum(step)
-    step[0] = dst[0]
-    step[first[1:]] = dst[1:] - (dst[:-1] + length[:-1] - 1)
-    out_flat[np.cumsum(step)] = src[src_idx]
+    buf[np.cumsum(step)] = 0
 
 
-def _zero_ranges(buf, base, a, z, keep):
-    """``buf[base+a : base+z] &= keep`` for every range."""
-    length = np.maximum(z - a, 0)
-    total = int(length.sum())
-    if total == 0:
-        return
-    first = np.cumsum(length) - length
-    sel = length > 0
-    start = (base + a)[sel]
-    ln = length[sel]
-    first = first[sel]
-    step = np.ones(total, dtype=np.int64)
-    step[0] = start[0]
-    step[first[1:]] = start[1:] - (start[:-1] + ln[:-1] - 1)
-    idx = np.cumsum(step)
-    if keep is None or not keep.any():
-        buf[idx] = 0
-    else:
-        buf[idx] &= np.repeat(keep[sel], ln).astype(np.uint8)
+def _blank(buf, batch_start, dissection):
+    """Blank the masked fields found by ``dissection`` in ``buf``."""
+    for f, a, z, keep in dissection.groups:
+        _zero_ranges(buf, batch_start[f], a, z, keep)
 
 
 def _record_headers(batch, frames, mask_fields):
@@ -668,7 +718,14 @@ def global_headers(linktype, mask_fields=()):
 
 
 def build_images(
-    batch, *, layout="ustc", layers="all", n_bytes=784, packet_bytes=112, mask=()
+    batch,
+    *,
+    layout="ustc",
+    layers="all",
+    n_bytes=784,
+    packet_bytes=112,
+    mask=(),
+    consume=False,
 ):
     """Session images of every session in ``batch`` as ``(n_sessions, n_bytes)`` uint8.
 
@@ -682,6 +739,9 @@ def build_images(
         Slot size of the ``"packets"`` layout.
     mask : iterable of str
         Field names to blank (see :func:`resolve_mask`).
+    consume : bool, default=False
+        Blank the fields in ``batch.buf`` itself when it is writable (saves a
+        copy; the batch is of no further use).
     """
     mask_fields = frozenset(mask)
     pl = place(
@@ -694,10 +754,10 @@ def build_images(
     )
     out = np.zeros(batch.n_sessions * n_bytes, dtype=np.uint8)
     src = batch.buf
-    if pl.dissection is not None and len(pl.dissection.ranges[0]):
-        src = src.copy()  # the batch may view caller data; blank a copy
-        f, a, z, keep = pl.dissection.ranges
-        _zero_ranges(src, batch.start[f], a, z, keep)
+    if pl.dissection is not None and pl.dissection.groups:
+        if not (consume and src.flags.writeable):
+            src = src.copy()
+        _blank(src, batch.start, pl.dissection)
     row = batch.session[pl.frames] * n_bytes
     length = np.minimum(pl.c1, pl.c0 + n_bytes - pl.dst) - pl.c0
     _scatter(out, src, row + pl.dst, batch.start[pl.frames] + pl.c0, length)
@@ -706,14 +766,10 @@ def build_images(
         k = min(PCAP_GLOBAL_LEN, n_bytes)
         out.reshape(batch.n_sessions, n_bytes)[:, :k] = ghdr[:, :k]
         rec = _record_headers(batch, pl.frames, mask_fields)
-        rlen = np.minimum(PCAP_RECORD_LEN, n_bytes - pl.record)
-        _scatter(
-            out,
-            rec.ravel(),
-            row + pl.record,
-            np.arange(len(pl.frames), dtype=np.int64) * PCAP_RECORD_LEN,
-            rlen,
-        )
+        # 16 bytes per record header, cut at the image end.
+        pos = pl.record[:, None] + np.arange(PCAP_RECORD_LEN)
+        inside = pos < n_bytes
+        out[(row[:, None] + pos)[inside]] = rec[inside]
     return out.reshape(batch.n_sessions, n_bytes)
 
 
@@ -765,7 +821,8 @@ def parse_ustc_rows(rows):
     """
     rows = np.ascontiguousarray(rows, dtype=np.uint8)
     n_rows, width = rows.shape
-    flat = rows.reshape(-1)
+    flat = rows.reshape(-1).view()
+    flat.flags.writeable = False  # the caller's rows: never blank them in place
     start, length, session, ts, orig = [], [], [], [], []
     rec_row, rec_off = [], []
     linktype = np.zeros(n_rows, dtype=np.int64)
@@ -843,8 +900,7 @@ def mask_ustc_rows(rows, mask=()):
     batch = parsed.batch
     if frame_mask and len(batch.start):
         dis = dissect_batch(batch, np.arange(len(batch.start)), frame_mask)
-        f, a, z, keep = dis.ranges
-        _zero_ranges(out, batch.start[f], a, z, keep)
+        _blank(out, batch.start, dis)
     row_base = parsed.record_row * width + parsed.record_offset
     row_end = (parsed.record_row + 1) * width
     for name in mask_fields:
@@ -852,7 +908,7 @@ def mask_ustc_rows(rows, mask=()):
             a, z = _RECORD_OFFSETS[name]
             start = row_base + a
             stop = np.minimum(row_base + z, row_end)
-            _zero_ranges(out, np.zeros_like(start), start, stop, None)
+            _zero_ranges(out, np.zeros_like(start), start, stop)
         elif name in _GLOBAL_OFFSETS:
             a, z = _GLOBAL_OFFSETS[name]
             pcap_rows = np.flatnonzero(parsed.status != "not_pcap")

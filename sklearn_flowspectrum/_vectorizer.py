@@ -265,16 +265,23 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             n_bytes=self.n_bytes,
             packet_bytes=self.packet_bytes,
             mask=self.mask_fields_,
+            consume=True,
         )
 
     def _batch(self, X, kind):
         if kind == "table":
             _check_table(X, self.n_bytes, self.layout, self.packet_bytes)
+            # One column access: pandas deep-copies .attrs on each one.
+            frames, ts, orig, linktype = X[list(_TABLE_COLUMNS)].to_numpy().T
             return batch_from_frames(
-                X["frames"].tolist(),
-                X["frame_ts_ns"].tolist(),
-                X["frame_orig_len"].tolist(),
-                X["linktype"].to_numpy(dtype=np.int64),
+                frames,
+                ts,
+                orig,
+                linktype.astype(np.int64),
+                layout=self.layout,
+                layers=self.layers,
+                n_bytes=self.n_bytes,
+                packet_bytes=self.packet_bytes,
             )
         if kind == "rows":
             parsed = parse_ustc_rows(_as_rows(X))

@@ -212,6 +212,11 @@ def test_ustc_rows_masking_and_relayout(table):
     # Wider or narrower outputs cut or pad the rows.
     wide = PcapSessionVectorizer(n_bytes=900, mask="none", scale=False)
     assert wide.fit_transform(rows)[:, 784:].sum() == 0
+    # The caller's rows are never blanked in place.
+    before = rows.copy()
+    for layout in ("ustc", "frames", "packets"):
+        PcapSessionVectorizer(layout=layout).fit_transform(rows)
+    np.testing.assert_array_equal(rows, before)
     garbage = np.vstack([rows, np.zeros((2, 784), np.uint8)])
     with pytest.warns(UserWarning, match="2 of 5 rows are not complete pcap images"):
         out = PcapSessionVectorizer(scale=False).fit_transform(garbage)
