@@ -24,6 +24,7 @@ __all__ = [
     "FIELD_CATEGORIES",
     "field_category",
     "majority_byte_fields",
+    "majority_field_categories",
     "plot_attention_scatter",
     "plot_byte_weights",
     "plot_spectrum",
@@ -156,15 +157,50 @@ def majority_byte_fields(byte_map, *, min_share=0.5):
     return out
 
 
+def majority_field_categories(byte_map, *, min_share=0.5):
+    """The kind of field (:func:`field_category`) most sessions have at each byte.
+
+    Packet boundaries move from session to session, so beyond the first
+    packet the exact field at a position often differs while its kind
+    (a timestamp, an address, payload) is shared.
+
+    Parameters
+    ----------
+    byte_map : array-like of shape (n_sessions, n_bytes) or (n_bytes,)
+        Field names, as for :func:`majority_byte_fields`.
+    min_share : float, default=0.5
+        A position gets its most common category when at least this share of
+        the sessions has it there, and ``"mixed"`` otherwise.
+
+    Returns
+    -------
+    categories : ndarray of shape (n_bytes,), dtype object
+        Keys of :data:`FIELD_CATEGORIES`.
+
+    Examples
+    --------
+    >>> from sklearn_flowspectrum.plotting import majority_field_categories
+    >>> majority_field_categories([["ip.src", "tcp.sport"], ["eth.dst", "udp.sport"],
+    ...                            ["ipv6.src", "payload"]]).tolist()
+    ['address', 'port']
+    """
+    fields = np.asarray(byte_map, dtype=object)
+    categories = np.vectorize(field_category, otypes=[object])(fields)
+    if categories.ndim == 1:
+        return categories
+    return majority_byte_fields(categories, min_share=min_share)
+
+
 def _byte_fields(byte_fields, n_bytes):
+    """(field per position, category per position) or (None, None)."""
     if byte_fields is None:
-        return None
+        return None, None
     fields = majority_byte_fields(byte_fields)
     if len(fields) != n_bytes:
         raise ValueError(
             f"byte_fields names {len(fields)} positions, the weights have {n_bytes}"
         )
-    return fields
+    return fields, majority_field_categories(byte_fields)
 
 
 def _runs(fields, start=0, stop=None):
@@ -452,12 +488,11 @@ def _weights(weights, class_names):
     return classes, names, W
 
 
-def _field_track(ax, fields, start, stop, height=0.05):
+def _field_track(ax, categories, start, stop, height=0.05):
     """Colour the bottom strip of ``ax`` by the field category of each position."""
     trans = ax.get_xaxis_transform()
     used = []
-    for first, end, name in _runs(fields, start, stop):
-        cat = field_category(name)
+    for first, end, cat in _runs(categories, start, stop):
         used.append(cat)
         ax.add_patch(
             _pyplot().Rectangle(
@@ -502,8 +537,8 @@ def plot_attention_scatter(
         As in :func:`plot_spectrum`.
     byte_fields : array-like of shape (n_bytes,) or (n_sessions, n_bytes)
         Field name behind each position (or a per-session byte map, reduced
-        by :func:`majority_byte_fields`).  Draws a strip under the points,
-        coloured by the kind of field (timestamp, address, port, ...).
+        by :func:`majority_field_categories`).  Draws a strip under the
+        points, coloured by the kind of field (timestamp, address, port, ...).
     colors : sequence of colors, default=None
     s : float, default=6
         Marker size.
@@ -524,9 +559,9 @@ def plot_attention_scatter(
     """
     classes, names, W = _weights(weights, class_names)
     n_bytes = W.shape[1]
-    fields = _byte_fields(byte_fields, n_bytes)
+    _, categories = _byte_fields(byte_fields, n_bytes)
     colors = _colors(len(classes), colors)
-    ax = _get_ax(ax, (11, 4.5))
+    ax = _get_ax(ax, (11, 5))
     pos = np.arange(n_bytes)
     for row, name, color in zip(W, names, colors):
         ax.scatter(pos, row, s=s, color=color, label=name, alpha=0.7, linewidths=0)
@@ -541,17 +576,20 @@ def plot_attention_scatter(
         bbox_to_anchor=(1.0, 1.0),
         markerscale=2,
     )
-    if fields is not None:
+    if categories is not None:
         lo, hi = W.min(), W.max()
         span = hi - lo if hi > lo else 1.0
         ax.set_ylim(lo - 0.12 * span, hi + 0.05 * span)
         ax.add_artist(legend)
+        used = _field_track(ax, categories, 0, n_bytes)
         ax.legend(
-            handles=_category_handles(_field_track(ax, fields, 0, n_bytes)),
+            handles=_category_handles(used),
             fontsize="small",
-            title="field (bottom strip)",
-            loc="lower left",
-            bbox_to_anchor=(1.0, 0.0),
+            title="kind of field at each position in most sessions (bottom strip)",
+            title_fontsize="small",
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.13),
+            ncols=len(used),
         )
     return ax
 
@@ -583,8 +621,9 @@ def plot_byte_weights(
         The classes to draw (rows of ``weights`` by class label); all when None.
     class_names : sequence or mapping, default=None
     byte_fields : array-like of shape (n_bytes,) or (n_sessions, n_bytes)
-        Field names; each panel's background is shaded by field, and the
-        field names are written over the first panel.
+        Field names; each panel's background is shaded by the kind of field
+        (:func:`majority_field_categories`), and the field names most
+        sessions share are written over the first panel.
     normalize : bool, default=True
         Min-max scale the shown weights to [0, 1], jointly over all shown
         classes (so the classes stay comparable, as in the paper).
@@ -613,7 +652,7 @@ def plot_byte_weights(
         raise ValueError(
             f"need 0 <= start < stop <= {n_bytes}, got start={start}, stop={stop}"
         )
-    fields = _byte_fields(byte_fields, n_bytes)
+    fields, categories = _byte_fields(byte_fields, n_bytes)
     colors = _colors(len(all_classes), colors)
     rows = np.arange(len(all_classes))
     if classes is not None:
@@ -634,13 +673,13 @@ def plot_byte_weights(
     axes = fig.subplots(len(rows), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
     pos = np.arange(start, stop)
     for ax, r, values in zip(axes, rows, shown):
-        if fields is not None:
-            for first, end, name in _runs(fields, start, stop):
+        if categories is not None:
+            for first, end, cat in _runs(categories, start, stop):
                 ax.axvspan(
                     first - 0.5,
                     end - 0.5,
-                    facecolor=FIELD_CATEGORIES[field_category(name)],
-                    alpha=0.25,
+                    facecolor=FIELD_CATEGORIES[cat],
+                    alpha=0.3,
                     linewidth=0,
                 )
         ax.bar(pos, values, width=0.8, color=colors[r])
@@ -666,6 +705,16 @@ def plot_byte_weights(
     step = max(1, (stop - start) // 16)
     axes[-1].set_xticks(pos[::step])
     axes[-1].set_xlabel("byte position in the session image")
+    if categories is not None:
+        used = [c for c in FIELD_CATEGORIES if c in set(categories[start:stop])]
+        fig.legend(
+            handles=_category_handles(used),
+            loc="outside lower center",
+            ncols=len(used),
+            fontsize="small",
+            title="background: kind of field at each position in most sessions",
+            title_fontsize="small",
+        )
     what = "min-max normalised" if normalize else "standardised"
     fig.suptitle(f"Attention weights of bytes {start}-{stop - 1} per class ({what})")
     return fig

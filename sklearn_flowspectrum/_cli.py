@@ -1,0 +1,1133 @@
+"""The ``flowspectrum`` command line (also ``python -m sklearn_flowspectrum``).
+
+Sub-commands: ``sessions``, ``vectorize``, ``fit``, ``predict`` and ``demo``;
+``flowspectrum COMMAND --help`` explains each.  Results go to files or
+stdout, progress and messages to stderr.  Exit status: 0 on success, 1 when
+the input is wrong (missing file, not a capture, a model that does not fit
+the input: a one-line message), 2 on a usage error, 130 when interrupted.
+"""
+
+# Authors: The sklearn_flowspectrum developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from sklearn_flowspectrum._version import __version__
+
+MODEL_FORMAT = "sklearn_flowspectrum.model"
+MODEL_VERSION = 1
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
+PCAP_ROW_MAGIC = bytes.fromhex("a1b2c3d4")
+# Columns of the session table that hold packet bytes: not written to CSV.
+_BYTE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len")
+_MASK_HELP = (
+    "fields blanked in every packet: 'safe' (timestamps, addresses, ports, "
+    "IP ID, checksums; the default), 'none' (the published images), or a "
+    "comma-separated list of groups/fields, e.g. 'ports,timestamps'"
+)
+
+
+class CLIError(Exception):
+    """A problem with the user's input: reported in one line, exit status 1."""
+
+
+# ---------------------------------------------------------------------------
+# small helpers
+
+
+class _Console:
+    """Messages and progress on stderr; silent with ``--quiet``."""
+
+    def __init__(self, quiet=False):
+        self.quiet = quiet
+
+    def info(self, message):
+        if not self.quiet:
+            print(message, file=sys.stderr, flush=True)
+
+    def progress(self, iterable, total=None, desc=""):
+        if self.quiet:
+            return iterable
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:  # pragma: no cover - tqdm comes with skorch
+            return iterable
+        return tqdm(
+            iterable,
+            total=total,
+            desc=desc,
+            unit="file",
+            file=sys.stderr,
+            leave=False,
+            disable=None,  # no bar when stderr is not a terminal
+        )
+
+
+class _Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start
+
+
+def _mask_arg(text):
+    text = text.strip()
+    if text in ("safe", "none"):
+        return text
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("empty mask")
+    return parts
+
+
+def _mask_text(mask):
+    return mask if isinstance(mask, str) else ",".join(mask)
+
+
+def _is_idx(path):
+    """True when ``path`` holds an IDX file (plain or gzip)."""
+    import gzip
+
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            if head[:2] == b"\x1f\x8b":
+                f.seek(0)
+                with gzip.open(f) as g:
+                    head = g.read(4)
+    except (OSError, EOFError):
+        return False
+    return len(head) == 4 and head[:2] == b"\0\0" and head[2] in (8, 9, 11, 12, 13, 14)
+
+
+def _expand_inputs(inputs):
+    """Split the inputs into capture files and IDX image files.
+
+    Folders are searched recursively for ``*.pcap``, ``*.pcapng`` and
+    ``*.cap``.  A file is an IDX file when its magic number says so; every
+    other file must be a pcap or pcapng capture.
+    """
+    from sklearn_flowspectrum._capture import CaptureError, capture_format
+
+    captures, idx = [], []
+    for raw in inputs:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES
+            )
+            if not found:
+                raise CLIError(f"{raw}: folder holds no .pcap/.pcapng/.cap file")
+            captures.extend(str(p) for p in found)
+            continue
+        if not path.exists():
+            raise CLIError(f"{raw}: no such file or folder")
+        if not path.is_file():
+            raise CLIError(f"{raw}: not a regular file")
+        if _is_idx(path):
+            idx.append(str(path))
+            continue
+        try:
+            capture_format(path)
+        except CaptureError as exc:
+            raise CLIError(
+                f"{raw}: not a capture (pcap/pcapng) or IDX file ({exc.reason})"
+            ) from None
+        captures.append(str(path))
+    if captures and idx:
+        raise CLIError(
+            "give either capture files or IDX image files, not both "
+            f"(captures: {captures[0]}, ...; IDX: {idx[0]}, ...)"
+        )
+    return captures, idx
+
+
+def _labels_for(captures, how):
+    """One label per capture: its folder name, or from a CSV (file,label)."""
+    if how is None:
+        return None
+    if how == "dir":
+        return [Path(p).resolve().parent.name for p in captures]
+    import pandas as pd
+
+    table_path = Path(how)
+    if not table_path.is_file():
+        raise CLIError(f"{how}: labels file not found (expected a CSV: file,label)")
+    try:
+        table = pd.read_csv(table_path, dtype=str)
+    except Exception as exc:  # noqa: BLE001 - any parse error is the user's input
+        raise CLIError(f"{how}: cannot read labels CSV ({exc})") from None
+    if not {"file", "label"} <= set(table.columns):
+        raise CLIError(f"{how}: labels CSV needs the columns 'file' and 'label'")
+    by_name = {}
+    for file, label in zip(table["file"], table["label"]):
+        by_name[os.path.normpath(file)] = label
+        by_name.setdefault(Path(file).name, label)
+    labels = []
+    for p in captures:
+        label = by_name.get(os.path.normpath(p), by_name.get(Path(p).name))
+        if label is None:
+            raise CLIError(f"{p}: no label for this capture in {how}")
+        labels.append(label)
+    return labels
+
+
+def _read_captures(captures, labels, args, console):
+    """read_sessions over the captures, with a per-file progress bar."""
+    import pandas as pd
+
+    from sklearn_flowspectrum._capture import CaptureError
+    from sklearn_flowspectrum._sessions import read_sessions
+
+    kwargs = {
+        "flows": getattr(args, "flows", False),
+        "drop_empty": getattr(args, "drop_empty", False),
+        "drop_duplicates": getattr(args, "drop_duplicates", False),
+        "drop_retransmissions": getattr(args, "drop_retransmissions", False),
+        "on_error": getattr(args, "on_error", "raise"),
+        "return_report": True,
+    }
+    if getattr(args, "keep_bytes", None) is not None:
+        kwargs["keep_bytes"] = args.keep_bytes
+    n_jobs = getattr(args, "n_jobs", None)
+    tables, reports = [], []
+    with _Timer() as timer:
+        try:
+            if n_jobs not in (None, 1) or len(captures) == 1:
+                # joblib reads the files in parallel: no per-file progress.
+                table, report = read_sessions(captures, labels, n_jobs=n_jobs, **kwargs)
+                tables, reports = [table], [report]
+            else:
+                for i, path in enumerate(
+                    console.progress(captures, total=len(captures), desc="captures")
+                ):
+                    label = None if labels is None else labels[i]
+                    table, report = read_sessions(path, label, **kwargs)
+                    tables.append(table)
+                    reports.append(report)
+        except CaptureError as exc:
+            raise CLIError(str(exc)) from None
+    sessions = pd.concat(tables, ignore_index=True)
+    sessions.attrs = {"keep_bytes": tables[0].attrs.get("keep_bytes")}
+    report = pd.concat(reports, ignore_index=True)
+    sessions.attrs["report"] = report
+    unit = "flows" if kwargs["flows"] else "sessions"
+    console.info(
+        f"read {len(captures)} capture(s): {int(report['packets'].sum()):,} "
+        f"packets, {int(report['used'].sum()):,} TCP/UDP, {len(sessions):,} "
+        f"{unit} ({timer.seconds:.1f} s)"
+    )
+    for file, error in zip(report["file"], report["error"]):
+        if isinstance(error, str) and error:
+            console.info(f"warning: {file}: {error}")
+    if len(sessions) == 0:
+        raise CLIError(
+            f"no TCP/UDP {unit} in the given captures "
+            f"({', '.join(captures[:3])}{', ...' if len(captures) > 3 else ''})"
+        )
+    return sessions
+
+
+def _read_idx_inputs(idx_files, console, need_labels=False):
+    """Rows (n, n_bytes) uint8 and labels (or None) from IDX image files."""
+    from sklearn_flowspectrum._idx import read_idx
+
+    rows, labels = [], []
+    for path in idx_files:
+        try:
+            images = read_idx(path)
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
+        if images.dtype != np.uint8 or images.ndim < 2:
+            raise CLIError(
+                f"{path}: expected uint8 session images, got {images.dtype} of "
+                f"shape {images.shape}"
+            )
+        images = images.reshape(images.shape[0], -1)
+        label_path = _labels_beside(path)
+        if label_path is not None:
+            try:
+                y = read_idx(label_path)
+            except ValueError as exc:
+                raise CLIError(str(exc)) from None
+            if y.ndim != 1 or len(y) != len(images):
+                raise CLIError(
+                    f"{label_path}: {y.size} labels for {len(images)} images in {path}"
+                )
+            labels.append(y)
+        elif need_labels:
+            raise CLIError(
+                f"{path}: no labels file beside it (expected "
+                f"{Path(path).name.replace('images-idx3', 'labels-idx1')})"
+            )
+        else:
+            labels = None
+        rows.append(images)
+    widths = {r.shape[1] for r in rows}
+    if len(widths) > 1:
+        raise CLIError(f"IDX inputs have different image sizes: {sorted(widths)}")
+    X = np.concatenate(rows)
+    y = np.concatenate(labels) if labels else None
+    console.info(f"read {len(X):,} session images of {X.shape[1]} bytes")
+    return X, y
+
+
+def _labels_beside(path):
+    name = Path(path).name
+    if "images-idx3" not in name:
+        return None
+    candidate = Path(path).with_name(name.replace("images-idx3", "labels-idx1"))
+    return candidate if candidate.is_file() else None
+
+
+def _are_pcap_rows(X):
+    """Share of rows that start like a USTC-TK2016 AllLayers image."""
+    if X.shape[1] < 24:
+        return 0.0
+    return float(np.mean((X[:, :4] == np.frombuffer(PCAP_ROW_MAGIC, np.uint8)).all(1)))
+
+
+def _check_table_path(path):
+    """Fail early (before reading anything) on an output we cannot write."""
+    name = str(path).lower()
+    if name.endswith(".parquet"):
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise CLIError(
+                "writing Parquet needs pyarrow (pip install pyarrow); "
+                f"or write CSV: -o {Path(path).with_suffix('.csv')}"
+            ) from None
+    elif not name.endswith((".csv", ".csv.gz")):
+        raise CLIError(f"{path}: output must end in .csv, .csv.gz or .parquet")
+
+
+def _check_images_path(path):
+    name = Path(path).name.lower()
+    if not (name.endswith(".npy") or "idx" in name):
+        raise CLIError(
+            f"{path}: output must be .npy or an IDX name such as images-idx3-ubyte.gz"
+        )
+
+
+def _write_table(table, path, console):
+    _check_table_path(path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.name.lower().endswith(".parquet"):
+        table.to_parquet(path, index=False)
+    else:
+        table.to_csv(path, index=False)
+    console.info(f"wrote {len(table):,} rows to {path}")
+
+
+def _public_columns(sessions):
+    return sessions[[c for c in sessions.columns if c not in _BYTE_COLUMNS]]
+
+
+# ---------------------------------------------------------------------------
+# sessions
+
+
+def _cmd_sessions(args, console):
+    _check_table_path(args.output)
+    if args.report:
+        _check_table_path(args.report)
+    captures, idx = _expand_inputs(args.inputs)
+    if idx:
+        raise CLIError(f"{idx[0]}: an IDX image file, not a capture")
+    labels = _labels_for(captures, args.labels)
+    sessions = _read_captures(captures, labels, args, console)
+    _write_table(_public_columns(sessions), args.output, console)
+    if args.report:
+        _write_table(sessions.attrs["report"], args.report, console)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# vectorize
+
+
+def _vectorizer(args, scale=False):
+    from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
+
+    return PcapSessionVectorizer(
+        n_bytes=args.n_bytes,
+        layers=args.layers,
+        layout=args.layout,
+        mask=args.mask,
+        scale=scale,
+    )
+
+
+def _save_images(images, path, console):
+    from sklearn_flowspectrum._idx import write_idx
+
+    _check_images_path(path)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.name.lower().endswith(".npy"):
+        np.save(path, images)
+    else:
+        # USTC-TK2016 stores square images as (n, side, side).
+        side = int(round(np.sqrt(images.shape[1])))
+        if side * side == images.shape[1]:
+            images = images.reshape(len(images), side, side)
+        write_idx(path, images)
+    console.info(f"wrote {images.shape[0]:,} session images to {path}")
+
+
+def _save_labels(labels, path, console):
+    from sklearn_flowspectrum._idx import write_idx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    labels = np.asarray(labels)
+    name = path.name.lower()
+    if name.endswith(".npy"):
+        np.save(path, labels)
+    elif name.endswith((".csv", ".csv.gz")):
+        import pandas as pd
+
+        pd.DataFrame({"label": labels}).to_csv(path, index=False)
+    else:
+        names, codes = np.unique(labels, return_inverse=True)
+        if len(names) > 256:
+            raise CLIError("more than 256 classes do not fit an IDX label file")
+        write_idx(path, codes.astype(np.uint8))
+        legend = Path(str(path) + ".names.txt")
+        legend.write_text("".join(f"{i}\t{n}\n" for i, n in enumerate(names)))
+        console.info(f"label codes: {legend}")
+    console.info(f"wrote {len(labels):,} labels to {path}")
+
+
+def _cmd_vectorize(args, console):
+    _check_images_path(args.output)
+    captures, idx = _expand_inputs(args.inputs)
+    vec = _vectorizer(args, scale=False)
+    labels = None
+    try:
+        if captures:
+            labels = _labels_for(captures, args.labels)
+            sessions = _read_captures(captures, labels, args, console)
+            labels = sessions["label"].to_numpy() if labels is not None else None
+            images = vec.fit_transform(sessions)
+        else:
+            X, labels = _read_idx_inputs(idx, console)
+            if _are_pcap_rows(X) < 0.5:
+                raise CLIError(
+                    f"{idx[0]}: rows are not USTC-TK2016 AllLayers (pcap file) "
+                    "images, so they cannot be masked or re-laid out"
+                )
+            images = vec.fit_transform(X)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    _save_images(images, args.output, console)
+    if args.labels_output:
+        if labels is None:
+            raise CLIError("no labels to write: give --labels (or an IDX labels file)")
+        _save_labels(labels, args.labels_output, console)
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# fit / predict
+
+
+def _make_pipeline(args, input_kind):
+    """The estimator for ``input_kind`` "sessions" (captures, AllLayers rows)
+    or "payload-rows" (published L7 images, which need no vectorizer)."""
+    from sklearn.pipeline import Pipeline
+
+    from sklearn_flowspectrum._classifier import FlowSpectrumClassifier
+    from sklearn_flowspectrum._embedder import AMAESpectrumEmbedder
+
+    steps = []
+    if input_kind == "sessions":
+        steps.append(("vectorizer", _vectorizer(args, scale=True)))
+    steps.append(
+        (
+            "embedder",
+            AMAESpectrumEmbedder(
+                max_epochs=args.epochs,
+                batch_size=args.batch_size,
+                attention=not args.no_attention,
+                device=args.device,
+                random_state=args.seed,
+                verbose=0 if args.quiet else 1,
+            ),
+        )
+    )
+    steps.append(("classifier", FlowSpectrumClassifier(bandwidth=args.bandwidth)))
+    return Pipeline(steps)
+
+
+def _cmd_fit(args, console):
+    import joblib
+
+    captures, idx = _expand_inputs(args.inputs)
+    if captures:
+        labels = _labels_for(captures, args.labels or "dir")
+        X = _read_captures(captures, labels, args, console)
+        y = X["label"].to_numpy()
+        input_kind = "sessions"
+        capture_vectorizer = None
+    else:
+        if args.labels:
+            raise CLIError(
+                "--labels is for captures; IDX images take their labels "
+                "from the labels-idx1 file beside them"
+            )
+        X, y = _read_idx_inputs(idx, console, need_labels=True)
+        if _are_pcap_rows(X) >= 0.5:
+            if args.layers != "all":
+                raise CLIError(
+                    f"{idx[0]}: these are AllLayers (pcap file) images; "
+                    "--layers l7 needs payload (L7) images"
+                )
+            input_kind = "sessions"
+            capture_vectorizer = None
+        else:
+            # Published L7 rows are payload bytes: the embedder takes them as
+            # they are; captures given to `predict` get the l7 vectorizer.
+            input_kind = "payload-rows"
+            args.layers = "l7"
+            capture_vectorizer = _vectorizer(args, scale=False)
+    classes, counts = np.unique(y, return_counts=True)
+    if len(classes) < 2:
+        raise CLIError(
+            f"need sessions of at least two classes to fit, got {classes.tolist()}"
+        )
+    console.info("classes: " + ", ".join(f"{c} ({n})" for c, n in zip(classes, counts)))
+    pipe = _make_pipeline(args, input_kind)
+    console.info(
+        f"training on {len(y):,} sessions: {args.epochs} epochs, "
+        f"device {args.device} ..."
+    )
+    try:
+        with _Timer() as timer:
+            pipe.fit(X, y)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    console.info(f"trained in {timer.seconds:.1f} s")
+    train_acc = float(np.mean(pipe.predict(X) == y))
+    console.info(
+        f"per-session accuracy on the TRAINING sessions: {train_acc:.1%} "
+        "(not an estimate of accuracy on new traffic)"
+    )
+    bundle = {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "package_version": __version__,
+        "pipeline": pipe,
+        "input": input_kind,
+        "capture_vectorizer": capture_vectorizer,
+        "n_bytes": int(args.n_bytes),
+        "classes": classes.tolist(),
+    }
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(bundle, out)
+    console.info(f"saved the model to {out}")
+    return 0
+
+
+def _load_model(path):
+    import joblib
+
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"{path}: model file not found")
+    try:
+        bundle = joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - any unpickling error: not a model
+        raise CLIError(
+            f"{path}: not a model saved by 'flowspectrum fit' ({type(exc).__name__})"
+        ) from None
+    if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT:
+        raise CLIError(f"{path}: not a model saved by 'flowspectrum fit'")
+    if bundle.get("version", 0) > MODEL_VERSION:
+        raise CLIError(
+            f"{path}: saved by a newer sklearn_flowspectrum "
+            f"({bundle.get('package_version')}); upgrade to read it"
+        )
+    return bundle
+
+
+def _spectra_and_proba(pipe, X):
+    """Spectrum values, predicted labels and their probabilities."""
+    spectra = pipe[:-1].transform(X)
+    clf = pipe[-1]
+    labels = clf.predict(spectra)
+    proba = clf.predict_proba(spectra)
+    return spectra[:, 0], labels, proba.max(axis=1)
+
+
+def _cmd_predict(args, console):
+    import pandas as pd
+
+    if args.output != "-":
+        _check_table_path(args.output)
+    bundle = _load_model(args.model)
+    pipe = bundle["pipeline"]
+    n_bytes = bundle["n_bytes"]
+    captures, idx = _expand_inputs(args.inputs)
+    try:
+        if captures:
+            sessions = _read_captures(captures, None, args, console)
+            if bundle["input"] == "sessions":
+                X = sessions
+            else:
+                X = bundle["capture_vectorizer"].fit_transform(sessions)
+            out = _public_columns(sessions)[
+                [
+                    c
+                    for c in (
+                        "file",
+                        "session",
+                        "protocol",
+                        "src_addr",
+                        "src_port",
+                        "dst_addr",
+                        "dst_port",
+                        "first_ts",
+                        "packets",
+                    )
+                    if c in sessions.columns
+                ]
+            ].copy()
+        else:
+            X, y = _read_idx_inputs(idx, console)
+            if X.shape[1] != n_bytes:
+                raise CLIError(
+                    f"{args.model}: the model takes {n_bytes}-byte images, "
+                    f"{idx[0]} has {X.shape[1]}-byte images"
+                )
+            pcap_share = _are_pcap_rows(X)
+            if bundle["input"] == "sessions" and pcap_share < 0.5:
+                raise CLIError(
+                    f"{args.model}: the model takes AllLayers (pcap file) images; "
+                    f"{idx[0]} holds payload-only (L7) images"
+                )
+            if bundle["input"] == "payload-rows" and pcap_share >= 0.5:
+                raise CLIError(
+                    f"{args.model}: the model takes payload-only (L7) images; "
+                    f"{idx[0]} holds AllLayers (pcap file) images"
+                )
+            out = pd.DataFrame({"row": np.arange(len(X))})
+            if y is not None:
+                out["true_label"] = y
+        with _Timer() as timer:
+            spectra, labels, proba = _spectra_and_proba(pipe, X)
+    except ValueError as exc:
+        raise CLIError(f"{args.model}: model does not fit the input ({exc})") from None
+    out["label"] = labels
+    out["probability"] = np.round(proba, 6)
+    out["spectrum"] = spectra
+    console.info(f"classified {len(out):,} sessions ({timer.seconds:.1f} s)")
+    if args.output == "-":
+        out.to_csv(sys.stdout, index=False)
+    else:
+        _write_table(out, args.output, console)
+    counts = pd.Series(labels).value_counts()
+    console.info("predicted: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# demo
+
+
+_DEMO_PLOTS = {
+    "spectrum.png": "FlowSpectrum of the held-out sessions: one line per session, "
+    "one row per class (paper Fig. 5)",
+    "spectrum_density.png": "kernel density of each class's spectrum values, "
+    "held-out sessions (paper Fig. 6)",
+    "attention_scatter.png": "per-class attention weight of each of the 784 byte "
+    "positions, with the protocol field of each position (paper Fig. 7)",
+    "byte_weights_nonvpn.png": "attention weights of bytes 100-163, non-VPN "
+    "classes (paper Fig. 8)",
+    "byte_weights_vpn.png": "attention weights of bytes 100-163, VPN classes "
+    "(paper Fig. 9)",
+    "weight_boxplot.png": "distribution of each class's 784 attention weights, "
+    "by median (paper Fig. 10)",
+    "confusion_matrix.png": "per-session confusion matrix of the held-out sessions",
+}
+
+
+def _cmd_demo(args, console):
+    from sklearn.ensemble import ExtraTreesClassifier
+    from sklearn.model_selection import train_test_split
+
+    from sklearn_flowspectrum._classifier import group_of_k_accuracy_score
+    from sklearn_flowspectrum.datasets import load_iscx_vpn2016_sample
+
+    if not args.no_plots:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+        except ImportError:
+            raise CLIError(
+                "the demo's plots need matplotlib: pip install "
+                '"sklearn-flowspectrum[plots]", or run with --no-plots'
+            ) from None
+    if not 0 < args.test_size < 1:
+        raise CLIError(f"--test-size must be between 0 and 1, got {args.test_size}")
+    data = load_iscx_vpn2016_sample(representation=args.representation)
+    X, y, names = data.data, data.target, data.target_names
+    if args.n_per_class is not None:
+        if not 2 <= args.n_per_class <= 250:
+            raise CLIError(
+                f"--n-per-class must be between 2 and 250, got {args.n_per_class}"
+            )
+        rng = np.random.default_rng(args.seed)
+        keep = np.concatenate(
+            [
+                rng.choice(np.flatnonzero(y == c), args.n_per_class, replace=False)
+                for c in np.unique(y)
+            ]
+        )
+        X, y = X[np.sort(keep)], y[np.sort(keep)]
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=args.test_size, stratify=y, random_state=args.seed
+    )
+    alllayers = args.representation == "alllayers"
+    args.n_bytes, args.layout = X.shape[1], "ustc"
+    args.layers = "all" if alllayers else "l7"
+    pipe = _make_pipeline(args, "sessions" if alllayers else "payload-rows")
+    emb = pipe.named_steps["embedder"]
+
+    if alllayers:
+        masking = (
+            "none: the published bytes, with capture timestamps, addresses and "
+            "ports (LEAKY: scores overstate what the model learned)"
+            if args.mask == "none"
+            else f"{_mask_text(args.mask)}"
+            + (
+                " (capture timestamps, MAC/IP addresses, ports, IP ID and "
+                "checksums blanked in every packet)"
+                if args.mask == "safe"
+                else ""
+            )
+        )
+    else:
+        masking = "not needed (payload bytes only, no headers)"
+    protocol = [
+        f"data: bundled ISCX-VPN2016 sample, "
+        f"{'AllLayers' if alllayers else 'L7'} session images (USTC-TK2016), "
+        f"{len(names)} classes x {np.bincount(y).min()} sessions",
+        f"masking: {masking}",
+        f"split: stratified random {1 - args.test_size:.0%}/{args.test_size:.0%} "
+        f"of sessions, seed {args.seed}: {len(y_train):,} train / "
+        f"{len(y_test):,} held-out (the sample carries no capture ids, so "
+        "sessions of one capture can sit on both sides)",
+        f"model: {' -> '.join(type(s).__name__ for _, s in pipe.steps)}; "
+        f"{args.epochs} epochs, batch {args.batch_size}, device "
+        f"{emb.device}, seed {args.seed}",
+    ]
+    console.info(
+        f"training on {len(y_train):,} {'AllLayers' if alllayers else 'L7'} "
+        f"sessions ({args.epochs} epochs on {emb.device}); "
+        f"{len(y_test):,} held out ..."
+    )
+    with _Timer() as timer:
+        pipe.fit(X_train, y_train)
+    console.info(f"trained in {timer.seconds:.0f} s")
+
+    per_session = pipe.score(X_test, y_test)
+    group_of_10 = group_of_k_accuracy_score(
+        pipe, X_test, y_test, k=10, n_groups_per_class=1000, random_state=args.seed
+    )
+    images_train = pipe[:-2].transform(X_train) if alllayers else X_train
+    images_test = pipe[:-2].transform(X_test) if alllayers else X_test
+    trees = ExtraTreesClassifier(n_estimators=300, n_jobs=-1, random_state=args.seed)
+    trees_score = trees.fit(images_train, y_train).score(images_test, y_test)
+    results = [
+        f"Results on the {len(y_test):,} held-out sessions",
+        f"  per-session accuracy:          {per_session:.1%}",
+        f"  group-of-10 accuracy:          {group_of_10:.1%}  (authors' protocol: "
+        "1000 groups of 10 same-class held-out sessions per class, drawn with "
+        "replacement, each classified as a whole)",
+        f"  reference, ExtraTrees (300) on the same bytes, per-session: "
+        f"{trees_score:.1%}",
+        f"  training time: {timer.seconds:.0f} s",
+    ]
+    print("Protocol\n  " + "\n  ".join(protocol))
+    print("\n".join(results), flush=True)
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.txt").write_text(
+        "Protocol\n  " + "\n  ".join(protocol) + "\n" + "\n".join(results) + "\n"
+    )
+    if args.save_model:
+        import joblib
+
+        joblib.dump(
+            {
+                "format": MODEL_FORMAT,
+                "version": MODEL_VERSION,
+                "package_version": __version__,
+                "pipeline": pipe,
+                "input": "sessions" if alllayers else "payload-rows",
+                "capture_vectorizer": None if alllayers else _vectorizer(args),
+                "n_bytes": int(args.n_bytes),
+                "classes": [int(c) for c in np.unique(y)],
+            },
+            args.save_model,
+        )
+        console.info(f"saved the model to {args.save_model}")
+    if not args.no_plots:
+        _demo_plots(pipe, X_train, X_test, y_test, names, alllayers, out, console)
+    return 0
+
+
+def _demo_plots(pipe, X_train, X_test, y_test, names, alllayers, out, console):
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay
+
+    from sklearn_flowspectrum import plotting
+
+    emb = pipe.named_steps["embedder"]
+    spectra = pipe[:-1].transform(X_test)
+    what = "AllLayers" if alllayers else "L7"
+    fields = None
+    if alllayers:
+        # The byte map of the training images: the field most sessions have
+        # at each position labels the attention plots.
+        fields = plotting.majority_byte_fields(
+            pipe.named_steps["vectorizer"].byte_map(X_train)
+        )
+
+    def save(fig, name):
+        fig.savefig(out / name, dpi=110)
+        plt.close(fig)
+        console.info(f"wrote {out / name}: {_DEMO_PLOTS[name]}")
+
+    ax = plotting.plot_spectrum(spectra, y_test, class_names=names)
+    ax.set_title(f"FlowSpectrum of {len(y_test)} held-out {what} sessions")
+    save(ax.figure, "spectrum.png")
+    ax = plotting.plot_spectrum_density(spectra, y_test, class_names=names)
+    save(ax.figure, "spectrum_density.png")
+    if getattr(emb, "attention_weights_", None) is not None and hasattr(
+        emb, "classes_"
+    ):
+        ax = plotting.plot_attention_scatter(emb, class_names=names, byte_fields=fields)
+        save(ax.figure, "attention_scatter.png")
+        classes = list(emb.classes_)
+        for name, part in (("nonvpn", classes[:6]), ("vpn", classes[6:])):
+            fig = plotting.plot_byte_weights(
+                emb,
+                start=100,
+                stop=164,
+                classes=part,
+                class_names=names,
+                byte_fields=fields,
+            )
+            save(fig, f"byte_weights_{name}.png")
+        ax = plotting.plot_weight_boxplot(emb, class_names=names)
+        save(ax.figure, "weight_boxplot.png")
+    fig, ax = plt.subplots(figsize=(9, 8), layout="constrained")
+    ConfusionMatrixDisplay.from_predictions(
+        y_test,
+        pipe[-1].predict(spectra),
+        display_labels=list(names),
+        ax=ax,
+        colorbar=False,
+        xticks_rotation=45,
+    )
+    ax.set_title(f"Per-session confusion matrix, {len(y_test)} held-out sessions")
+    save(fig, "confusion_matrix.png")
+
+
+# ---------------------------------------------------------------------------
+# the parser
+
+
+def _add_common_capture_options(p, labels=True):
+    p.add_argument(
+        "--flows",
+        action="store_true",
+        help="one row per one-directional flow instead of per bidirectional session",
+    )
+    p.add_argument(
+        "--on-error",
+        choices=("raise", "warn"),
+        default="raise",
+        help="a corrupt capture stops the command (raise, the default) or is "
+        "reported and the packets before the problem are used (warn)",
+    )
+    p.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="read this many captures in parallel (-1: all cores)",
+    )
+    p.add_argument(
+        "--drop-empty",
+        action="store_true",
+        help="drop sessions without TCP/UDP payload",
+    )
+    p.add_argument(
+        "--drop-duplicates",
+        action="store_true",
+        help="drop byte-identical duplicate sessions",
+    )
+    p.add_argument(
+        "--drop-retransmissions",
+        action="store_true",
+        help="drop repeated TCP segments (same direction, sequence and payload)",
+    )
+    if labels:
+        p.add_argument(
+            "--labels",
+            metavar="dir|CSV",
+            help="label every session of a capture: 'dir' takes the name of the "
+            "folder the capture is in; a CSV file with columns file,label maps "
+            "capture files to labels",
+        )
+
+
+def _add_image_options(p):
+    p.add_argument(
+        "--layers",
+        choices=("all", "l7"),
+        default="all",
+        help="'all': packets from the link layer on; 'l7': TCP/UDP payloads only",
+    )
+    p.add_argument(
+        "--layout",
+        choices=("ustc", "frames", "packets"),
+        default="ustc",
+        help="'ustc': USTC-TK2016 images (the session's pcap file bytes, as in "
+        "the paper); 'frames': frames only; 'packets': a fixed slot per packet",
+    )
+    p.add_argument("--mask", type=_mask_arg, default="safe", help=_MASK_HELP)
+    p.add_argument(
+        "--n-bytes",
+        type=int,
+        default=784,
+        help="bytes per session image (default 784 = 28x28)",
+    )
+
+
+def _add_training_options(p, epochs):
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=epochs,
+        help=f"training epochs of the embedder (default {epochs}; the paper: 250)",
+    )
+    p.add_argument("--batch-size", type=int, default=128, help="default 128")
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="'auto' (CUDA when available, else CPU; the default), 'cpu', 'cuda'",
+    )
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--no-attention",
+        action="store_true",
+        help="train the paper's 'AE' baseline without the attention module",
+    )
+    p.add_argument(
+        "--bandwidth",
+        type=float,
+        default=0.1,
+        help="kernel bandwidth of the FlowSpectrum classifier (default 0.1, the "
+        "paper's)",
+    )
+
+
+def build_parser():
+    """Return the ``argparse`` parser of the ``flowspectrum`` command."""
+    parser = argparse.ArgumentParser(
+        prog="flowspectrum",
+        description=(
+            "Interpretable encrypted-traffic classification with the AMAE "
+            "FlowSpectrum: read captures into sessions, turn them into 784-byte "
+            "images, map each to one spectrum value and classify it."
+        ),
+        epilog=(
+            "Start with 'flowspectrum demo' (trains on the bundled ISCX-VPN2016 "
+            "sample, prints accuracy, writes plots).  Your own traffic: put the "
+            "captures of each class in a folder named after the class, then "
+            "'flowspectrum fit DIR -o model.joblib' and "
+            "'flowspectrum predict model.joblib new.pcap -o predictions.csv'."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress or messages"
+    )
+    parser.add_argument(
+        "--traceback",
+        action="store_true",
+        help="show the full Python traceback of an error (for bug reports)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # -q/--traceback are accepted after the command name too; SUPPRESS keeps
+    # a sub-command's default from overwriting a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress or messages",
+    )
+    common.add_argument(
+        "--traceback",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full Python traceback of an error",
+    )
+
+    p = sub.add_parser(
+        "sessions",
+        parents=[common],
+        help="read captures into a session table (CSV or Parquet)",
+        description="Read pcap/pcapng captures (files or folders) and write one "
+        "row per TCP/UDP session: file, 5-tuple, times, packet and byte counts "
+        "(the packet bytes themselves are not written).",
+    )
+    p.add_argument(
+        "inputs", nargs="+", metavar="CAPTURE", help="capture file or folder"
+    )
+    p.add_argument("-o", "--output", required=True, help="sessions.csv or .parquet")
+    p.add_argument("--report", help="also write the per-file packet accounting here")
+    p.add_argument(
+        "--keep-bytes",
+        type=int,
+        default=None,
+        help="bytes of each session kept for images (default 784)",
+    )
+    _add_common_capture_options(p)
+    p.set_defaults(func=_cmd_sessions)
+
+    p = sub.add_parser(
+        "vectorize",
+        parents=[common],
+        help="turn captures or IDX images into session images (IDX or .npy)",
+        description="Turn captures (files or folders) into one byte image per "
+        "session, or re-mask / re-lay out published USTC-TK2016 AllLayers IDX "
+        "images.  The output holds uint8 bytes: .npy, or IDX (USTC-TK2016 "
+        "format) for a name like images-idx3-ubyte.gz.",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture, folder or IDX")
+    p.add_argument("-o", "--output", required=True, help="images .npy or IDX file")
+    p.add_argument(
+        "--labels-output",
+        help="also write the labels (.npy, .csv, or IDX with a .names.txt legend)",
+    )
+    _add_image_options(p)
+    _add_common_capture_options(p)
+    p.set_defaults(func=_cmd_vectorize)
+
+    p = sub.add_parser(
+        "fit",
+        parents=[common],
+        help="train a model on labelled captures or IDX images and save it",
+        description="Train PcapSessionVectorizer -> AMAESpectrumEmbedder -> "
+        "FlowSpectrumClassifier on labelled sessions and save it with joblib.  "
+        "Captures: a folder per class (the folder name is the label; or "
+        "--labels CSV).  IDX: images-idx3 files with labels-idx1 files beside "
+        "them (AllLayers images are masked like captures; L7 images are used "
+        "as they are).",
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture, folder or IDX")
+    p.add_argument("-o", "--output", required=True, help="model file (.joblib)")
+    _add_image_options(p)
+    _add_training_options(p, epochs=20)
+    _add_common_capture_options(p)
+    p.set_defaults(func=_cmd_fit)
+
+    p = sub.add_parser(
+        "predict",
+        parents=[common],
+        help="classify the sessions of new captures with a saved model",
+        description="Classify every session of the given captures (or the rows "
+        "of IDX images) and write a CSV: the 5-tuple, the predicted label, its "
+        "probability and the session's spectrum value d(A).",
+    )
+    p.add_argument("model", help="a model saved by 'flowspectrum fit'")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture, folder or IDX")
+    p.add_argument("-o", "--output", default="-", help="CSV file (default: stdout)")
+    _add_common_capture_options(p, labels=False)
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="train and evaluate on the bundled ISCX-VPN2016 sample, write plots",
+        description="The whole method on the ISCX-VPN2016 sample bundled with the "
+        "package (12 classes, 250 sessions each): split, train the pipeline on "
+        "the CPU (a few minutes) or GPU, print per-session and group-of-10 "
+        "accuracy with the protocol that produced them, and write the "
+        "FlowSpectrum and attention plots as PNG files.",
+    )
+    p.add_argument(
+        "--representation",
+        choices=("alllayers", "l7"),
+        default="alllayers",
+        help="AllLayers images (pcap headers and frames; the default) or L7 "
+        "(payload only)",
+    )
+    p.add_argument("--mask", type=_mask_arg, default="safe", help=_MASK_HELP)
+    p.add_argument(
+        "--test-size", type=float, default=0.2, help="held-out share (default 0.2)"
+    )
+    p.add_argument(
+        "--out",
+        default="flowspectrum-demo",
+        help="folder for the PNG plots and results (default ./flowspectrum-demo)",
+    )
+    p.add_argument(
+        "--n-per-class",
+        type=int,
+        default=None,
+        help="use only this many sessions of each class (2-250; default all 250) "
+        "for a quicker run",
+    )
+    p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    p.add_argument("--save-model", help="also save the trained model (.joblib)")
+    _add_training_options(p, epochs=20)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv=None):
+    """Run the ``flowspectrum`` command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    console = _Console(quiet=args.quiet)
+    try:
+        return args.func(args, console)
+    except CLIError as exc:
+        if args.traceback:
+            raise
+        print(f"flowspectrum {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, OSError) as exc:
+        if args.traceback:
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"flowspectrum {args.command}: error: {message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"flowspectrum {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,329 @@
+"""Tests for the flowspectrum command line (in-process, tiny data, 1 epoch)."""
+
+# Authors: The sklearn_flowspectrum developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import io
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sklearn_flowspectrum import read_idx, write_idx
+from sklearn_flowspectrum._cli import main
+from sklearn_flowspectrum.datasets import (
+    load_iscx_vpn2016_sample,
+    load_sample_captures,
+)
+
+CAPTURES = load_sample_captures().filenames
+OICQ, THREEMA, H323, MGCP, MUMBLE, DAZN = CAPTURES
+FAST = ["--epochs", "1", "--batch-size", "16", "--device", "cpu"]
+
+
+def run(capsys, *argv):
+    """Run the CLI; return (exit status, stdout, stderr)."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse usage errors and --help
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, *fragments):
+    """Exit status 1 and one error line (after any progress messages)."""
+    assert code == 1
+    lines = err.strip().splitlines()
+    errors = [line for line in lines if "error" in line.lower()]
+    assert errors == [lines[-1]], err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[-1], lines[-1]
+
+
+@pytest.fixture(scope="module")
+def idx_pair(tmp_path_factory):
+    """48 AllLayers and 48 L7 rows of 4 classes as IDX files with labels."""
+    folder = tmp_path_factory.mktemp("idx")
+    paths = {}
+    for rep in ("alllayers", "l7"):
+        X, y = load_iscx_vpn2016_sample(representation=rep, return_X_y=True)
+        keep = np.concatenate([np.flatnonzero(y == c)[:12] for c in (0, 3, 5, 9)])
+        images = folder / f"{rep}-images-idx3-ubyte.gz"
+        write_idx(images, X[keep].reshape(-1, 28, 28))
+        write_idx(folder / f"{rep}-labels-idx1-ubyte.gz", y[keep].astype(np.uint8))
+        paths[rep] = images
+    return paths
+
+
+@pytest.fixture(scope="module")
+def idx_model(idx_pair, tmp_path_factory):
+    model = tmp_path_factory.mktemp("model") / "model.joblib"
+    assert main(["-q", "fit", str(idx_pair["alllayers"]), "-o", str(model), *FAST]) == 0
+    return model
+
+
+def test_help_and_usage(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in ("sessions", "vectorize", "fit", "predict", "demo"):
+        assert command in out
+    code, _, err = run(capsys)
+    assert code == 2 and "usage" in err
+    code, _, err = run(capsys, "fit")
+    assert code == 2 and "required" in err
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+
+
+def test_python_dash_m():
+    out = subprocess.run(
+        [sys.executable, "-m", "sklearn_flowspectrum", "predict", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "spectrum value" in out.stdout
+
+
+def test_sessions_csv(capsys, tmp_path):
+    from sklearn_flowspectrum import read_sessions
+
+    out = tmp_path / "sessions.csv"
+    report = tmp_path / "report.csv"
+    code, _, err = run(capsys, "sessions", OICQ, MUMBLE, "-o", out, "--report", report)
+    assert code == 0, err
+    table = pd.read_csv(out)
+    expected = read_sessions([OICQ, MUMBLE])
+    assert len(table) == len(expected)
+    assert {"file", "src_addr", "dst_port", "protocol", "packets"} <= set(table)
+    assert "frames" not in table
+    np.testing.assert_array_equal(table["src_port"], expected["src_port"])
+    assert pd.read_csv(report)["packets"].tolist() == [29, 10]
+    assert "32 sessions" in err
+
+
+def test_sessions_labels_from_folders(capsys, tmp_path):
+    for label, src in (("chat", OICQ), ("voip", MGCP)):
+        (tmp_path / "caps" / label).mkdir(parents=True)
+        shutil.copy(src, tmp_path / "caps" / label)
+    out = tmp_path / "s.csv"
+    code, _, err = run(
+        capsys, "sessions", tmp_path / "caps", "-o", out, "--labels", "dir"
+    )
+    assert code == 0, err
+    table = pd.read_csv(out)
+    assert set(table["label"]) == {"chat", "voip"}
+    assert (table["label"] == "chat").sum() == 29
+
+
+def test_sessions_parquet_without_pyarrow(capsys, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import fails
+    code, _, err = run(capsys, "sessions", OICQ, "-o", tmp_path / "s.parquet")
+    assert_one_line_error(code, err, "pyarrow")
+    assert not (tmp_path / "s.parquet").exists()
+
+
+def _bad_input(folder, kind):
+    if kind == "missing":
+        return folder / "missing.pcap"
+    if kind == "text":
+        (folder / "notes.txt").write_text("hello, not a capture")
+        return folder / "notes.txt"
+    if kind == "empty":
+        (folder / "empty.pcap").write_bytes(b"")
+        return folder / "empty.pcap"
+    (folder / "d").mkdir()
+    return folder / "d"
+
+
+@pytest.mark.parametrize(
+    "kind, fragment",
+    [
+        ("missing", "no such file"),
+        ("text", "not a capture"),
+        ("empty", "empty"),
+        ("folder", "no .pcap"),
+    ],
+)
+def test_bad_inputs_one_line(capsys, tmp_path, kind, fragment):
+    path = _bad_input(tmp_path, kind)
+    for command in (
+        ["sessions", path, "-o", tmp_path / "s.csv"],
+        ["vectorize", path, "-o", tmp_path / "x.npy"],
+    ):
+        code, _, err = run(capsys, *command)
+        assert_one_line_error(code, err, fragment)
+
+
+def test_bad_output_names(capsys, tmp_path):
+    code, _, err = run(capsys, "sessions", OICQ, "-o", tmp_path / "s.txt")
+    assert_one_line_error(code, err, ".csv")
+    code, _, err = run(capsys, "vectorize", OICQ, "-o", tmp_path / "x.bin")
+    assert_one_line_error(code, err, ".npy")
+
+
+def test_vectorize_captures_matches_library(capsys, tmp_path):
+    from sklearn_flowspectrum import PcapSessionVectorizer, read_sessions
+
+    out = tmp_path / "images.npy"
+    code, _, err = run(capsys, "vectorize", OICQ, H323, "-o", out, "--layers", "l7")
+    assert code == 0, err
+    images = np.load(out)
+    expected = PcapSessionVectorizer(layers="l7", scale=False).fit_transform(
+        read_sessions([OICQ, H323])
+    )
+    assert images.dtype == np.uint8
+    np.testing.assert_array_equal(images, expected)
+
+
+def test_vectorize_to_idx_with_labels(capsys, tmp_path):
+    images = tmp_path / "train-images-idx3-ubyte.gz"
+    labels = tmp_path / "train-labels-idx1-ubyte.gz"
+    (tmp_path / "voip").mkdir()
+    shutil.copy(MGCP, tmp_path / "voip")
+    code, _, err = run(
+        capsys,
+        "vectorize",
+        tmp_path / "voip",
+        "-o",
+        images,
+        "--labels",
+        "dir",
+        "--labels-output",
+        labels,
+    )
+    assert code == 0, err
+    X = read_idx(images)
+    assert X.shape[1:] == (28, 28)
+    assert read_idx(labels).tolist() == [0] * len(X)
+    assert (
+        tmp_path / "train-labels-idx1-ubyte.gz.names.txt"
+    ).read_text() == "0\tvoip\n"
+    # masked by default: no capture timestamp in the first record header
+    assert not X.reshape(len(X), -1)[:, 24:32].any()
+
+
+def test_vectorize_remasks_published_rows(capsys, tmp_path, idx_pair):
+    from sklearn_flowspectrum import PcapSessionVectorizer
+
+    out = tmp_path / "masked.npy"
+    code, _, err = run(capsys, "vectorize", idx_pair["alllayers"], "-o", out)
+    assert code == 0, err
+    rows = read_idx(idx_pair["alllayers"]).reshape(48, -1)
+    expected = PcapSessionVectorizer(scale=False).fit_transform(rows)
+    np.testing.assert_array_equal(np.load(out), expected)
+    code, _, err = run(capsys, "vectorize", idx_pair["l7"], "-o", out)
+    assert_one_line_error(code, err, "not USTC-TK2016 AllLayers")
+
+
+def test_fit_predict_idx(capsys, tmp_path, idx_pair, idx_model):
+    out = tmp_path / "pred.csv"
+    code, _, err = run(capsys, "predict", idx_model, idx_pair["alllayers"], "-o", out)
+    assert code == 0, err
+    pred = pd.read_csv(out)
+    assert list(pred.columns) == [
+        "row",
+        "true_label",
+        "label",
+        "probability",
+        "spectrum",
+    ]
+    assert len(pred) == 48
+    assert set(pred["label"]) <= {0, 3, 5, 9}
+    assert pred["probability"].between(0, 1).all()
+    assert np.isfinite(pred["spectrum"]).all()
+
+
+def test_predict_rejects_what_does_not_fit(capsys, tmp_path, idx_pair, idx_model):
+    code, _, err = run(
+        capsys, "predict", idx_model, idx_pair["l7"], "-o", tmp_path / "p.csv"
+    )
+    assert_one_line_error(code, err, "payload-only (L7)")
+    narrow = tmp_path / "narrow-images-idx3-ubyte"
+    write_idx(narrow, np.zeros((3, 10, 10), dtype=np.uint8))
+    code, _, err = run(capsys, "predict", idx_model, narrow)
+    assert_one_line_error(code, err, "784-byte images", "100-byte")
+    junk = tmp_path / "junk.joblib"
+    junk.write_bytes(b"not a pickle at all")
+    code, _, err = run(capsys, "predict", junk, OICQ)
+    assert_one_line_error(code, err, "not a model saved by 'flowspectrum fit'")
+    code, _, err = run(capsys, "predict", tmp_path / "none.joblib", OICQ)
+    assert_one_line_error(code, err, "model file not found")
+
+
+def test_fit_needs_labels_and_two_classes(capsys, tmp_path):
+    lone = tmp_path / "lone-images-idx3-ubyte"
+    write_idx(lone, np.zeros((3, 28, 28), dtype=np.uint8))
+    code, _, err = run(capsys, "fit", lone, "-o", tmp_path / "m.joblib", *FAST)
+    assert_one_line_error(code, err, "no labels file")
+    (tmp_path / "only").mkdir()
+    shutil.copy(OICQ, tmp_path / "only")
+    code, _, err = run(
+        capsys, "fit", tmp_path / "only", "-o", tmp_path / "m.joblib", *FAST
+    )
+    assert_one_line_error(code, err, "at least two classes")
+
+
+def test_fit_captures_predict_captures(capsys, tmp_path):
+    for label, srcs in (("chat", [OICQ, THREEMA]), ("voip", [H323, MGCP])):
+        (tmp_path / label).mkdir()
+        for src in srcs:
+            shutil.copy(src, tmp_path / label)
+    model = tmp_path / "m.joblib"
+    code, _, err = run(
+        capsys, "fit", tmp_path / "chat", tmp_path / "voip", "-o", model, *FAST
+    )
+    assert code == 0, err
+    assert "classes: chat" in err
+    code, out, err = run(capsys, "predict", model, DAZN)
+    assert code == 0, err
+    pred = pd.read_csv(io.StringIO(out))
+    assert list(pred.columns[:7]) == [
+        "file",
+        "session",
+        "protocol",
+        "src_addr",
+        "src_port",
+        "dst_addr",
+        "dst_port",
+    ]
+    assert {"label", "probability", "spectrum"} <= set(pred.columns)
+    assert set(pred["label"]) <= {"chat", "voip"}
+    assert len(pred) == 3
+
+
+def test_demo_tiny(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "demo"
+    code, stdout, err = run(
+        capsys,
+        "demo",
+        "--n-per-class",
+        "6",
+        "--out",
+        out,
+        *FAST,
+    )
+    assert code == 0, err
+    assert "per-session accuracy" in stdout and "group-of-10 accuracy" in stdout
+    assert "masking: safe" in stdout and "split: stratified random 80%/20%" in stdout
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == sorted(
+        [
+            "attention_scatter.png",
+            "byte_weights_nonvpn.png",
+            "byte_weights_vpn.png",
+            "confusion_matrix.png",
+            "spectrum.png",
+            "spectrum_density.png",
+            "weight_boxplot.png",
+        ]
+    )
+    for png in out.glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "per-session accuracy" in (out / "results.txt").read_text()
