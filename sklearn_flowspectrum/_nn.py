@@ -1,0 +1,408 @@
+# Authors: The sklearn_flowspectrum developers
+# SPDX-License-Identifier: BSD-3-Clause
+"""PyTorch modules of the AMAE FlowSpectrum model (Cui et al. 2024, sec. 3.3).
+
+The data flow of one session image ``x`` (``(batch, 1, side, side)``, bytes
+scaled to [0, 1]) is::
+
+    x --SingleChannelAttention--> M_c  (side, side)   the query  Q
+    x --SpatialAttention-------> M_s  (side, side)   the key    K
+    W_m = softmax(Q K^T / sqrt(d)) over all side*side positions
+    M_w = side*side * W_m * x                         the weighted input
+    M_w --encoder--> code --decoder--> reconstruction of x   (MSE)
+                    code --mapper---> d(A), ONE real number  (the spectrum)
+                                      d(A) --head--> class logits
+
+The paper leaves several shapes and constants open; each choice is written
+down in the docstring of the module that makes it.  The loss lives in
+:class:`AMAELoss`.
+"""
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "AMAELoss",
+    "AMAEModule",
+    "AttentionFusion",
+    "GaussianHead",
+    "SingleChannelAttention",
+    "SpatialAttention",
+]
+
+
+class SingleChannelAttention(nn.Module):
+    """Single-channel attention: the query matrix ``M_c`` of the fusion.
+
+    A session image has one channel, so CBAM's per-channel pooling over the
+    whole image would reduce it to two numbers.  We follow the paper's remark
+    that each row of the image acts as a "feature detector": every row (28
+    consecutive bytes of the session for the 28x28 image) is pooled over the
+    width axis, giving an average and a maximum vector of length ``side``
+    (paper Eq. 10, ``x_avg`` and ``x_max``).  One MLP with weights shared
+    between the two statistics (CBAM's design; Fig. 4's "superposition of the
+    results of two Dense layers") maps each vector to ``side * side`` values;
+    the two outputs are summed and shaped to a ``(side, side)`` matrix: row
+    ``i`` of ``M_c`` is the query of image row ``i`` and has ``d = side``
+    entries.
+
+    The output layer starts at zero, so an untrained model attends uniformly
+    (the fusion then passes the input through unchanged) and training learns
+    departures from the plain autoencoder.
+
+    Parameters
+    ----------
+    side : int
+        Side of the square image.
+    hidden : int, default=None
+        Width of the MLP's hidden layer; ``None`` uses ``side``.
+    """
+
+    def __init__(self, side, hidden=None):
+        super().__init__()
+        hidden = side if hidden is None else hidden
+        self.side = side
+        self.mlp = nn.Sequential(
+            nn.Linear(side, hidden), nn.PReLU(hidden), nn.Linear(hidden, side * side)
+        )
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, x):
+        """Return ``M_c`` of shape ``(batch, side, side)`` for ``x`` (B,1,H,W)."""
+        rows = x[:, 0]
+        avg = rows.mean(dim=2)
+        mx = rows.amax(dim=2)
+        return (self.mlp(avg) + self.mlp(mx)).view(-1, self.side, self.side)
+
+
+class SpatialAttention(nn.Module):
+    """Spatial attention: the key matrix ``M_s`` of the fusion (paper Eq. 11-12).
+
+    The channel-wise average and maximum of ``x`` are stacked into two maps
+    (for a one-channel image both equal ``x``; the module is written for any
+    channel count), mixed by a 1x1 convolution with one kernel (Table 1),
+    passed through PReLU (Table 1: "PReLU throughout") and squashed to (0, 1)
+    by a sigmoid (the text of sec. 3.3).  ``M_s`` keeps the image shape
+    ``(side, side)``: row ``j`` is the key of image row ``j`` with ``d = side``
+    entries.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(2, 1, kernel_size=1)
+        self.act = nn.PReLU(1)
+
+    def forward(self, x):
+        """Return ``M_s`` of shape ``(batch, side, side)`` for ``x`` (B,C,H,W)."""
+        stats = torch.cat([x.mean(dim=1, keepdim=True), x.amax(dim=1, keepdim=True)], 1)
+        return torch.sigmoid(self.act(self.conv(stats)))[:, 0]
+
+
+class AttentionFusion(nn.Module):
+    """Fuse the two attentions into byte weights and weight the input.
+
+    ``W_m = softmax(M_c M_s^T / sqrt(d))`` (paper Eq. 13) with ``Q = M_c`` and
+    ``K = M_s``, both ``(side, side)``, so ``d = side`` and ``Q K^T`` is one
+    score per image position.  The paper calls ``W_m`` "the pixel weights of
+    the 28x28 image, reflecting the importance of 784 bytes", so the softmax
+    runs over all ``side * side`` positions of a session (not per row):
+    ``W_m`` is a distribution over the session's bytes and sums to one.
+
+    Eq. 14 applies it as ``M_w = W_m * x``.  A distribution over 784 bytes has
+    mean 1/784, which would shrink the autoencoder's input 784-fold, so we
+    rescale: ``M_w = (side * side) * W_m * x``.  Uniform attention is then the
+    identity, and the attention re-distributes a fixed budget of emphasis over
+    the bytes.
+    """
+
+    def __init__(self, side):
+        super().__init__()
+        self.side = side
+        self.channel = SingleChannelAttention(side)
+        self.spatial = SpatialAttention()
+
+    def weights(self, x):
+        """Return ``W_m`` of shape ``(batch, side, side)``; each sums to one."""
+        q = self.channel(x)
+        k = self.spatial(x)
+        scores = torch.bmm(q, k.transpose(1, 2)) / math.sqrt(self.side)
+        w = torch.softmax(scores.flatten(1).float(), dim=1)
+        return w.view(-1, self.side, self.side)
+
+    def forward(self, x):
+        """Return ``(M_w, W_m)``."""
+        w = self.weights(x)
+        weighted = x * (w.unsqueeze(1) * (self.side * self.side)).to(x.dtype)
+        return weighted, w
+
+
+class GaussianHead(nn.Module):
+    """Classification head on the one-dimensional spectrum value ``d(A)``.
+
+    Class ``k`` is a Gaussian on the line with centre ``mu_k`` and width
+    ``sigma_k``; its logit is the log of prior times density,
+    ``b_k - (d - mu_k)^2 / (2 sigma_k^2) - log sigma_k``, so the softmax over
+    classes is the Bayes posterior of a one-dimensional Gaussian class model:
+    the same kind of decision that the FlowSpectrum classifier makes on the
+    spectrum afterwards.  Centres start evenly spaced ``spacing`` apart and
+    centred on zero, in label order, widths at ``spacing / 4``; all are learned.
+
+    Parameters
+    ----------
+    n_classes : int
+        Number of classes.
+    spacing : float, default=1.0
+        Initial distance between neighbouring class centres.
+    """
+
+    def __init__(self, n_classes, spacing=1.0):
+        super().__init__()
+        centres = torch.arange(n_classes, dtype=torch.float32) - (n_classes - 1) / 2
+        self.centres = nn.Parameter(centres * spacing)
+        self.log_sigma = nn.Parameter(torch.full((n_classes,), math.log(spacing / 4.0)))
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+
+    def forward(self, d):
+        """Return logits ``(batch, n_classes)`` for spectrum values ``d`` (batch,)."""
+        z = (d.float().unsqueeze(1) - self.centres) * torch.exp(-self.log_sigma)
+        return self.bias - 0.5 * z * z - self.log_sigma
+
+
+class AMAEModule(nn.Module):
+    """The AMAE network: attention, convolutional autoencoder, spectrum mapper.
+
+    Encoder and decoder follow Table 1 of the paper: the encoder is
+    Conv3x3(64) - PReLU - Conv3x3(32) - PReLU - MaxPool(2) (PReLU after every
+    layer: "PReLU activation functions are employed in all neural layers"),
+    the decoder mirrors it with Upsample(2) - Conv3x3(64) - PReLU -
+    Conv3x3(1) - sigmoid.  Convolutions use padding 1, so a ``side x side``
+    image gives a ``32 x side/2 x side/2`` code (odd sides are zero padded by
+    one row and column before the encoder and cropped after the decoder).
+    The decoder reconstructs the unweighted input ``x``, not ``M_w``: with
+    ``M_w`` as target the attention could make reconstruction trivial.
+
+    The mapper (the paper only says "mapped through a mapper") is an MLP on
+    the flattened code, ``code -> mapper_hidden... -> 1``, with PReLU and
+    dropout between layers; its last layer runs in float32 even under mixed
+    precision, because the spectrum value is the model's product.  A wide,
+    position-aware mapper is what makes one number discriminative (see the
+    accuracy study in ``benchmarks/accuracy_embedder.py``).
+
+    Without labels (``n_classes=0``) there is nothing for the mapper to learn:
+    the spectrum is then the projection of the code onto its first principal
+    axis, stored in buffers by :meth:`set_projection` after training.
+
+    Parameters
+    ----------
+    side : int, default=28
+        Side of the square session image (``n_bytes = side**2``).
+    n_classes : int, default=0
+        Number of classes of the classification head; 0 builds no head.
+    attention : bool, default=True
+        ``False`` builds the paper's "AE" baseline (no attention module).
+    channels : tuple of two int, default=(64, 32)
+        Output channels of the two encoder convolutions (Table 1).
+    mapper_hidden : tuple of int, default=(256, 64)
+        Hidden layer widths of the mapper.
+    dropout : float, default=0.1
+        Dropout before each hidden mapper layer.
+    head : {"gaussian", "linear"}, default="gaussian"
+        ``"linear"`` is the plain ``Linear(1, n_classes)`` head on ``d(A)``.
+    aux_head : bool, default=True
+        Also classify from the first hidden mapper layer (deep supervision;
+        its loss weight is :class:`AMAELoss`'s ``aux_weight``).  It trains the
+        encoder towards discriminative codes even while the one-dimensional
+        squeeze is still poor.
+    """
+
+    def __init__(
+        self,
+        side=28,
+        n_classes=0,
+        attention=True,
+        channels=(64, 32),
+        mapper_hidden=(256, 64),
+        dropout=0.1,
+        head="gaussian",
+        aux_head=True,
+    ):
+        super().__init__()
+        self.side = int(side)
+        self.n_classes = int(n_classes)
+        self.attention = bool(attention)
+        self.head_kind = head
+        c1, c2 = channels
+        padded = self.side + self.side % 2
+        self._pad = padded - self.side
+        half = padded // 2
+        self.code_shape = (c2, half, half)
+        code_dim = c2 * half * half
+
+        self.fusion = AttentionFusion(self.side) if self.attention else None
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c1, 3, padding=1),
+            nn.PReLU(c1),
+            nn.Conv2d(c1, c2, 3, padding=1),
+            nn.PReLU(c2),
+            nn.MaxPool2d(2),
+        )
+        self.decoder = nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            nn.Conv2d(c2, c1, 3, padding=1),
+            nn.PReLU(c1),
+            nn.Conv2d(c1, 1, 3, padding=1),
+            nn.Sigmoid(),
+        )
+        layers = []
+        width = code_dim
+        for h in mapper_hidden:
+            layers += [nn.Dropout(dropout), nn.Linear(width, h), nn.PReLU(h)]
+            width = h
+        self.mapper = nn.Sequential(*layers)
+        self.mapper_out = nn.Linear(width, 1)
+
+        if self.n_classes > 0:
+            if head == "gaussian":
+                self.head = GaussianHead(self.n_classes)
+            elif head == "linear":
+                self.head = nn.Linear(1, self.n_classes)
+            else:
+                raise ValueError(f"head must be 'gaussian' or 'linear', got {head!r}")
+            aux_width = mapper_hidden[0] if mapper_hidden else code_dim
+            self.aux = nn.Linear(aux_width, self.n_classes) if aux_head else None
+        else:
+            self.head = None
+            self.aux = None
+        self.register_buffer("proj_mean", torch.zeros(code_dim))
+        self.register_buffer("proj_axis", torch.zeros(code_dim))
+        self.register_buffer("use_projection", torch.tensor(self.n_classes == 0))
+
+    # -- pieces -----------------------------------------------------------
+    def weigh(self, x):
+        """Return ``(M_w, W_m)``; ``W_m`` is None without attention."""
+        if self.fusion is None:
+            return x, None
+        return self.fusion(x)
+
+    def encode(self, x):
+        """Return the code ``(batch, *code_shape)`` of images ``x`` (B,1,H,W)."""
+        weighted, _ = self.weigh(x)
+        return self._encode_weighted(weighted)
+
+    def _encode_weighted(self, weighted):
+        if self._pad:
+            weighted = F.pad(weighted, (0, self._pad, 0, self._pad))
+        return self.encoder(weighted)
+
+    def decode(self, code):
+        """Return the reconstruction ``(batch, 1, side, side)`` of a code."""
+        out = self.decoder(code)
+        if self._pad:
+            out = out[:, :, : self.side, : self.side]
+        return out
+
+    def _map(self, code):
+        flat = code.flatten(1)
+        if bool(self.use_projection):
+            return (flat.float() - self.proj_mean) @ self.proj_axis, None
+        hidden = flat
+        first = None
+        for layer in self.mapper:
+            hidden = layer(hidden)
+            if first is None and isinstance(layer, nn.PReLU):
+                first = hidden
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            d = self.mapper_out(hidden.float())[:, 0]
+        return d, (flat if first is None else first)
+
+    def spectrum(self, x):
+        """Return the spectrum values ``d(A)`` (batch,) of images ``x``."""
+        return self._map(self.encode(x))[0]
+
+    @torch.no_grad()
+    def set_projection(self, mean, axis):
+        """Use ``(code - mean) @ axis`` as the spectrum (unsupervised models)."""
+        self.proj_mean.copy_(mean)
+        self.proj_axis.copy_(axis)
+        self.use_projection.fill_(True)
+
+    def forward(self, x):
+        """Run the whole network.
+
+        Returns
+        -------
+        spectrum : Tensor (batch,)
+            ``d(A)``.
+        logits : Tensor (batch, n_classes) or None
+            Head output on ``d(A)``.
+        reconstruction : Tensor (batch, 1, side, side)
+            Decoder output.
+        weights : Tensor (batch, side, side) or None
+            ``W_m`` (sums to one per session); None without attention.
+        aux_logits : Tensor (batch, n_classes) or None
+            Auxiliary head output.
+        """
+        weighted, w = self.weigh(x)
+        code = self._encode_weighted(weighted)
+        recon = self.decode(code)
+        d, hidden = self._map(code)
+        logits = (
+            self.head(d.unsqueeze(1) if self.head_kind == "linear" else d)
+            if (self.head is not None)
+            else None
+        )
+        aux = self.aux(hidden) if self.aux is not None else None
+        return d, logits, recon, w, aux
+
+
+class AMAELoss(nn.Module):
+    """Loss of the AMAE model: reconstruction plus classification.
+
+    ``reconstruction_weight * MSE(reconstruction, x)`` always;
+    with labels also ``classification_weight * CE(head logits, y)`` and
+    ``aux_weight * CE(aux logits, y)``.  The paper trains the autoencoder with
+    MSE and the spectrum head with softmax cross-entropy but gives no
+    weights.  Reconstruction errors of byte images are small (MSE ~ 0.01 to
+    0.05) next to a cross-entropy of ~2.5 at the start, so equal weights let
+    classification dominate, which is what the spectrum needs; the
+    reconstruction term keeps the code a faithful summary of the session.
+
+    Parameters
+    ----------
+    reconstruction_weight : float, default=1.0
+    classification_weight : float, default=1.0
+    aux_weight : float, default=0.5
+    label_smoothing : float, default=0.0
+        Passed to :func:`torch.nn.functional.cross_entropy`.
+    """
+
+    def __init__(
+        self,
+        reconstruction_weight=1.0,
+        classification_weight=1.0,
+        aux_weight=0.5,
+        label_smoothing=0.0,
+    ):
+        super().__init__()
+        self.reconstruction_weight = reconstruction_weight
+        self.classification_weight = classification_weight
+        self.aux_weight = aux_weight
+        self.label_smoothing = label_smoothing
+
+    def forward(self, outputs, x, y=None):
+        """Return the scalar loss for module ``outputs``, images ``x``, labels ``y``."""
+        _, logits, recon, _, aux = outputs
+        loss = self.reconstruction_weight * F.mse_loss(recon.float(), x.float())
+        if y is not None and logits is not None:
+            loss = loss + self.classification_weight * F.cross_entropy(
+                logits.float(), y, label_smoothing=self.label_smoothing
+            )
+            if aux is not None and self.aux_weight:
+                loss = loss + self.aux_weight * F.cross_entropy(
+                    aux.float(), y, label_smoothing=self.label_smoothing
+                )
+        return loss

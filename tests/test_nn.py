@@ -1,0 +1,160 @@
+"""Tests of the AMAE torch modules (sklearn_flowspectrum._nn)."""
+
+import math
+
+import pytest
+import torch
+
+from sklearn_flowspectrum._nn import (
+    AMAELoss,
+    AMAEModule,
+    AttentionFusion,
+    GaussianHead,
+    SingleChannelAttention,
+    SpatialAttention,
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+def _images(n, side):
+    return torch.rand(n, 1, side, side)
+
+
+@pytest.mark.parametrize("side", [28, 5, 4])
+def test_module_shapes(side):
+    x = _images(3, side)
+    m = AMAEModule(side=side, n_classes=4, mapper_hidden=(16, 8)).eval()
+    d, logits, recon, w, aux = m(x)
+    assert d.shape == (3,)
+    assert logits.shape == (3, 4)
+    assert recon.shape == x.shape
+    assert w.shape == (3, side, side)
+    assert aux.shape == (3, 4)
+    half = (side + side % 2) // 2
+    assert m.encode(x).shape == (3, 32, half, half)
+    assert torch.allclose(m.spectrum(x), d)
+
+
+def test_table1_layers():
+    m = AMAEModule(side=28)
+    convs = [c for c in m.encoder if isinstance(c, torch.nn.Conv2d)]
+    assert [(c.out_channels, c.kernel_size) for c in convs] == [
+        (64, (3, 3)),
+        (32, (3, 3)),
+    ]
+    assert any(isinstance(c, torch.nn.MaxPool2d) for c in m.encoder)
+    assert any(isinstance(c, torch.nn.Upsample) for c in m.decoder)
+    # PReLU after every convolution except the decoder's output layer.
+    n_prelu = sum(isinstance(c, torch.nn.PReLU) for c in m.modules())
+    assert n_prelu >= 4
+    assert not any(isinstance(c, torch.nn.ReLU) for c in m.modules())
+
+
+def test_attention_false_is_plain_autoencoder():
+    x = _images(2, 28)
+    m = AMAEModule(side=28, n_classes=3, attention=False)
+    assert m.fusion is None
+    d, logits, recon, w, aux = m(x)
+    assert w is None
+    assert d.shape == (2,)
+
+
+def test_single_channel_attention_pools_rows():
+    att = SingleChannelAttention(6)
+    x = _images(2, 6)
+    q = att(x)
+    assert q.shape == (2, 6, 6)
+    # Only row statistics enter: permuting the bytes within a row keeps Q.
+    perm = x[..., torch.randperm(6)]
+    torch.nn.init.normal_(att.mlp[-1].weight)
+    assert torch.allclose(att(perm), att(x), atol=1e-6)
+
+
+def test_spatial_attention_in_unit_interval():
+    s = SpatialAttention()(_images(2, 7))
+    assert s.shape == (2, 7, 7)
+    assert torch.all((s > 0) & (s < 1))
+
+
+def test_fusion_weights_are_a_distribution_over_bytes():
+    fusion = AttentionFusion(8)
+    torch.nn.init.normal_(fusion.channel.mlp[-1].weight, std=0.5)
+    x = _images(4, 8)
+    w = fusion.weights(x)
+    assert torch.all(w >= 0)
+    assert torch.allclose(w.flatten(1).sum(1), torch.ones(4), atol=1e-5)
+    weighted, w2 = fusion(x)
+    assert torch.allclose(weighted, x * 64 * w2.unsqueeze(1), atol=1e-6)
+
+
+def test_fusion_starts_as_identity():
+    fusion = AttentionFusion(28)
+    x = _images(2, 28)
+    weighted, w = fusion(x)
+    assert torch.allclose(w, torch.full_like(w, 1 / 784))
+    assert torch.allclose(weighted, x, atol=1e-5)
+
+
+def test_fusion_matches_equation_13():
+    fusion = AttentionFusion(5)
+    torch.nn.init.normal_(fusion.channel.mlp[-1].weight)
+    x = _images(1, 5)
+    q = fusion.channel(x)[0]
+    k = fusion.spatial(x)[0]
+    expected = torch.softmax((q @ k.T / math.sqrt(5)).flatten(), 0).view(5, 5)
+    assert torch.allclose(fusion.weights(x)[0], expected, atol=1e-6)
+
+
+def test_gaussian_head_is_nearest_centre_at_start():
+    head = GaussianHead(5)
+    centres = head.centres.detach()
+    logits = head(centres + 0.1)
+    assert torch.equal(logits.argmax(1), torch.arange(5))
+
+
+def test_linear_head_and_bad_head():
+    m = AMAEModule(side=4, n_classes=3, head="linear", aux_head=False)
+    _, logits, _, _, aux = m(_images(2, 4))
+    assert logits.shape == (2, 3)
+    assert aux is None
+    with pytest.raises(ValueError, match="head"):
+        AMAEModule(side=4, n_classes=3, head="cosine")
+
+
+def test_loss_terms():
+    x = _images(6, 4)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    m = AMAEModule(side=4, n_classes=3, mapper_hidden=(8,))
+    out = m(x)
+    rec_only = AMAELoss()(out, x)
+    assert torch.allclose(rec_only, torch.nn.functional.mse_loss(out[2], x))
+    full = AMAELoss()(out, x, y)
+    assert full > rec_only
+    no_aux = AMAELoss(aux_weight=0.0)(out, x, y)
+    assert no_aux < full
+    full.backward()
+    assert m.mapper_out.weight.grad is not None
+    assert m.fusion.channel.mlp[0].weight.grad is not None
+
+
+def test_unsupervised_projection():
+    m = AMAEModule(side=4, n_classes=0)
+    assert m.head is None and bool(m.use_projection)
+    x = _images(5, 4)
+    code = m.encode(x).flatten(1)
+    mean = code.mean(0)
+    axis = torch.randn(code.shape[1])
+    m.set_projection(mean, axis)
+    assert torch.allclose(m.spectrum(x), (code - mean) @ axis, atol=1e-5)
+
+
+def test_bf16_autocast_keeps_spectrum_float32():
+    m = AMAEModule(side=4, n_classes=2, mapper_hidden=(8,))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        d, logits, *_ = m(_images(3, 4))
+    assert d.dtype == torch.float32
+    assert logits.dtype == torch.float32
