@@ -15,6 +15,8 @@ from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
 from sklearn_flowspectrum._layouts import byte_map_layers, packet_slot_map
 from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
 # --- images -> spectra (._nn, ._embedder) ---
+from sklearn_flowspectrum._embedder import AMAESpectrumEmbedder
+from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
 # --- spectra -> decisions (._classifier) ---
 
-__all__ = ["__version__", "CaptureError", "CaptureWarning", "iter_records", "read_sessions", "PcapSessionVectorizer", "byte_map_layers", "load_idx_pair", "read_idx", "write_idx", "packet_slot_map"]
+__all__ = ["__version__", "AMAESpectrumEmbedder", "AMAELoss", "AMAEModule", "CaptureError", "CaptureWarning", "iter_records", "read_sessions", "PcapSessionVectorizer", "byte_map_layers", "load_idx_pair", "read_idx", "write_idx", "packet_slot_map"]
