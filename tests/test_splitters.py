@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from sklearn_flowspectrum.evaluation import (
     ServerEndpointKFold,
     SessionTimeSplit,
     server_endpoints,
+    ustc_session_table,
 )
 
 
@@ -242,3 +245,72 @@ def test_repr_and_params():
     cv = ServerEndpointKFold(n_splits=4, endpoint="dst")
     assert "endpoint='dst'" in repr(cv) and "n_splits=4" in repr(cv)
     assert "gap=2" in repr(SessionTimeSplit(gap=2))
+
+
+def _ustc_row(ts, src, sport, dst, dport, proto=17, width=128):
+    import ipaddress
+    import struct
+
+    l4 = struct.pack("!HHHH", sport, dport, 8, 0)
+    if proto == 6:
+        l4 = struct.pack("!HHIIBBHHH", sport, dport, 1, 0, 0x50, 0x18, 1024, 0, 0)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(l4),
+        1,
+        0,
+        64,
+        proto,
+        0,
+        ipaddress.ip_address(src).packed,
+        ipaddress.ip_address(dst).packed,
+    )
+    frame = b"\x00" * 12 + b"\x08\x00" + ip + l4
+    row = struct.pack(">IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    row += struct.pack(">IIII", int(ts), int(ts % 1 * 1e6), len(frame), len(frame))
+    row += frame + struct.pack(">IIII", int(ts) + 1, 0, len(frame), len(frame)) + frame
+    return np.frombuffer(row[:width].ljust(width, b"\x00"), np.uint8)
+
+
+def test_ustc_session_table_reads_first_packet():
+    rows = np.stack(
+        [
+            _ustc_row(1.4e9 + 0.5, "10.0.0.2", 50000, "8.8.8.8", 53),
+            _ustc_row(1.4e9 + 7, "1.2.3.4", 443, "10.0.0.2", 50001, proto=6),
+            np.zeros(128, np.uint8),
+        ]
+    )
+    table = ustc_session_table(rows)
+    assert table["protocol"].tolist() == ["UDP", "TCP", ""]
+    assert table["src_addr"].tolist() == ["10.0.0.2", "1.2.3.4", ""]
+    assert table["dst_port"].tolist() == [53, 50001, -1]
+    np.testing.assert_allclose(table["first_ts"][:2], [1.4e9 + 0.5, 1.4e9 + 7])
+    assert np.isnan(table["first_ts"][2])
+    # 128 bytes hold the first packet (16 + 42) and the start of the second.
+    assert table["packets"].tolist() == [2, 2, 0]
+    assert server_endpoints(table[:2]).tolist() == ["UDP/8.8.8.8/53", "TCP/1.2.3.4/443"]
+    with pytest.raises(ValueError, match="uint8"):
+        ustc_session_table(rows.astype(float))
+
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+ISCX = DATA / "iscx-vpn2016"
+
+
+@pytest.mark.skipif(not ISCX.is_dir(), reason=f"shared ISCX data absent ({ISCX})")
+def test_splitters_on_published_iscx_rows():
+    from sklearn_flowspectrum import read_idx
+
+    folder = ISCX / "VpnSessionAllLayers"
+    X = read_idx(folder / "train-images-idx3-ubyte.gz").reshape(-1, 784)[::20]
+    table = ustc_session_table(X)
+    assert (table["protocol"] != "").mean() > 0.99
+    assert table["first_ts"].between(1.4e9, 1.5e9).all()  # 2014-2017
+    keys = server_endpoints(table)
+    for train, test in ServerEndpointKFold(n_splits=3).split(table):
+        assert not set(keys[train]) & set(keys[test])
+    t = table["first_ts"].to_numpy()
+    for train, test in SessionTimeSplit(n_splits=3, gap=3600).split(table):
+        assert t[test].min() - t[train].max() >= 3600

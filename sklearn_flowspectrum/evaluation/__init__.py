@@ -21,6 +21,7 @@ from sklearn_flowspectrum.evaluation._splitters import (
     ServerEndpointKFold,
     SessionTimeSplit,
     server_endpoints,
+    ustc_session_table,
 )
 
 __all__ = [
@@ -28,6 +29,7 @@ __all__ = [
     "leakage_audit",
     "plot_leakage_audit",
     "server_endpoints",
+    "ustc_session_table",
     "CaptureFileKFold",
     "LeakageWarning",
     "ServerEndpointKFold",

@@ -16,17 +16,23 @@ read the columns they need from it; for image arrays the grouping is passed as
 # Authors: The sklearn_flowspectrum developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import ipaddress
 import numbers
 
 import numpy as np
+import pandas as pd
 from sklearn.model_selection import GroupKFold
 from sklearn.model_selection._split import BaseCrossValidator, GroupsConsumerMixin
+
+from sklearn_flowspectrum._layers import dissect
+from sklearn_flowspectrum._layouts import parse_ustc_rows
 
 __all__ = [
     "CaptureFileKFold",
     "ServerEndpointKFold",
     "SessionTimeSplit",
     "server_endpoints",
+    "ustc_session_table",
 ]
 
 
@@ -59,6 +65,92 @@ def _check_groups_length(groups, n, what):
             f"got shape {groups.shape}."
         )
     return groups
+
+
+def _addr_text(raw):
+    if len(raw) in (4, 16):
+        return str(ipaddress.ip_address(bytes(raw)))
+    return ""
+
+
+def ustc_session_table(rows):
+    """Session-table columns recovered from USTC-TK2016 "AllLayers" rows.
+
+    A published AllLayers row starts with the pcap record header and frame of
+    the session's first packet, so its capture time, addresses and ports can
+    be read back.  The result has the columns the splitters use, which turns
+    the published image files into something :class:`SessionTimeSplit` and
+    :class:`ServerEndpointKFold` can split.
+
+    Parameters
+    ----------
+    rows : array-like of shape (n_sessions, n_bytes), uint8
+        AllLayers rows (a 28x28 array per row is flattened).  Read them
+        *before* masking: a masked row has zero timestamps and addresses.
+
+    Returns
+    -------
+    table : DataFrame
+        One row per input row: ``protocol`` ("TCP", "UDP" or "" when the
+        first frame is neither), ``ip_version``, ``src_addr``, ``src_port``,
+        ``dst_addr``, ``dst_port`` (of the first packet; "" and -1 when
+        absent), ``first_ts`` (seconds since the epoch, NaN for a row that
+        holds no packet) and ``packets`` (records that start in the row).
+
+    Examples
+    --------
+    >>> import struct
+    >>> import numpy as np
+    >>> from sklearn_flowspectrum.evaluation import ustc_session_table
+    >>> ip = bytes.fromhex("4500001c0001000040110000c0a80001c0a80002")
+    >>> frame = ip + struct.pack("!HHHH", 5353, 53, 8, 0)
+    >>> row = (struct.pack(">IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)
+    ...        + struct.pack(">IIII", 1433000000, 250000, len(frame), len(frame))
+    ...        + frame)
+    >>> rows = np.frombuffer(row.ljust(784, b"\\0"), np.uint8)[None]
+    >>> ustc_session_table(rows).iloc[0].to_dict()  # doctest: +NORMALIZE_WHITESPACE
+    {'protocol': 'UDP', 'ip_version': 4, 'src_addr': '192.168.0.1', 'src_port': 5353,
+     'dst_addr': '192.168.0.2', 'dst_port': 53, 'first_ts': 1433000000.25,
+     'packets': 1}
+    """
+    rows = np.asarray(rows)
+    if rows.ndim == 3:
+        rows = rows.reshape(rows.shape[0], -1)
+    if rows.ndim != 2 or rows.dtype != np.uint8:
+        raise ValueError(
+            "rows must be a 2-D uint8 array of AllLayers rows, got "
+            f"{rows.dtype} of shape {rows.shape}."
+        )
+    parsed = parse_ustc_rows(rows)
+    batch = parsed.batch
+    n = rows.shape[0]
+    out = {
+        "protocol": np.full(n, "", dtype=object),
+        "ip_version": np.zeros(n, dtype=np.int64),
+        "src_addr": np.full(n, "", dtype=object),
+        "src_port": np.full(n, -1, dtype=np.int64),
+        "dst_addr": np.full(n, "", dtype=object),
+        "dst_port": np.full(n, -1, dtype=np.int64),
+        "first_ts": np.full(n, np.nan),
+        "packets": np.bincount(parsed.record_row, minlength=n).astype(np.int64),
+    }
+    session = batch.session
+    if session.size:
+        # The first frame of each row: frames come row by row in order.
+        first = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
+        for f in first.tolist():
+            r = int(session[f])
+            start = int(batch.start[f])
+            frame = batch.buf[start : start + int(batch.length[f])].tobytes()
+            d = dissect(frame, int(batch.linktype[r]))
+            out["first_ts"][r] = batch.ts_ns[f] / 1e9
+            out["ip_version"][r] = d.ip_version
+            out["protocol"][r] = {6: "TCP", 17: "UDP"}.get(d.proto, "")
+            out["src_addr"][r] = _addr_text(d.src)
+            out["dst_addr"][r] = _addr_text(d.dst)
+            out["src_port"][r] = d.sport
+            out["dst_port"][r] = d.dport
+    return pd.DataFrame(out)
 
 
 class _GroupedKFold(GroupsConsumerMixin, BaseCrossValidator):
