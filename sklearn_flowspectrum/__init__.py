@@ -18,5 +18,10 @@ from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
 from sklearn_flowspectrum._embedder import AMAESpectrumEmbedder
 from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
 # --- spectra -> decisions (._classifier) ---
+from sklearn_flowspectrum._classifier import (
+    FlowSpectrumClassifier,
+    group_of_k_accuracy_score,
+    make_group_of_k_scorer,
+)
 
-__all__ = ["__version__", "AMAESpectrumEmbedder", "AMAELoss", "AMAEModule", "CaptureError", "CaptureWarning", "iter_records", "read_sessions", "PcapSessionVectorizer", "byte_map_layers", "load_idx_pair", "read_idx", "write_idx", "packet_slot_map"]
+__all__ = ["__version__", "AMAESpectrumEmbedder", "AMAELoss", "AMAEModule", "CaptureError", "CaptureWarning", "iter_records", "read_sessions", "PcapSessionVectorizer", "byte_map_layers", "load_idx_pair", "read_idx", "write_idx", "packet_slot_map", "FlowSpectrumClassifier", "group_of_k_accuracy_score", "make_group_of_k_scorer"]

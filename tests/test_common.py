@@ -1,0 +1,31 @@
+"""scikit-learn's estimator checks on every estimator of the package.
+
+Append estimators to ``ESTIMATORS``.  A check an estimator cannot pass is
+listed in ``EXPECTED_FAILED_CHECKS`` (class name -> {check name: reason});
+it is then reported as xfail with that reason, never silently skipped.
+"""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_flowspectrum import FlowSpectrumClassifier
+
+ESTIMATORS = [
+    FlowSpectrumClassifier(),
+    # The other decision rules, data-driven bandwidths and the group rule
+    # take different code paths.
+    FlowSpectrumClassifier(rule="decay", bandwidth="scott", group_rule="product"),
+]
+
+EXPECTED_FAILED_CHECKS = {
+    # Pure numpy/scipy: passes every check.
+    "FlowSpectrumClassifier": {},
+}
+
+
+def _expected_failed_checks(estimator):
+    return EXPECTED_FAILED_CHECKS.get(type(estimator).__name__, {})
+
+
+@parametrize_with_checks(ESTIMATORS, expected_failed_checks=_expected_failed_checks)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
