@@ -57,7 +57,16 @@ def _ip_udp(rng, ttl, payload):
     return ip + udp + payload
 
 
-def _rows(y, *, leak_ttl=False, leak_payload=False, seed=0, width=784, slot=None):
+def _rows(
+    y,
+    *,
+    leak_ttl=False,
+    leak_payload=False,
+    leak_len=False,
+    seed=0,
+    width=784,
+    slot=None,
+):
     """USTC-TK2016-style rows: pcap global header, then record header + frame.
 
     Everything is random except what the flags tie to the label.  With
@@ -70,7 +79,10 @@ def _rows(y, *, leak_ttl=False, leak_payload=False, seed=0, width=784, slot=None
         out = bytearray(struct.pack(">IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         slots = bytearray()
         for _ in range(int(rng.integers(2, 5))):
-            payload = bytearray(rng.bytes(int(rng.integers(40, 250))))
+            size = int(rng.integers(40, 250))
+            if leak_len:
+                size = 60 if label else 200
+            payload = bytearray(rng.bytes(size))
             if leak_payload:
                 payload[:4] = b"\xaa\xbb\xcc\xdd" if label else b"\x11\x22\x33\x44"
             ttl = (64 if label else 128) if leak_ttl else int(rng.integers(30, 255))
@@ -153,6 +165,20 @@ def test_audit_names_the_leaking_field(ttl_audit):
         assert by[name] < 0.75, name
     assert list(audit["kind"][:2]) == ["baseline", "full"]
     assert audit.attrs["layout"] == "ustc" and audit.attrs["n_sessions"] == len(Y)
+    roles = audit.set_index("field")["role"]
+    assert roles["ip.ttl"] == "context" and roles["payload"] == "payload"
+    assert roles["lengths"] == "shape" and roles["full image"] == ""
+    assert "identify the capture" in str(record[0].message)
+
+
+def test_audit_tells_shape_from_context():
+    rows = _rows(Y, leak_len=True, seed=4)
+    with pytest.warns(LeakageWarning, match="shape of the traffic") as record:
+        audit = leakage_audit(rows, Y, cv=3, estimator=_fast())
+    flagged = set(audit.loc[audit["leak"], "field"])
+    assert {"lengths", "pcap.lengths"} <= flagged
+    assert not flagged & {"ip.ttl", "ports", "ip.addresses", "pcap.timestamp"}
+    assert "identify the capture" not in str(record[0].message)
 
 
 def test_audit_quiet_when_only_payload_informs():
@@ -244,7 +270,11 @@ def test_plot_leakage_audit(ttl_audit):
     ax = plot_leakage_audit(audit)
     n_fields = (audit["kind"] == "field").sum()
     assert len(ax.patches) == n_fields
-    red = [p for p in ax.patches if p.get_facecolor()[0] > 0.8]
+    red = [
+        p
+        for p in ax.patches
+        if p.get_facecolor()[:3] == pytest.approx(matplotlib.colors.to_rgb("tab:red"))
+    ]
     assert len(red) == 1
     assert "layout=ustc" in ax.get_title()
     plt.close("all")

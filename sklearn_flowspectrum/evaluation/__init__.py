@@ -12,6 +12,7 @@ package, in the way :mod:`sklearn.model_selection` sits beside
 
 from sklearn_flowspectrum.evaluation._audit import (
     AUDIT_FIELDS,
+    CONTEXT_SETS,
     LeakageWarning,
     leakage_audit,
     plot_leakage_audit,
@@ -26,6 +27,7 @@ from sklearn_flowspectrum.evaluation._splitters import (
 
 __all__ = [
     "AUDIT_FIELDS",
+    "CONTEXT_SETS",
     "leakage_audit",
     "plot_leakage_audit",
     "server_endpoints",

@@ -35,7 +35,13 @@ from sklearn_flowspectrum._layouts import (
     rows_byte_map,
 )
 
-__all__ = ["AUDIT_FIELDS", "LeakageWarning", "leakage_audit", "plot_leakage_audit"]
+__all__ = [
+    "AUDIT_FIELDS",
+    "CONTEXT_SETS",
+    "LeakageWarning",
+    "leakage_audit",
+    "plot_leakage_audit",
+]
 
 
 class LeakageWarning(UserWarning):
@@ -70,6 +76,25 @@ AUDIT_FIELDS = {
     "payload": ("payload",),
 }
 _PAYLOAD_SETS = frozenset({"payload"})
+# Field sets that identify the capture (when and where it was recorded, which
+# hosts) rather than describe the traffic.  A score from them is leakage; a
+# score from the other header sets (lengths, flags, protocol numbers) comes
+# from the shape of the traffic, which may or may not be what the user wants
+# the model to learn.
+CONTEXT_SETS = frozenset(
+    {
+        "pcap.timestamp",
+        "pcap.global",
+        "mac",
+        "ip.addresses",
+        "ip.id",
+        "ip.ttl",
+        "checksums",
+        "ports",
+        "tcp.seq_ack",
+        "tcp.timestamp",
+    }
+)
 
 
 def _set_index(names, field_sets):
@@ -344,13 +369,25 @@ def leakage_audit(
         ("baseline", "full" or "field"), ``n_features``, ``coverage`` (share
         of sessions that have the field), ``accuracy``, ``accuracy_std``
         (over folds), ``relative_gain`` (gain over the baseline divided by the
-        whole image's gain) and ``leak``.  ``audit.attrs`` records the
+        whole image's gain), ``role`` ("context" for fields that identify the
+        capture: timestamps, addresses, ports, IDs, TTL, checksums, sequence
+        numbers; "shape" for the other headers: lengths, flags, protocol
+        numbers; "payload") and ``leak``.  ``audit.attrs`` records the
         settings.
 
     Warns
     -----
     LeakageWarning
-        Naming every flagged field set.
+        Naming every flagged field set, and saying whether it identifies the
+        capture (leakage) or describes the traffic's shape (a shortcut past
+        the payload).
+
+    Notes
+    -----
+    A field's feature also tells how many of the first ``n_packets``
+    packets the row holds (absent packets are ``-1``), so even a blanked
+    field scores a little above the majority class: that is the number of
+    packets in the image, not the field.
 
     Examples
     --------
@@ -416,6 +453,15 @@ def leakage_audit(
     gain = audit["accuracy"] - base[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         audit["relative_gain"] = gain / gain_full if gain_full > 0 else np.nan
+    audit["role"] = np.select(
+        [
+            audit["kind"] != "field",
+            audit["field"].isin(_PAYLOAD_SETS),
+            audit["field"].isin(CONTEXT_SETS),
+        ],
+        ["", "payload", "context"],
+        default="shape",
+    )
     audit["leak"] = (
         (audit["kind"] == "field")
         & ~audit["field"].isin(_PAYLOAD_SETS)
@@ -436,11 +482,26 @@ def leakage_audit(
         parts = ", ".join(
             f"{f} {a:.1%}" for f, a in zip(leaks["field"], leaks["accuracy"])
         )
+        context = [f for f in leaks["field"] if f in CONTEXT_SETS]
+        shape = [f for f in leaks["field"] if f not in CONTEXT_SETS]
+        advice = []
+        if context:
+            advice.append(
+                f"{', '.join(context)} identify the capture (time, hosts, "
+                "addresses), not the traffic: a model can score by reading them; "
+                "mask them, use L7 images, or split by capture file or time"
+            )
+        if shape:
+            advice.append(
+                f"{', '.join(shape)} describe the shape of the traffic (sizes, "
+                "flags): a model can score from them without reading the "
+                "payload; check that this is what you want to measure"
+            )
         warnings.warn(
             f"Header fields alone predict the labels about as well as the whole "
             f"image ({full[0]:.1%}; majority class {base[0]:.1%}): {parts}. "
-            "A model on these images can score by reading them; mask them, use "
-            "L7 images, or split by capture file or time.",
+            + "; ".join(advice)
+            + ".",
             LeakageWarning,
             stacklevel=2,
         )
@@ -450,8 +511,10 @@ def leakage_audit(
 def plot_leakage_audit(audit, *, ax=None, title=None):
     """Horizontal bars of a :func:`leakage_audit` table.
 
-    Each field set's accuracy is a bar (flagged ones in red), with the
-    majority baseline and the whole image as vertical lines.
+    Each field set's accuracy is a bar, with the majority baseline and the
+    whole image as vertical lines.  Flagged sets are red when they identify
+    the capture (:data:`CONTEXT_SETS`) and orange when they describe the
+    traffic's shape.
 
     Parameters
     ----------
@@ -473,7 +536,11 @@ def plot_leakage_audit(audit, *, ax=None, title=None):
     full = float(audit.loc[audit["kind"] == "full", "accuracy"].iloc[0])
     ax = _get_ax(ax, (7, 0.3 * len(fields) + 1.5))
     ypos = np.arange(len(fields))[::-1]
-    colors = np.where(fields["leak"], "tab:red", "tab:blue")
+    colors = np.where(
+        fields["leak"],
+        np.where(fields["field"].isin(CONTEXT_SETS), "tab:red", "tab:orange"),
+        "tab:blue",
+    )
     ax.barh(
         ypos,
         fields["accuracy"],
