@@ -101,7 +101,9 @@ def load_iscx_vpn2016_sample(
             Published folder (e.g. ``NovpnSessionAllLayers``) and row of
             each sample row in its TRAIN file.
         representation : str
-        frame : DataFrame, only with ``as_frame=True``
+            ``"alllayers"`` or ``"l7"``.
+        frame : DataFrame
+            Only with ``as_frame=True``: ``data`` and ``target`` together.
         DESCR : str
             Origin, preprocessing, caveats (leaky header fields, noisy
             labels) and licence.
