@@ -17,6 +17,11 @@ from sklearn_flowspectrum.evaluation._audit import (
     leakage_audit,
     plot_leakage_audit,
 )
+from sklearn_flowspectrum.evaluation._report import (
+    EvaluationReport,
+    evaluation_report,
+    markdown_table,
+)
 from sklearn_flowspectrum.evaluation._splitters import (
     CaptureFileKFold,
     ServerEndpointKFold,
@@ -28,11 +33,14 @@ from sklearn_flowspectrum.evaluation._splitters import (
 __all__ = [
     "AUDIT_FIELDS",
     "CONTEXT_SETS",
+    "evaluation_report",
     "leakage_audit",
+    "markdown_table",
     "plot_leakage_audit",
     "server_endpoints",
     "ustc_session_table",
     "CaptureFileKFold",
+    "EvaluationReport",
     "LeakageWarning",
     "ServerEndpointKFold",
     "SessionTimeSplit",

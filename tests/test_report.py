@@ -1,0 +1,154 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+from scipy.stats import binom  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+
+from sklearn_flowspectrum.evaluation import (  # noqa: E402
+    EvaluationReport,
+    evaluation_report,
+    markdown_table,
+)
+
+Y_TRUE = np.array([0, 0, 1, 1, 2, 2])
+Y_PRED = np.array([0, 1, 1, 1, 2, 0])
+LABELS = dict(representation="AllLayers", masking="safe", split="file", protocol="t")
+
+
+def test_per_session_numbers_by_hand():
+    rep = evaluation_report(Y_TRUE, Y_PRED, k=None, **LABELS)
+    assert rep.accuracy == pytest.approx(4 / 6)
+    # class 0: tp 1, predicted 2, true 2 -> P 1/2, R 1/2, F1 1/2
+    # class 1: tp 2, predicted 3, true 2 -> P 2/3, R 1,   F1 0.8
+    # class 2: tp 1, predicted 1, true 2 -> P 1,   R 1/2, F1 2/3
+    np.testing.assert_allclose(rep.per_class["precision"], [1 / 2, 2 / 3, 1])
+    np.testing.assert_allclose(rep.per_class["recall"], [1 / 2, 1, 1 / 2])
+    np.testing.assert_allclose(rep.per_class["f1"], [1 / 2, 0.8, 2 / 3])
+    assert rep.per_class["support"].tolist() == [2, 2, 2]
+    assert rep.precision == pytest.approx((1 / 2 + 2 / 3 + 1) / 3)
+    assert rep.recall == pytest.approx((1 / 2 + 1 + 1 / 2) / 3)
+    assert rep.f1 == pytest.approx((1 / 2 + 0.8 + 2 / 3) / 3)
+    np.testing.assert_array_equal(rep.confusion, [[1, 1, 0], [0, 2, 0], [1, 0, 1]])
+    assert rep.group_accuracy is None and rep.n_sessions == 6
+
+
+def test_explicit_groups_hard_and_soft_vote():
+    # groups: g0 = sessions 0,1 (class 0; votes 0,1 -> tie -> first class 0: right)
+    # g1 = 2,3 (class 1: right), g2 = 4,5 (class 2; votes 2,0 -> tie -> 0: wrong)
+    groups = np.array([0, 0, 1, 1, 2, 2])
+    rep = evaluation_report(Y_TRUE, Y_PRED, groups=groups, **LABELS)
+    assert rep.group_accuracy == pytest.approx(2 / 3)
+    assert rep.n_groups == 3 and rep.k == 2 and rep.group_label == "group-of-2"
+    assert "hard vote" in rep.group_protocol
+    # Soft vote: probabilities decide the tie of g2 in favour of class 2.
+    proba = np.eye(3)[Y_PRED] * 0.6 + 0.1
+    proba[4] = [0.0, 0.0, 1.0]
+    rep = evaluation_report(
+        Y_TRUE, Y_PRED, y_proba=proba, classes=[0, 1, 2], groups=groups
+    )
+    assert rep.group_accuracy == pytest.approx(1.0)
+    assert "soft vote" in rep.group_protocol
+    with pytest.raises(ValueError, match="mix classes"):
+        evaluation_report(Y_TRUE, Y_PRED, groups=[0, 1, 1, 2, 2, 3])
+
+
+def test_drawn_groups_follow_the_classifier_module():
+    # Class 0 is always right, class 1 right in 2 of 3 sessions: group-of-k
+    # by hard vote tends to 1 for both as k grows.
+    y_true = np.repeat([0, 1], 30)
+    y_pred = y_true.copy()
+    y_pred[30:40] = 0
+    small = evaluation_report(y_true, y_pred, k=1, n_groups_per_class=2000)
+    large = evaluation_report(y_true, y_pred, k=25, n_groups_per_class=200)
+    assert small.group_accuracy == pytest.approx((1 + 2 / 3) / 2, abs=0.03)
+    # A group of class 1 is right when at most 12 of its 25 votes are wrong.
+    expected = (1 + binom.cdf(12, 25, 1 / 3)) / 2
+    assert large.group_accuracy == pytest.approx(expected, abs=0.02)
+    assert large.group_accuracy > large.accuracy
+    assert large.n_groups == 400 and "with replacement" in large.group_protocol
+
+
+def test_estimator_route_matches_soft_vote():
+    rng = np.random.default_rng(0)
+    X = np.r_[rng.normal(0, 1, (40, 2)), rng.normal(1, 1, (40, 2))]
+    y = np.repeat(["a", "b"], 40)
+    clf = LogisticRegression().fit(X, y)
+    kwargs = dict(k=5, n_groups_per_class=100, random_state=3)
+    via_est = evaluation_report(y, clf.predict(X), estimator=clf, X=X, **kwargs)
+    via_proba = evaluation_report(
+        y, clf.predict(X), y_proba=clf.predict_proba(X), classes=clf.classes_, **kwargs
+    )
+    assert via_est.group_accuracy == via_proba.group_accuracy
+    assert "estimator" in via_est.group_protocol
+
+
+def test_labels_everywhere():
+    rep = evaluation_report(Y_TRUE, Y_PRED, k=2, n_groups_per_class=10, **LABELS)
+    assert rep.title == "AllLayers | masking: safe | split: file | protocol: t"
+    frame = rep.to_frame()
+    assert (frame[list(LABELS)] == pd.Series(LABELS)).all().all()
+    assert set(frame["scope"]) == {"per-session", "group-of-2"}
+    acc = frame.query("scope == 'per-session' and metric == 'accuracy'")["value"]
+    assert acc.item() == pytest.approx(4 / 6)
+    md = rep.to_markdown()
+    assert md.startswith("**AllLayers | masking: safe")
+    assert "per-session accuracy: 0.667" in md and "NOT a per-session" in md
+    assert "| 1     | 0.667     | 1.000  | 0.800 | 2       |" in md
+    assert str(rep) == md
+    summary = rep.summary()
+    assert summary["masking"] == "safe" and "group-of-2 accuracy" in summary
+    unlabelled = evaluation_report(Y_TRUE, Y_PRED, k=None)
+    assert unlabelled.split == "unspecified"
+
+
+def test_confusion_plot_is_titled():
+    rep = evaluation_report(Y_TRUE, Y_PRED, k=None, **LABELS)
+    ax = rep.plot_confusion_matrix()
+    assert "masking: safe" in ax.get_title() and "split: file" in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2"]
+    texts = [t.get_text() for t in ax.texts]
+    assert texts[:3] == ["0.50", "0.50", "0.00"]
+    counts = rep.plot_confusion_matrix(normalize=None)
+    assert [t.get_text() for t in counts.texts][:3] == ["1", "1", "0"]
+    with pytest.raises(ValueError, match="normalize"):
+        rep.plot_confusion_matrix(normalize="all")
+    plt.close("all")
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        evaluation_report([0, 1], [0])
+    with pytest.raises(ValueError, match="empty"):
+        evaluation_report([], [])
+    with pytest.raises(ValueError, match="classes must be given"):
+        evaluation_report([0, 1], [0, 1], y_proba=[[1, 0], [0, 1]])
+    with pytest.raises(ValueError, match="shape"):
+        evaluation_report([0, 1], [0, 1], y_proba=[[1, 0]], classes=[0, 1])
+    with pytest.raises(ValueError, match="not in classes"):
+        evaluation_report([0, 2], [0, 0], classes=[0, 1])
+    with pytest.raises(TypeError, match="masking must be a string"):
+        evaluation_report([0, 1], [0, 1], masking=1)
+    with pytest.raises(ValueError, match="k must be"):
+        evaluation_report([0, 1], [0, 1], k=0)
+
+
+def test_reject_label_counts_as_error():
+    rep = evaluation_report([0, 0, 1], [0, -1, 1], classes=[0, 1], k=None)
+    assert rep.accuracy == pytest.approx(2 / 3)
+    assert rep.per_class.loc["0", "recall"] == pytest.approx(0.5)
+    assert isinstance(rep, EvaluationReport)
+
+
+def test_markdown_table():
+    frame = pd.DataFrame({"a": ["x|y", None], "b": [1.23456, np.nan], "c": [3, 4]})
+    assert markdown_table(frame, floatfmt=".2f").splitlines() == [
+        "| a    | b    | c   |",
+        "|------|------|-----|",
+        "| x\\|y | 1.23 | 3   |",
+        "|      |      | 4   |",
+    ]
