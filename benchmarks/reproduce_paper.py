@@ -376,6 +376,24 @@ def hardware():
     return text
 
 
+def code_version():
+    """The git commit of the code that ran (or the COMMIT file of a snapshot)."""
+    stamp = ROOT / "COMMIT"
+    if stamp.is_file():
+        return stamp.read_text().strip()
+    try:
+        import subprocess
+
+        return subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
 def write_report(frame, timings, args, elapsed, partial=False):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = []
@@ -396,7 +414,8 @@ def write_report(frame, timings, args, elapsed, partial=False):
         f"- date: {now}; total run time {elapsed / 60:.1f} min",
         f"- hardware: {hardware()}; device used: {_device(args.device)}",
         f"- software: Python {platform.python_version()}, torch {torch.__version__}, "
-        f"scikit-learn {sklearn.__version__}",
+        f"scikit-learn {sklearn.__version__}; sklearn_flowspectrum commit "
+        f"{code_version()}",
         f"- data: `{args.data}` (USTC-TK2016 TRAIN files of ISCX VPN-nonVPN 2016, "
         "SessionAllLayers and SessionL7)"
         + (
