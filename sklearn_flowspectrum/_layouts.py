@@ -71,7 +71,6 @@ are random per session, noise rather than a label.
 # Authors: The sklearn_flowspectrum developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import struct
 from collections.abc import Iterable
 from itertools import chain
 from typing import NamedTuple
@@ -255,14 +254,22 @@ def batch_from_frames(
 
     With ``layout`` and ``n_bytes`` given, only the frames that can reach an
     image of that layout are packed (a prefix of each session's frames).
+    ``ts_ns`` or ``orig_len`` may be ``None`` (zeros) when no image shows them.
     """
     n_sessions = len(frames)
     counts = np.fromiter(map(len, frames), dtype=np.int64, count=n_sessions)
     flat = list(chain.from_iterable(frames))
     n_frames = len(flat)
     length = np.fromiter(map(len, flat), dtype=np.int64, count=n_frames)
-    ts = np.fromiter(chain.from_iterable(ts_ns), dtype=np.int64, count=n_frames)
-    orig = np.fromiter(chain.from_iterable(orig_len), dtype=np.int64, count=n_frames)
+    # Only "ustc" images of all layers show record headers: skip the columns
+    # otherwise (pass None), and the timestamps when they are masked anyway.
+    ts = orig = np.zeros(n_frames, dtype=np.int64)
+    if ts_ns is not None:
+        ts = np.fromiter(chain.from_iterable(ts_ns), dtype=np.int64, count=n_frames)
+    if orig_len is not None:
+        orig = np.fromiter(
+            chain.from_iterable(orig_len), dtype=np.int64, count=n_frames
+        )
     session = np.repeat(np.arange(n_sessions, dtype=np.int64), counts)
     linktype = np.asarray(linktype, dtype=np.int64).reshape(n_sessions)
     keep = None
@@ -786,9 +793,6 @@ _ROW_MAGICS = {
 }
 
 
-_RECORD_STRUCT = {">": struct.Struct(">IIII"), "<": struct.Struct("<IIII")}
-
-
 class UstcRows(NamedTuple):
     """Packets recovered from USTC-TK2016 AllLayers rows.
 
@@ -823,61 +827,89 @@ def parse_ustc_rows(rows):
     n_rows, width = rows.shape
     flat = rows.reshape(-1).view()
     flat.flags.writeable = False  # the caller's rows: never blank them in place
-    start, length, session, ts, orig = [], [], [], [], []
-    rec_row, rec_off = [], []
+    status = np.full(n_rows, "not_pcap", dtype=object)
     linktype = np.zeros(n_rows, dtype=np.int64)
-    status = np.full(n_rows, "ok", dtype=object)
-    data = flat.tobytes()
-    for r in range(n_rows):
-        base = r * width
-        raw = data[base : base + width]
-        fmt = _ROW_MAGICS.get(raw[:4]) if width >= PCAP_GLOBAL_LEN else None
-        if fmt is None:
-            status[r] = "not_pcap"
-            continue
-        order, tick = fmt
-        linktype[r] = int.from_bytes(raw[20:24], "big" if order == ">" else "little")
-        pos = PCAP_GLOBAL_LEN
-        data_end = len(raw.rstrip(b"\x00"))
-        while pos < width:
-            if pos >= data_end:
-                break  # zero padding after the last packet
-            header = raw[pos : pos + PCAP_RECORD_LEN]
-            if len(header) < PCAP_RECORD_LEN:
-                rec_row.append(r)
-                rec_off.append(pos)
-                break
-            sec, frac, incl, olen = _RECORD_STRUCT[order].unpack(header)
-            if incl == 0 or incl > _MAX_RECORD:
-                status[r] = "malformed"
-                break
-            rec_row.append(r)
-            rec_off.append(pos)
-            fpos = pos + PCAP_RECORD_LEN
-            cap = min(incl, width - fpos)
-            if cap > 0:
-                start.append(base + fpos)
-                length.append(cap)
-                session.append(r)
-                ts.append(sec * 1_000_000_000 + frac * tick)
-                orig.append(olen)
-            pos = fpos + incl
+    big = np.zeros(n_rows, dtype=bool)
+    tick = np.zeros(n_rows, dtype=np.int64)
+    if width >= PCAP_GLOBAL_LEN:
+        magic = rows[:, :4].tobytes()
+        for r in range(n_rows):
+            fmt = _ROW_MAGICS.get(magic[4 * r : 4 * r + 4])
+            if fmt is not None:
+                status[r] = "ok"
+                big[r] = fmt[0] == ">"
+                tick[r] = fmt[1]
+        lt = rows[:, 20:24].astype(np.int64)
+        linktype = np.where(
+            status != "ok",
+            0,
+            np.where(
+                big,
+                (lt[:, 0] << 24) | (lt[:, 1] << 16) | (lt[:, 2] << 8) | lt[:, 3],
+                (lt[:, 3] << 24) | (lt[:, 2] << 16) | (lt[:, 1] << 8) | lt[:, 0],
+            ),
+        )
+    # Where the zero padding after the last packet starts, per row.
+    nonzero = rows != 0
+    data_end = np.where(
+        nonzero.any(axis=1), width - np.argmax(nonzero[:, ::-1], axis=1), 0
+    )
+    starts, lengths, sessions, times, origs = [], [], [], [], []
+    rec_row, rec_off = [], []
+    # Walk all rows at once, one record header per step.
+    active = np.flatnonzero(status == "ok")
+    pos = np.full(len(active), PCAP_GLOBAL_LEN, dtype=np.int64)
+    keep = pos < data_end[active]
+    active, pos = active[keep], pos[keep]
+    while len(active):
+        partial = pos + PCAP_RECORD_LEN > width
+        rec_row.append(active[partial])
+        rec_off.append(pos[partial])
+        active, pos = active[~partial], pos[~partial]
+        base = active * width + pos
+        fields = flat[base[:, None] + np.arange(PCAP_RECORD_LEN)].astype(np.int64)
+        words = fields.reshape(-1, 4, 4)
+        be = (words[..., 0] << 24) | (words[..., 1] << 16)
+        be |= (words[..., 2] << 8) | words[..., 3]
+        le = (words[..., 3] << 24) | (words[..., 2] << 16)
+        le |= (words[..., 1] << 8) | words[..., 0]
+        sec, frac, incl, orig = np.where(big[active, None], be, le).T
+        bad = (incl == 0) | (incl > _MAX_RECORD)
+        status[active[bad]] = "malformed"
+        good = ~bad
+        active, pos = active[good], pos[good]
+        sec, frac, incl, orig = sec[good], frac[good], incl[good], orig[good]
+        rec_row.append(active)
+        rec_off.append(pos)
+        cap = np.minimum(incl, width - pos - PCAP_RECORD_LEN)
+        has = cap > 0
+        starts.append((active * width + pos + PCAP_RECORD_LEN)[has])
+        lengths.append(cap[has])
+        sessions.append(active[has])
+        times.append((sec * 1_000_000_000 + frac * tick[active])[has])
+        origs.append(orig[has])
+        pos = pos + PCAP_RECORD_LEN + incl
+        keep = pos < data_end[active]
+        active, pos = active[keep], pos[keep]
+
+    def cat(parts):
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    start = cat(starts)
+    order = np.argsort(start, kind="stable")
     batch = FrameBatch(
         flat,
-        np.array(start, dtype=np.int64),
-        np.array(length, dtype=np.int64),
-        np.array(session, dtype=np.int64),
-        np.array(ts, dtype=np.int64),
-        np.array(orig, dtype=np.int64),
+        start[order],
+        cat(lengths)[order],
+        cat(sessions)[order],
+        cat(times)[order],
+        cat(origs)[order],
         linktype,
         n_rows,
     )
-    return UstcRows(
-        batch,
-        np.array(rec_row, dtype=np.int64),
-        np.array(rec_off, dtype=np.int64),
-        status,
-    )
+    rec_row, rec_off = cat(rec_row), cat(rec_off)
+    order = np.lexsort((rec_off, rec_row))
+    return UstcRows(batch, rec_row[order], rec_off[order], status)
 
 
 def mask_ustc_rows(rows, mask=()):

@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import os
+import sys
 import warnings
 from collections import Counter
 from numbers import Integral
@@ -11,9 +12,11 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils import _set_output
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from sklearn_flowspectrum._capture import Record, iter_batches
 from sklearn_flowspectrum._layers import dissect
 from sklearn_flowspectrum._layouts import (
     LAYERS,
@@ -273,10 +276,12 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             _check_table(X, self.n_bytes, self.layout, self.packet_bytes)
             # One column access: pandas deep-copies .attrs on each one.
             frames, ts, orig, linktype = X[list(_TABLE_COLUMNS)].to_numpy().T
+            records = self.layout == "ustc" and self.layers == "all"
+            times = {"pcap.ts_sec", "pcap.ts_usec"} - self.mask_fields_
             return batch_from_frames(
                 frames,
-                ts,
-                orig,
+                ts if records and times else None,
+                orig if records else None,
                 linktype.astype(np.int64),
                 layout=self.layout,
                 layers=self.layers,
@@ -290,15 +295,13 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
         return self._read_files(X)
 
     def _read_files(self, paths):
-        from sklearn_flowspectrum._capture import iter_records
-
         frames, ts, orig, linktypes = [], [], [], []
         n_slots = self.n_bytes // self.packet_bytes
         l7, slots = self.layers == "l7", self.layout == "packets"
         for path in paths:
             kept, kept_ts, kept_orig, lts = [], [], [], set()
             size = payload = with_payload = 0
-            for rec in iter_records(path):
+            for rec in _records(path):
                 kept.append(rec.frame)
                 kept_ts.append(rec.ts_ns)
                 kept_orig.append(rec.orig_len)
@@ -327,6 +330,29 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             orig.append(kept_orig)
             linktypes.append(lts.pop() if lts else 1)
         return batch_from_frames(frames, ts, orig, linktypes)
+
+
+def _records(path):
+    """The records of one per-session capture, read in a chunk of its size.
+
+    Session files are small; a chunk the size of the file (at most 1 MiB, the
+    images need only the first packets) avoids reading and walking a large
+    empty buffer per file.
+    """
+    try:
+        chunk = min(max(os.path.getsize(path), 64), 1 << 20)
+    except OSError:
+        chunk = 1 << 20  # the capture reader reports the problem
+    for batch in iter_batches(path, chunk_size=chunk):
+        data = batch.data
+        for s, c, o, t, lt in zip(
+            batch.start.tolist(),
+            batch.caplen.tolist(),
+            batch.orig_len.tolist(),
+            batch.ts_ns.tolist(),
+            batch.linktype.tolist(),
+        ):
+            yield Record(t, bytes(data[s : s + c]), o, lt)
 
 
 def _input_kind(X):
@@ -393,17 +419,29 @@ def _fit_width(array, width, fill):
     return out
 
 
+def _warn(message):
+    """Warn at the first caller outside this package (and sklearn's wrappers)."""
+    skip = (
+        os.path.dirname(os.path.abspath(__file__)),
+        os.path.abspath(_set_output.__file__),
+    )
+    frame, level = sys._getframe(1), 2
+    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
+        skip
+    ):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)
+
+
 def _warn_rows(status):
     counts = Counter(status.tolist())
     counts.pop("ok", None)
     if counts:
         details = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        warnings.warn(
+        _warn(
             f"{sum(counts.values())} of {len(status)} rows are not complete pcap "
             f"images ({details}): not_pcap rows are left as they are, malformed "
-            "ones are used up to their first impossible record header",
-            UserWarning,
-            stacklevel=3,
+            "ones are used up to their first impossible record header"
         )
 
 
@@ -420,10 +458,8 @@ def _check_table(table, n_bytes, layout, packet_bytes):
         wanted = np.minimum(table["packets"].to_numpy(), n_bytes // packet_bytes)
         short = int((kept < wanted).sum())
         if short:
-            warnings.warn(
+            _warn(
                 f"{short} of {len(table)} sessions have fewer kept frames than "
                 "slots of the 'packets' layout; their last slots stay empty. "
-                "Read the captures with a larger keep_bytes to fill them",
-                UserWarning,
-                stacklevel=4,
+                "Read the captures with a larger keep_bytes to fill them"
             )

@@ -400,7 +400,7 @@ def test_mask_published_iscx_rows(folder):
     assert not masked[:, 24:32].any()  # first packet's timestamp, every row
     # Every byte the byte map attributes to a leaky field is zero, in every
     # packet; every other byte is unchanged (checked on a slice of rows).
-    sub = slice(0, 1500)
+    sub = slice(0, 600)
     names = rows_byte_map(X[sub]).astype(str)
     leaky = np.isin(names, sorted(SAFE_FIELDS - {"ipv6.vtcfl"}))
     flow = names == "ipv6.vtcfl"
@@ -408,6 +408,28 @@ def test_mask_published_iscx_rows(folder):
     np.testing.assert_array_equal(masked[sub][~leaky & ~flow], X[sub][~leaky & ~flow])
     later = np.zeros_like(leaky)
     later[:, 24 + 16 + 60 :] = True  # beyond the first packet of most rows
-    assert (leaky & later & (X[sub] != 0)).sum() > 1000
+    assert (leaky & later & (X[sub] != 0)).sum() > 500
     frames = parse_ustc_rows(X[sub]).batch
     assert np.bincount(frames.session).max() > 3  # rows hold several packets
+
+
+def test_corrupted_rows_never_crash():
+    rng = np.random.default_rng(1)
+    frames = [eth(ip4(tcp(b"p" * 40))), sll(ip4(udp(), proto=17)), ip6(udp(), nxt=17)]
+    rows = np.stack(
+        [_ustc_row(frames[:2]), _ustc_row(frames[1:2] * 5)]
+        + [_ustc_row([frames[2]] * 4, linktype=LINKTYPE_RAW)] * 2
+    )
+    rows = np.repeat(rows, 50, axis=0)
+    where = rng.integers(0, 784, size=(len(rows), 4))
+    rows[np.arange(len(rows))[:, None], where] = rng.integers(0, 256, where.shape)
+    masked, status = mask_ustc_rows(rows, SAFE_FIELDS)
+    assert set(status) <= {"ok", "not_pcap", "malformed"} and (status == "ok").any()
+    for layout in ("ustc", "frames", "packets"):
+        for layers in ("all", "l7"):
+            images = build_images(
+                parse_ustc_rows(rows).batch, layout=layout, layers=layers,
+                mask=SAFE_FIELDS,
+            )  # fmt: skip
+            assert images.shape == (len(rows), 784)
+    assert rows_byte_map(rows[:20]).shape == (20, 784)
