@@ -120,6 +120,14 @@ def test_byte_field_map_of_ustc_rows():
     assert name_at(0, second) == "pcap.timestamp"
 
 
+def test_rows_without_pcap_header_have_no_fields():
+    rows = _rows(Y[:3])
+    rows[1] = 0
+    field, packet, _ = byte_field_map(rows)
+    assert (field[1] == -1).all() and (packet[1] == -1).all()
+    assert (field[0] >= 0).any()
+
+
 def test_masked_rows_still_map():
     rows = _rows(Y[:6])
     masked, status = mask_ustc_rows(rows, ["pcap.ts_sec", "pcap.ts_usec", "ip.src"])

@@ -223,6 +223,9 @@ def byte_field_map(X, *, layout="ustc", field_sets=None, packet_bytes=112):
     index = _set_index([str(u) for u in uniq], field_sets)
     lut = np.array([index[str(u)] for u in uniq], dtype=np.int16)
     field = lut[codes].reshape(n, width)
+    if layout == "ustc":
+        # Rows that are no pcap image (e.g. all zeros) have no fields at all.
+        field[status == "not_pcap"] = -1
     return field, packet, names
 
 
