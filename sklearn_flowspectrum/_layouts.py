@@ -600,6 +600,8 @@ def place(batch, *, layout, layers, n_bytes, packet_bytes=112, mask_fields=()):
     mask_fields = frozenset(mask_fields)
     n_all = len(batch.length)
     frame_mask = mask_fields - set(_RECORD_OFFSETS) - set(_GLOBAL_OFFSETS)
+    if layers == "l7":  # header fields never reach a payload-only image
+        frame_mask &= {"payload"}
     rank = _rank_in_session(batch.session)
     if layers == "all" and layout in ("ustc", "frames"):
         if layout == "ustc":

@@ -104,6 +104,15 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
       boundaries back, so they can be masked and re-laid out; a frame cut by
       the row end is used as far as it goes.  Rows that are not pcap images
       (e.g. all zeros) are returned unmasked, with a warning that counts them.
+      With ``layers="l7"`` the payloads come from the packets inside the row
+      only, so they are shorter than a published L7 row of the same session.
+
+    Masking blanks bytes: a masked field reads as zero in every packet of the
+    image (only the IPv6 flow label is cleared bit-wise inside
+    ``ipv6.vtcfl``).  Lengths, TTL, flags, sequence numbers and payloads stay;
+    the pcap linktype (byte 23 of a ``"ustc"`` image) stays too and tells raw
+    IP captures (e.g. the ISCX VPN ones) from Ethernet ones: the
+    ``"packets"`` layout drops the link layer altogether.
 
     Examples
     --------
