@@ -665,6 +665,21 @@ _DEMO_PLOTS = {
 }
 
 
+# Demo training budget: what a 2-core laptop CPU trains in a few minutes on
+# the 2,400 training sessions, and the default of the embedder on a GPU.
+DEMO_EPOCHS_CPU = 6
+DEMO_EPOCHS_GPU = 20
+
+
+def _demo_epochs(device):
+    import torch
+
+    on_gpu = str(device).startswith("cuda") or (
+        str(device) == "auto" and torch.cuda.is_available()
+    )
+    return DEMO_EPOCHS_GPU if on_gpu else DEMO_EPOCHS_CPU
+
+
 def _cmd_demo(args, console):
     from sklearn.ensemble import ExtraTreesClassifier
     from sklearn.model_selection import train_test_split
@@ -703,6 +718,8 @@ def _cmd_demo(args, console):
         X, y, test_size=args.test_size, stratify=y, random_state=args.seed
     )
     alllayers = args.representation == "alllayers"
+    if args.epochs is None:
+        args.epochs = _demo_epochs(args.device)
     args.n_bytes, args.layout = X.shape[1], "ustc"
     args.layers = "all" if alllayers else "l7"
     pipe = _make_pipeline(args, "sessions" if alllayers else "payload-rows")
@@ -923,12 +940,14 @@ def _add_image_options(p):
 
 
 def _add_training_options(p, epochs):
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=epochs,
-        help=f"training epochs of the embedder (default {epochs}; the paper: 250)",
-    )
+    if epochs is None:
+        text = (
+            f"training epochs of the embedder (default {DEMO_EPOCHS_CPU} on a CPU, "
+            f"a few minutes; {DEMO_EPOCHS_GPU} on a GPU; the paper: 250)"
+        )
+    else:
+        text = f"training epochs of the embedder (default {epochs}; the paper: 250)"
+    p.add_argument("--epochs", type=int, default=epochs, help=text)
     p.add_argument("--batch-size", type=int, default=128, help="default 128")
     p.add_argument(
         "--device",
@@ -1102,7 +1121,7 @@ def build_parser():
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     p.add_argument("--save-model", help="also save the trained model (.joblib)")
-    _add_training_options(p, epochs=20)
+    _add_training_options(p, epochs=None)
     p.set_defaults(func=_cmd_demo)
     return parser
 
