@@ -7,18 +7,23 @@ it is then reported as xfail with that reason, never silently skipped.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from sklearn_flowspectrum import FlowSpectrumClassifier
+from sklearn_flowspectrum import FlowSpectrumClassifier, PcapSessionVectorizer
 
 ESTIMATORS = [
     FlowSpectrumClassifier(),
     # The other decision rules, data-driven bandwidths and the group rule
     # take different code paths.
     FlowSpectrumClassifier(rule="decay", bandwidth="scott", group_rule="product"),
+    # Takes session tables, capture paths or USTC rows (input tags
+    # two_d_array=False, string=True), so sklearn runs only its clone check;
+    # tests/test_vectorizer.py covers clone, params, pickling and set_output.
+    PcapSessionVectorizer(),
 ]
 
 EXPECTED_FAILED_CHECKS = {
     # Pure numpy/scipy: passes every check.
     "FlowSpectrumClassifier": {},
+    "PcapSessionVectorizer": {},
 }
 
 
