@@ -509,22 +509,34 @@ def _cmd_fit(args, console):
             f"need sessions of at least two classes to fit, got {classes.tolist()}"
         )
     console.info("classes: " + ", ".join(f"{c} ({n})" for c, n in zip(classes, counts)))
+    X_fit, y_fit, held_out = X, y, None
+    if args.test_size:
+        X_fit, y_fit, held_out = _hold_out(X, y, captures, args)
     pipe = _make_pipeline(args, input_kind)
     console.info(
-        f"training on {len(y):,} sessions: {args.epochs} epochs, "
+        f"training on {len(y_fit):,} sessions: {args.epochs} epochs, "
         f"device {args.device} ..."
     )
     try:
         with _Timer() as timer:
-            pipe.fit(X, y)
+            pipe.fit(X_fit, y_fit)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     console.info(f"trained in {timer.seconds:.1f} s")
-    train_acc = float(np.mean(pipe.predict(X) == y))
-    console.info(
-        f"per-session accuracy on the TRAINING sessions: {train_acc:.1%} "
-        "(not an estimate of accuracy on new traffic)"
-    )
+    if held_out is None:
+        train_acc = float(np.mean(pipe.predict(X_fit) == y_fit))
+        console.info(
+            f"per-session accuracy on the TRAINING sessions: {train_acc:.1%} "
+            "(not an estimate of accuracy on new traffic; use --test-size)"
+        )
+    else:
+        X_test, y_test, how = held_out
+        accuracy = float(np.mean(pipe.predict(X_test) == y_test))
+        print(
+            f"per-session accuracy on {len(y_test):,} held-out sessions: "
+            f"{accuracy:.1%} (split: {how})",
+            flush=True,
+        )
     bundle = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -540,6 +552,38 @@ def _cmd_fit(args, console):
     joblib.dump(bundle, out)
     console.info(f"saved the model to {out}")
     return 0
+
+
+def _hold_out(X, y, captures, args):
+    """Training part and (X_test, y_test, description) of the data."""
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+    if not 0 < args.test_size < 1:
+        raise CLIError(f"--test-size must be between 0 and 1, got {args.test_size}")
+    if captures:
+        files = X["file"].to_numpy()
+        if len(np.unique(files)) < 2:
+            raise CLIError("--test-size with captures needs at least two capture files")
+        # Whole captures on one side: sessions of one capture share hosts,
+        # addresses and time, which would leak across a random split.
+        split = GroupShuffleSplit(1, test_size=args.test_size, random_state=args.seed)
+        train, test = next(split.split(X, y, groups=files))
+        how = (
+            f"{len(np.unique(files[test]))} of {len(np.unique(files))} capture "
+            f"files held out whole, seed {args.seed}"
+        )
+        return X.iloc[train], y[train], (X.iloc[test], y[test], how)
+    try:
+        train, test = train_test_split(
+            np.arange(len(y)),
+            test_size=args.test_size,
+            stratify=y,
+            random_state=args.seed,
+        )
+    except ValueError as exc:
+        raise CLIError(f"--test-size: {exc}") from None
+    how = f"stratified random {args.test_size:.0%} of the sessions, seed {args.seed}"
+    return X[train], y[train], (X[test], y[test], how)
 
 
 def _load_model(path):
@@ -1067,6 +1111,14 @@ def build_parser():
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture, folder or IDX")
     p.add_argument("-o", "--output", required=True, help="model file (.joblib)")
+    p.add_argument(
+        "--test-size",
+        type=float,
+        default=0.0,
+        help="hold this share out and print the per-session accuracy on it "
+        "(captures: whole capture files are held out; the saved model is "
+        "trained on the rest)",
+    )
     _add_image_options(p)
     _add_training_options(p, epochs=20)
     _add_common_capture_options(p)

@@ -327,3 +327,19 @@ def test_demo_tiny(capsys, tmp_path):
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "per-session accuracy" in (out / "results.txt").read_text()
+
+
+def test_fit_holds_out_whole_captures(capsys, tmp_path):
+    for label, srcs in (("chat", [OICQ, THREEMA]), ("voip", [H323, MGCP])):
+        (tmp_path / label).mkdir()
+        for src in srcs:
+            shutil.copy(src, tmp_path / label)
+    model = tmp_path / "m.joblib"
+    code, out, err = run(
+        capsys, "fit", tmp_path, "-o", model, "--test-size", "0.5", *FAST
+    )
+    assert code == 0, err
+    assert "held-out sessions" in out
+    assert "2 of 4 capture files held out whole" in out
+    code, _, err = run(capsys, "fit", tmp_path, "-o", model, "--test-size", "1.5")
+    assert_one_line_error(code, err, "--test-size")
