@@ -83,6 +83,13 @@ def _log_normalize(scores):
     return shifted
 
 
+def _query_order(X):
+    """The sorting permutation of large 1-D inputs (None for others)."""
+    if X.shape[1] == 1 and X.shape[0] >= _SORT_QUERIES_FROM:
+        return np.argsort(X[:, 0])
+    return None
+
+
 def _unsort(values, order):
     """Undo ``values = values[..., order]`` along the last axis."""
     if order is None:
@@ -122,8 +129,10 @@ class _ClassDensity:
         )
         self.tree = cKDTree(lines) if n_features > 1 else None
         if n_features == 1:
-            # Sentinels make the nearest-line search branch-free.
-            self.padded = np.concatenate(([-np.inf], lines[:, 0], [np.inf]))
+            # Sentinels make the nearest-line search branch-free: with
+            # right = searchsorted(upper, a), lower[right] < a <= upper[right].
+            self.upper = np.concatenate(([-np.inf], lines[:, 0], [np.inf]))
+            self.lower = np.concatenate(([-np.inf], self.upper[:-1]))
         self.algorithm = "exact"
         if n_features == 1 and algorithm in ("auto", "grid"):
             if self._build_grid():
@@ -137,44 +146,94 @@ class _ClassDensity:
                 )
 
     # -- nearest line -------------------------------------------------------
-    def nearest(self, A):
-        """Index of the nearest line and the Euclidean distance to it."""
+    def nearest(self, A, idx=None, dist=None, sorted_queries=False):
+        """Index of the nearest line and the Euclidean distance to it
+        (written into ``idx`` and ``dist`` when given).
+
+        With ``sorted_queries`` (1-D queries in ascending order), those below
+        the first line or above the last are done without a search.
+        """
+        if sorted_queries and self.tree is None:
+            a = A[:, 0]
+            x = self.lines[:, 0]
+            lo = np.searchsorted(a, x[0], side="left")
+            hi = np.searchsorted(a, x[-1], side="right")
+            if idx is None:
+                idx, dist = np.empty(a.shape[0], dtype=np.intp), np.empty_like(a)
+            idx[:lo], idx[hi:] = 0, x.shape[0] - 1
+            np.subtract(x[0], a[:lo], out=dist[:lo])
+            np.subtract(a[hi:], x[-1], out=dist[hi:])
+            self.nearest(A[lo:hi], idx[lo:hi], dist[lo:hi])
+            return idx, dist
         if self.tree is not None:
-            dist, idx = self.tree.query(A, k=1)
-            return idx.astype(np.intp), dist
+            d, i = self.tree.query(A, k=1)
+            if idx is None:
+                return i.astype(np.intp), d
+            idx[...], dist[...] = i, d
+            return idx, dist
         a = A[:, 0]
-        right = np.searchsorted(self.padded, a)  # padded[right-1] < a <= padded[right]
-        d_left = a - self.padded[right - 1]
-        d_right = self.padded[right] - a
-        take_right = d_right < d_left
-        idx = right - 2  # index of the left line in self.lines
-        idx += take_right
-        return idx, np.minimum(d_left, d_right)
+        right = np.searchsorted(self.upper, a)
+        d_left = self.lower.take(right)
+        np.subtract(a, d_left, out=d_left)
+        d_right = self.upper.take(right)
+        d_right -= a
+        # right - 2 is the index (in self.lines) of the line left of a
+        idx = np.subtract(right, 2, out=idx)
+        idx += d_right < d_left
+        dist = np.minimum(d_left, d_right, out=dist)
+        return idx, dist
 
     # -- density ------------------------------------------------------------
-    def log_kde(self, A, idx, dist, max_dist=None):
+    def log_kde(self, A, idx, dist, max_dist=None, sorted_queries=False):
         """log kde(A) for queries A (m, k), given their nearest lines.
 
         Grid only: where A lies beyond the tail radius and ``dist >
         max_dist``, the nearest-line lower bound ``log(w'/W) + log
         phi_h(dist)`` replaces the sum (for classes that cannot compete).
+        With ``sorted_queries`` (1-D, ascending), the queries beyond the tail
+        radius of the first or last line skip the grid interpolation.
         """
         if self.algorithm == "exact":
             return self._log_kde_exact(A)
         a = A[:, 0]
+        if max_dist is None:
+            max_dist = np.full_like(a, np.inf)
+        if not sorted_queries:
+            return self._log_kde_grid(a, idx, dist, max_dist)
+        x = self.lines[:, 0]
+        reach = _TAIL_RADIUS * self.h
+        lo = np.searchsorted(a, x[0] - reach, side="left")
+        hi = np.searchsorted(a, x[-1] + reach, side="right")
+        out = np.empty_like(a)
+        inner = slice(lo, hi)
+        out[inner] = self._log_kde_grid(
+            a[inner], idx[inner], dist[inner], max_dist[inner]
+        )
+        for outer in (slice(0, lo), slice(hi, a.shape[0])):
+            out[outer] = self._bound(idx[outer], dist[outer])
+            tail = np.flatnonzero(dist[outer] <= max_dist[outer]) + outer.start
+            if tail.shape[0]:
+                out[tail] = self._log_kde_tail(a[tail], idx[tail])
+        return out
+
+    def _bound(self, idx, dist):
+        """Nearest-line lower bound of log kde: log(w'/W) + log phi_h(dist)."""
+        bound = dist / self.h
+        bound *= bound
+        bound *= -0.5
+        bound += self.log_w.take(idx)
+        bound += self.log_norm
+        return bound
+
+    def _log_kde_grid(self, a, idx, dist, max_dist):
         out = self._interpolate(a, idx)  # meaningless where far
         far = dist > _TAIL_RADIUS * self.h
         if not far.any():
             return out
-        far = np.flatnonzero(far)
-        if max_dist is None:
-            tail, bound = far, far[:0]
-        else:
-            precise = dist[far] <= max_dist[far]
-            tail, bound = far[precise], far[~precise]
-        out[bound] = (
-            self.log_w[idx[bound]] + self.log_norm - 0.5 * (dist[bound] / self.h) ** 2
-        )
+        # Branch-free: the bound everywhere, kept where far (cheaper than
+        # gathering the far rows, often most of them for a distant class).
+        np.copyto(out, self._bound(idx, dist), where=far)
+        tail = np.flatnonzero(far & (dist <= max_dist))
         if tail.shape[0]:
             out[tail] = self._log_kde_tail(a[tail], idx[tail])
         return out
@@ -253,6 +312,7 @@ class _ClassDensity:
         self.line_offset = line_offset
         self.line_node = node
         self.log_density = log_density
+        self.log_density_next = np.append(log_density[1:], _LOG_FLOOR)
         self.log_kde_lines_grid = self._interpolate(x, np.arange(x.shape[0]))
         return True
 
@@ -263,18 +323,18 @@ class _ClassDensity:
             pos = a - self.origin
             pos /= self.step
         else:
-            pos = a - self.line_origin[idx]
+            pos = a - self.line_origin.take(idx)
             pos /= self.step
-            pos += self.line_offset[idx]
+            pos += self.line_offset.take(idx)
         np.clip(pos, 0, self.log_density.shape[0] - 2, out=pos)
-        node = pos.astype(np.intp)
-        t = pos - node
-        lo = self.log_density[node]
-        hi = self.log_density[node + 1]
-        hi -= lo
-        hi *= t
-        hi += lo
-        return hi
+        t, node = np.modf(pos, out=(pos, np.empty_like(pos)))
+        node = node.astype(np.intp)
+        lo = self.log_density.take(node)
+        out = self.log_density_next.take(node)
+        out -= lo
+        out *= t
+        out += lo
+        return out
 
     def _log_kde_tail(self, a, idx):
         """log kde far from every line, from the binned lines near the
@@ -365,7 +425,9 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         variance) and ``n_r`` its total sample weight (number of sessions
         without weights).  A class with zero spread (e.g. one session) uses
         the pooled within-class spread of all classes, then the spread of
-        all training data, then 1.0.
+        all training data, then 1.0.  These rules suit unimodal classes and
+        oversmooth multi-modal ones (e.g. a class made of several kinds of
+        sessions); tune a float bandwidth with GridSearchCV for those.
 
     decay : float, default=1.0
         Rate of the exponential decay rule, per spectrum unit: the score of
@@ -701,9 +763,8 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         gathers); callers put results back with ``_unsort``.
         """
         m, n_classes = X.shape[0], len(self._densities)
-        order = None
-        if X.shape[1] == 1 and m >= _SORT_QUERIES_FROM:
-            order = np.argsort(X[:, 0])
+        order = _query_order(X)
+        if order is not None:
             X = X[order]
         # One contiguous row per class: (n_classes, m).
         dist = np.empty((n_classes, m))
@@ -712,7 +773,7 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
             if dens is None:
                 dist[r], idx[r] = np.inf, 0
             else:
-                idx[r], dist[r] = dens.nearest(X)
+                dens.nearest(X, idx[r], dist[r], sorted_queries=order is not None)
         h = np.where(np.isfinite(self.bandwidth_), self.bandwidth_, 1.0)
         z_min = dist[0] / h[0]  # distance to the nearest class, in bandwidths
         for r in range(1, n_classes):
@@ -736,7 +797,16 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
             if dens is None:
                 scores[r] = -np.inf
                 continue
-            if kde_rows is not None:
+            if dens.algorithm == "grid" and kde_rows is not None:
+                # All rows at once (cheaper than gathering rows); the decay
+                # rows get the cheap bound here and are overwritten below.
+                max_dist = limit * dens.h
+                if decay_rows is not None:
+                    max_dist[decay_rows] = -1.0
+                scores[r] = dens.log_kde(
+                    X, idx[r], dist[r], max_dist, sorted_queries=order is not None
+                )
+            elif kde_rows is not None:
                 scores[r, kde_rows] = dens.log_kde(
                     X[kde_rows],
                     idx[r, kde_rows],
@@ -837,11 +907,15 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
             Euclidean distances (inf for a class with zero total weight).
         """
         X = self._validate_X(X)
-        dist = np.full((X.shape[0], len(self._densities)), np.inf)
+        order = _query_order(X)
+        if order is not None:
+            X = X[order]
+        dist = np.full((len(self._densities), X.shape[0]), np.inf)
+        idx = np.empty(X.shape[0], dtype=np.intp)
         for r, dens in enumerate(self._densities):
             if dens is not None:
-                dist[:, r] = dens.nearest(X)[1]
-        return dist
+                dens.nearest(X, idx, dist[r], sorted_queries=order is not None)
+        return np.ascontiguousarray(_unsort(dist, order).T)
 
     # -- set-level decision (Eqs. 3-6) -----------------------------------------
     def _group_log_proba(self, scores, codes, n_groups):

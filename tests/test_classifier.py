@@ -306,19 +306,28 @@ def test_auto_uses_exact_when_the_grid_would_be_huge():
         FlowSpectrumClassifier(bandwidth=1e-4, algorithm="grid").fit(dense, y)
 
 
-def test_large_inputs_take_the_sorted_path_consistently():
-    # >= 4096 queries are processed sorted; results must match per sample.
+@pytest.mark.parametrize("rule", ["kde+decay", "kde", "decay"])
+def test_large_inputs_take_the_sorted_path_consistently(rule):
+    # >= 4096 queries are processed sorted (with shortcuts for the queries
+    # outside a class's range); results must match per sample, and the grid
+    # must agree with exact sums.
     rng = np.random.default_rng(5)
-    X = rng.normal(size=(3000, 1))
-    y = (X[:, 0] + rng.normal(0, 0.5, 3000) > 0).astype(int)
-    clf = FlowSpectrumClassifier().fit(X, y)
-    Xq = rng.normal(size=(6000, 1)) * 2
+    X = np.r_[
+        rng.normal(-3, 0.5, 1500), rng.normal(0, 1, 1500), rng.normal(4, 0.3, 500)
+    ]
+    y = np.repeat([0, 1, 2], [1500, 1500, 500])
+    clf = FlowSpectrumClassifier(rule=rule).fit(X[:, None], y)
+    Xq = np.r_[rng.normal(0, 3, 5800), [-50, -7, -6.2, 5.9, 7.5, 90.0] * 25][:, None]
     big = clf.predict_proba(Xq)
     small = np.vstack(
-        [clf.predict_proba(Xq[i : i + 1000]) for i in range(0, 6000, 1000)]
+        [clf.predict_proba(Xq[i : i + 1000]) for i in range(0, len(Xq), 1000)]
     )
-    assert_allclose(big, small)
+    assert_allclose(big, small, rtol=1e-10, atol=1e-300)
     assert_array_equal(clf.predict(Xq), clf.classes_[big.argmax(axis=1)])
+    brute = np.stack([np.abs(Xq - X[y == c]).min(axis=1) for c in range(3)], axis=1)
+    assert_array_equal(clf.nearest_line_distance(Xq), brute)
+    exact = FlowSpectrumClassifier(rule=rule, algorithm="exact").fit(X[:, None], y)
+    assert np.abs(exact.predict_proba(Xq[::5]) - big[::5]).max() < 2e-3
 
 
 # -- set-level decision ----------------------------------------------------------
