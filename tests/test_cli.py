@@ -343,3 +343,15 @@ def test_fit_holds_out_whole_captures(capsys, tmp_path):
     assert "2 of 4 capture files held out whole" in out
     code, _, err = run(capsys, "fit", tmp_path, "-o", model, "--test-size", "1.5")
     assert_one_line_error(code, err, "--test-size")
+
+
+def test_l7_model_takes_l7_rows_and_captures(capsys, tmp_path, idx_pair):
+    model = tmp_path / "l7.joblib"
+    code, _, err = run(capsys, "fit", idx_pair["l7"], "-o", model, *FAST)
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", model, MGCP)
+    assert code == 0, err
+    pred = pd.read_csv(io.StringIO(out))
+    assert len(pred) == 5 and set(pred["label"]) <= {0, 3, 5, 9}
+    code, _, err = run(capsys, "predict", model, idx_pair["alllayers"])
+    assert_one_line_error(code, err, "payload-only (L7) images", "AllLayers")
