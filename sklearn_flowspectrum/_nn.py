@@ -217,6 +217,24 @@ class AMAEModule(nn.Module):
         its loss weight is :class:`AMAELoss`'s ``aux_weight``).  It trains the
         encoder towards discriminative codes even while the one-dimensional
         squeeze is still poor.
+    mapper : {"mlp", "softmax"}, default="mlp"
+        How the last hidden mapper layer becomes ``d(A)``.  ``"mlp"``: a
+        linear layer to one number.  ``"softmax"`` (needs labels and the
+        Gaussian head): a linear layer to one logit per class, and
+        ``d(A) = sum_k softmax(logits)_k * mu_k``, the posterior-weighted
+        position of the classes on the line (``mu_k`` are the Gaussian head's
+        centres).  A confident session lands on its class's place; a session
+        between two classes lands between their places.  The paper's "the
+        spectrum output is obtained through the softmax function" admits
+        this reading.  The per-class logits are then the auxiliary head's
+        output, trained with ``aux_weight``.
+    byte_embedding : int, default=0
+        If positive, each byte value (``round(255 x)``) also gets a learned
+        vector of this length, stacked as extra channels beside ``M_w`` and
+        weighted by the same attention (``side**2 * W_m``).  Bytes are
+        categories (protocol numbers, flags, characters) more than
+        intensities; a 3x3 convolution on intensities separates values only
+        by thresholds.  0 keeps the paper's one-channel input.
     """
 
     def __init__(
@@ -229,6 +247,8 @@ class AMAEModule(nn.Module):
         dropout=0.1,
         head="gaussian",
         aux_head=True,
+        mapper="mlp",
+        byte_embedding=0,
     ):
         super().__init__()
         self.side = int(side)
@@ -243,8 +263,12 @@ class AMAEModule(nn.Module):
         code_dim = c2 * half * half
 
         self.fusion = AttentionFusion(self.side) if self.attention else None
+        self.byte_embedding = int(byte_embedding)
+        self.embedding = (
+            nn.Embedding(256, self.byte_embedding) if self.byte_embedding else None
+        )
         self.encoder = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1),
+            nn.Conv2d(1 + self.byte_embedding, c1, 3, padding=1),
             nn.PReLU(c1),
             nn.Conv2d(c1, c2, 3, padding=1),
             nn.PReLU(c2),
@@ -263,7 +287,10 @@ class AMAEModule(nn.Module):
             layers += [nn.Dropout(dropout), nn.Linear(width, h), nn.PReLU(h)]
             width = h
         self.mapper = nn.Sequential(*layers)
-        self.mapper_out = nn.Linear(width, 1)
+        if mapper not in ("mlp", "softmax"):
+            raise ValueError(f"mapper must be 'mlp' or 'softmax', got {mapper!r}")
+        self.mapper_kind = mapper if self.n_classes > 0 else "mlp"
+        self.mapper_out = nn.Linear(width, 1) if self.mapper_kind == "mlp" else None
 
         if self.n_classes > 0:
             if head == "gaussian":
@@ -272,8 +299,13 @@ class AMAEModule(nn.Module):
                 self.head = nn.Linear(1, self.n_classes)
             else:
                 raise ValueError(f"head must be 'gaussian' or 'linear', got {head!r}")
-            aux_width = mapper_hidden[0] if mapper_hidden else code_dim
-            self.aux = nn.Linear(aux_width, self.n_classes) if aux_head else None
+            if mapper == "softmax":
+                if head != "gaussian":
+                    raise ValueError("mapper='softmax' needs head='gaussian'")
+                self.aux = nn.Linear(width, self.n_classes)
+            else:
+                aux_width = mapper_hidden[0] if mapper_hidden else code_dim
+                self.aux = nn.Linear(aux_width, self.n_classes) if aux_head else None
         else:
             self.head = None
             self.aux = None
@@ -283,10 +315,22 @@ class AMAEModule(nn.Module):
 
     # -- pieces -----------------------------------------------------------
     def weigh(self, x):
-        """Return ``(M_w, W_m)``; ``W_m`` is None without attention."""
+        """Return the encoder input and ``W_m`` (None without attention).
+
+        The encoder input is ``M_w`` (one channel), followed by the weighted
+        byte embeddings when ``byte_embedding > 0``.
+        """
         if self.fusion is None:
-            return x, None
-        return self.fusion(x)
+            weighted, w = x, None
+        else:
+            weighted, w = self.fusion(x)
+        if self.embedding is None:
+            return weighted, w
+        idx = (x[:, 0] * 255.0).round().clamp(0, 255).long()
+        emb = self.embedding(idx).permute(0, 3, 1, 2).to(weighted.dtype)
+        if w is not None:
+            emb = emb * (w.unsqueeze(1) * (self.side * self.side)).to(emb.dtype)
+        return torch.cat([weighted, emb], dim=1), w
 
     def encode(self, x):
         """Return the code ``(batch, *code_shape)`` of images ``x`` (B,1,H,W)."""
@@ -315,9 +359,16 @@ class AMAEModule(nn.Module):
             hidden = layer(hidden)
             if first is None and isinstance(layer, nn.PReLU):
                 first = hidden
+        if self.mapper_kind == "softmax":
+            logits = self.aux(hidden)
+            with torch.autocast(device_type=hidden.device.type, enabled=False):
+                d = torch.softmax(logits.float(), dim=1) @ self.head.centres
+            return d, logits
         with torch.autocast(device_type=hidden.device.type, enabled=False):
             d = self.mapper_out(hidden.float())[:, 0]
-        return d, (flat if first is None else first)
+        if self.aux is None:
+            return d, None
+        return d, self.aux(flat if first is None else first)
 
     def spectrum(self, x):
         """Return the spectrum values ``d(A)`` (batch,) of images ``x``."""
@@ -349,13 +400,10 @@ class AMAEModule(nn.Module):
         weighted, w = self.weigh(x)
         code = self._encode_weighted(weighted)
         recon = self.decode(code)
-        d, hidden = self._map(code)
-        logits = (
-            self.head(d.unsqueeze(1) if self.head_kind == "linear" else d)
-            if (self.head is not None)
-            else None
-        )
-        aux = self.aux(hidden) if self.aux is not None else None
+        d, aux = self._map(code)
+        logits = None
+        if self.head is not None:
+            logits = self.head(d.unsqueeze(1) if self.head_kind == "linear" else d)
         return d, logits, recon, w, aux
 
 

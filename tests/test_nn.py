@@ -158,3 +158,30 @@ def test_bf16_autocast_keeps_spectrum_float32():
         d, logits, *_ = m(_images(3, 4))
     assert d.dtype == torch.float32
     assert logits.dtype == torch.float32
+
+
+def test_softmax_mapper_places_sessions_between_class_centres():
+    m = AMAEModule(side=4, n_classes=3, mapper="softmax", mapper_hidden=(8,)).eval()
+    x = _images(5, 4)
+    d, logits, _, _, aux = m(x)
+    assert aux.shape == (5, 3)
+    expected = torch.softmax(aux, 1) @ m.head.centres
+    assert torch.allclose(d, expected, atol=1e-6)
+    centres = m.head.centres.detach()
+    assert torch.all((d >= centres.min()) & (d <= centres.max()))
+    with pytest.raises(ValueError, match="gaussian"):
+        AMAEModule(side=4, n_classes=3, mapper="softmax", head="linear")
+    with pytest.raises(ValueError, match="mapper"):
+        AMAEModule(side=4, n_classes=3, mapper="tree")
+
+
+def test_byte_embedding_channels():
+    m = AMAEModule(side=4, n_classes=2, byte_embedding=3, mapper_hidden=(8,))
+    assert m.encoder[0].in_channels == 4
+    x = torch.randint(0, 256, (2, 1, 4, 4)).float() / 255
+    weighted, w = m.weigh(x)
+    assert weighted.shape == (2, 4, 4, 4)
+    # Embedding channels carry the same attention weighting as M_w.
+    idx = (x[:, 0] * 255).round().long()
+    expected = m.embedding(idx).permute(0, 3, 1, 2) * (16 * w).unsqueeze(1)
+    assert torch.allclose(weighted[:, 1:], expected, atol=1e-6)
