@@ -547,17 +547,25 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
     underflow far from the data).  The default switches rules for all
     classes at once: mixing them per class (e.g. ``max(kde_r, decay_r)``)
     lets the slow ``exp(-distance)`` tail of a tightly clustered class
-    outscore a broad class's density inside the broad class's range.
+    outscore a broad class's density inside the broad class's range (a
+    tight class N(0, 0.02) against a broad N(1, 0.5), h = 0.1: 97%
+    per-session accuracy with "kde+decay" or "kde", 50% with "decay" or the
+    per-class maximum).
 
     With ``algorithm="grid"`` (1-D), lines are linearly binned on a grid of
     step ``h/32``, convolved with the kernel truncated at 12 ``h``, and the
-    log density is interpolated linearly.  The relative error is below
-    about 1e-3 within a few bandwidths of the data.  Beyond 8 bandwidths
-    from every line of a class, its log density is summed from the binned
-    lines within 4 bandwidths of the nearest line on each side (the rest
-    weigh less than ``exp(-40)`` relative); the binning error there grows
-    like ``(d/h)^2 / 8192`` in log density at distance ``d``.  Memory and
-    time grow with ``range / h`` (at most 2**21 nodes per class).
+    log density is interpolated linearly.  The error in log density is
+    below about 2e-3 within 3 bandwidths of the data and 1e-2 within 8.
+    Beyond 8 bandwidths from every line of a class, its log density is
+    summed from the binned lines within 4 bandwidths of the nearest line on
+    each side (the rest weigh less than ``exp(-40)`` relative); the binning
+    error there grows like ``(d/h)^2 / 8192`` in log density at distance
+    ``d``.  A class whose nearest line is more than 8 bandwidths farther
+    (in its bandwidths) than the nearest class's cannot compete for that
+    session (its posterior is below about ``exp(-32)`` times a weight
+    ratio); its density there is the nearest-line lower bound
+    ``w'/W_r phi(dist_r)``.  Memory and time grow with ``range / h`` (at
+    most 2**21 grid nodes per class; "auto" falls back to exact sums).
 
     Examples
     --------
@@ -648,6 +656,11 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
             codes, weights=sample_weight, minlength=n_classes
         )
         self.class_prior_ = self._check_prior(n_classes)
+        if not np.any((self.class_prior_ > 0) & (self.class_count_ > 0)):
+            raise ValueError(
+                "No class has both a positive prior and a positive total "
+                "sample weight; nothing could ever be predicted."
+            )
 
         # Group the samples by class (a stable radix sort of small codes),
         # then sort each class by spectrum value (1-D).

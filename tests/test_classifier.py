@@ -194,6 +194,10 @@ def test_class_prior_parameter():
         FlowSpectrumClassifier(class_prior=[1.0]).fit(X_TINY, Y_TINY)
     with pytest.raises(ValueError, match="sum to 1"):
         FlowSpectrumClassifier(class_prior=[0.5, 0.6]).fit(X_TINY, Y_TINY)
+    with pytest.raises(ValueError, match="nothing could ever be predicted"):
+        FlowSpectrumClassifier(class_prior=[1.0, 0.0]).fit(
+            X_TINY, Y_TINY, sample_weight=[0, 0, 1]
+        )
 
 
 def test_data_driven_bandwidths_hand_computed():
