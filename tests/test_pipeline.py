@@ -1,0 +1,147 @@
+"""The three estimators compose like any sklearn estimators (issue 4, item 4).
+
+Real data throughout: the bundled nDPI captures (session tables) and the
+bundled ISCX-VPN2016 sample (USTC-TK2016 rows).  Tiny models, one or two
+epochs: these tests check composition, not accuracy.
+"""
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+from sklearn.model_selection import (
+    GridSearchCV,
+    GroupKFold,
+    StratifiedKFold,
+    cross_val_score,
+    cross_validate,
+)
+from sklearn.pipeline import make_pipeline
+
+from sklearn_flowspectrum import (
+    AMAESpectrumEmbedder,
+    FlowSpectrumClassifier,
+    PcapSessionVectorizer,
+    read_sessions,
+)
+from sklearn_flowspectrum.datasets import (
+    load_iscx_vpn2016_sample,
+    load_sample_captures,
+)
+
+
+def _embedder(**kw):
+    # A tiny network: these tests check composition, not accuracy.
+    params = dict(
+        max_epochs=1,
+        batch_size=32,
+        random_state=0,
+        device="cpu",
+        module__channels=(8, 4),
+        module__mapper_hidden=(16,),
+    )
+    params.update(kw)
+    return AMAESpectrumEmbedder(**params)
+
+
+@pytest.fixture(scope="module")
+def sessions():
+    captures = load_sample_captures()
+    table = read_sessions(captures.filenames, labels=list(captures.target))
+    assert len(table) > 20
+    return table
+
+
+@pytest.fixture(scope="module")
+def iscx_rows():
+    data = load_iscx_vpn2016_sample()
+    rng = np.random.default_rng(0)
+    keep = np.concatenate(
+        [
+            rng.choice(np.flatnonzero(data.target == c), 12, replace=False)
+            for c in (0, 1, 5)
+        ]
+    )
+    return data.data[keep], data.target_names[data.target[keep]]
+
+
+def test_pipeline_fits_and_predicts_from_a_session_table(sessions):
+    pipe = make_pipeline(PcapSessionVectorizer(), _embedder(), FlowSpectrumClassifier())
+    pipe.fit(sessions, sessions["label"])
+    predicted = pipe.predict(sessions)
+    assert predicted.shape == (len(sessions),)
+    assert set(predicted) <= set(sessions["label"])
+    proba = pipe.predict_proba(sessions)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    # The embedder's spectrum is one value per session.
+    spectra = pipe[:-1].transform(sessions)
+    assert spectra.shape == (len(sessions), 1)
+
+
+def test_grid_search_over_all_three_steps(iscx_rows):
+    X, y = iscx_rows
+    pipe = make_pipeline(PcapSessionVectorizer(), _embedder(), FlowSpectrumClassifier())
+    grid = GridSearchCV(
+        pipe,
+        {
+            "pcapsessionvectorizer__mask": ["none", "safe"],
+            "amaespectrumembedder__max_epochs": [1],
+            "amaespectrumembedder__module__channels": [(8, 4), (4, 4)],
+            "flowspectrumclassifier__bandwidth": [0.1],
+            "flowspectrumclassifier__decay": [1.0],
+        },
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+        error_score="raise",
+    )
+    grid.fit(X, y)
+    assert set(grid.cv_results_["params"][0]) == set(grid.param_grid)
+    assert len(grid.cv_results_["mean_test_score"]) == 4
+    assert grid.best_estimator_.predict(X).shape == (len(y),)
+
+
+def test_cross_validation_grouped_by_capture_file(sessions):
+    pipe = make_pipeline(PcapSessionVectorizer(), _embedder(), FlowSpectrumClassifier())
+    groups = sessions["file"]
+    cv = GroupKFold(n_splits=2)
+    result = cross_validate(
+        pipe, sessions, sessions["label"], groups=groups, cv=cv, error_score="raise"
+    )
+    assert result["test_score"].shape == (2,)
+    for train, test in cv.split(sessions, sessions["label"], groups):
+        assert not set(groups.iloc[train]) & set(groups.iloc[test])
+
+
+def test_joblib_round_trip_gives_identical_predictions(iscx_rows, tmp_path):
+    X, y = iscx_rows
+    pipe = make_pipeline(
+        PcapSessionVectorizer(), _embedder(), FlowSpectrumClassifier()
+    ).fit(X, y)
+    path = tmp_path / "pipe.joblib"
+    joblib.dump(pipe, path)
+    loaded = joblib.load(path)
+    np.testing.assert_array_equal(loaded.predict(X), pipe.predict(X))
+    np.testing.assert_array_equal(loaded[:-1].transform(X), pipe[:-1].transform(X))
+    np.testing.assert_allclose(loaded.predict_proba(X), pipe.predict_proba(X))
+
+
+def test_clone_of_fitted_pipeline_is_unfitted(iscx_rows):
+    X, y = iscx_rows
+    pipe = make_pipeline(
+        PcapSessionVectorizer(), _embedder(), FlowSpectrumClassifier()
+    ).fit(X, y)
+    fresh = clone(pipe)
+    assert not hasattr(fresh[-1], "classes_")
+    assert fresh.get_params()["amaespectrumembedder__max_epochs"] == 1
+
+
+def test_classifier_after_another_one_dimensional_embedding(iscx_rows):
+    X, y = iscx_rows
+    pipe = make_pipeline(
+        PcapSessionVectorizer(mask="safe"),
+        PCA(n_components=1),
+        FlowSpectrumClassifier(),
+    )
+    scores = cross_val_score(pipe, X, y, cv=StratifiedKFold(3))
+    # Three classes: a working 1-D embedding + decision beats chance.
+    assert scores.mean() > 1 / 3
