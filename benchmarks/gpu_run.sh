@@ -11,8 +11,8 @@
 set -u
 OUT=${OUT:-/tmp/gpu_out}
 PY=${PY:-python3}
-TOTAL=${TOTAL:-450}          # seconds this script may use
-ACC_BUDGET=${ACC_BUDGET:-250}
+TOTAL=${TOTAL:-420}          # seconds this script may use
+ACC_BUDGET=${ACC_BUDGET:-210}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 start=$(date +%s)
@@ -72,7 +72,7 @@ if [ -n "${QUICK:-}" ]; then
     timeout 900 $PY benchmarks/accuracy_embedder.py --data .devdata --subset 0.03 --sweep \
         --sweep-epochs 1 --epochs 1 --folds 2 --variants base,straight --out "$OUT/accuracy.json"
 else
-    timeout $((ACC_BUDGET + 60)) $PY benchmarks/accuracy_embedder.py --data .devdata --sweep \
+    timeout $((ACC_BUDGET + 60)) $PY benchmarks/accuracy_embedder.py --data .devdata --sweep --sweep-epochs 20 \
         --budget "$ACC_BUDGET" --out "$OUT/accuracy.json"
 fi
 rem=$(left)
