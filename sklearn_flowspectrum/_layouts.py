@@ -775,10 +775,14 @@ def build_images(
         k = min(PCAP_GLOBAL_LEN, n_bytes)
         out.reshape(batch.n_sessions, n_bytes)[:, :k] = ghdr[:, :k]
         rec = _record_headers(batch, pl.frames, mask_fields)
-        # 16 bytes per record header, cut at the image end.
-        pos = pl.record[:, None] + np.arange(PCAP_RECORD_LEN)
-        inside = pos < n_bytes
-        out[(row[:, None] + pos)[inside]] = rec[inside]
+        # 16 bytes per record header; the last one may be cut at the image end.
+        whole = pl.record + PCAP_RECORD_LEN <= n_bytes
+        pos = (row + pl.record)[whole]
+        out[pos[:, None] + np.arange(PCAP_RECORD_LEN)] = rec[whole]
+        for i in np.flatnonzero(~whole).tolist():
+            k = n_bytes - int(pl.record[i])
+            at = int(row[i] + pl.record[i])
+            out[at : at + k] = rec[i, :k]
     return out.reshape(batch.n_sessions, n_bytes)
 
 
