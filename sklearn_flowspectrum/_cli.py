@@ -455,19 +455,16 @@ def _make_pipeline(args, input_kind):
     steps = []
     if input_kind == "sessions":
         steps.append(("vectorizer", _vectorizer(args, scale=True)))
-    steps.append(
-        (
-            "embedder",
-            AMAESpectrumEmbedder(
-                max_epochs=args.epochs,
-                batch_size=args.batch_size,
-                attention=not args.no_attention,
-                device=args.device,
-                random_state=args.seed,
-                verbose=0 if args.quiet else 1,
-            ),
-        )
-    )
+    params = {
+        "max_epochs": args.epochs,
+        "attention": not args.no_attention,
+        "device": args.device,
+        "random_state": args.seed,
+        "verbose": 0 if args.quiet else 1,
+    }
+    if args.batch_size is not None:  # else the embedder's own default
+        params["batch_size"] = args.batch_size
+    steps.append(("embedder", AMAESpectrumEmbedder(**params)))
     steps.append(("classifier", FlowSpectrumClassifier(bandwidth=args.bandwidth)))
     return Pipeline(steps)
 
@@ -794,7 +791,7 @@ def _cmd_demo(args, console):
         f"{len(y_test):,} held-out (the sample carries no capture ids, so "
         "sessions of one capture can sit on both sides)",
         f"model: {' -> '.join(type(s).__name__ for _, s in pipe.steps)}; "
-        f"{args.epochs} epochs, batch {args.batch_size}, device "
+        f"{args.epochs} epochs, batch {emb.batch_size}, lr {emb.lr:g}, device "
         f"{emb.device}, seed {args.seed}",
     ]
     console.info(
@@ -992,7 +989,12 @@ def _add_training_options(p, epochs):
     else:
         text = f"training epochs of the embedder (default {epochs}; the paper: 250)"
     p.add_argument("--epochs", type=int, default=epochs, help=text)
-    p.add_argument("--batch-size", type=int, default=128, help="default 128")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="training batch size (default: AMAESpectrumEmbedder's)",
+    )
     p.add_argument(
         "--device",
         default="auto",
