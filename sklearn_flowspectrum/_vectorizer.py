@@ -201,7 +201,8 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         images = self._images(X)
         if self.scale:
-            return images.astype(np.float32) / np.float32(255)
+            images = images.astype(np.float32)
+            images /= np.float32(255)
         return images
 
     def byte_map(self, X):
