@@ -14,9 +14,8 @@ from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
-from sklearn_flowspectrum import PcapSessionVectorizer, load_idx_pair
+from sklearn_flowspectrum import PcapSessionVectorizer, load_idx_pair, read_sessions
 from sklearn_flowspectrum._layouts import batch_from_frames, build_images
-from sklearn_flowspectrum._sessions import read_sessions
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 USTC = DATA / "ustc-tfc2016"
