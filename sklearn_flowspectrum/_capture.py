@@ -65,7 +65,11 @@ _MAX_BLOCK = 1 << 26
 # LT_LINKTYPE(): the upper bits of the header's link-type field carry FCS flags.
 _LINKTYPE_MASK = 0x03FFFFFF
 
-DEFAULT_CHUNK_SIZE = 32 << 20
+# Chunks of a few MiB keep the header bytes of a chunk in the CPU caches
+# while numpy makes its passes over them.
+DEFAULT_CHUNK_SIZE = 8 << 20
+_PAD = 256
+_ZEROS = bytes(_PAD)
 _PCAPNG_BATCH = 1 << 16
 
 
@@ -107,7 +111,12 @@ class Record(NamedTuple):
 
 
 class _Batch(NamedTuple):
-    """Many records whose frames lie in one buffer (numpy arrays, one entry each)."""
+    """Many records whose frames lie in one buffer (numpy arrays, one entry each).
+
+    ``data`` holds at least ``_PAD`` bytes after the last frame, so that the
+    vectorised decoder may read a fixed distance past any frame start without
+    bounds checks (what it reads beyond a frame is masked out).
+    """
 
     data: bytes
     start: np.ndarray  # offset of each frame in data
@@ -228,7 +237,6 @@ _U32_FROM_8 = {
     "<": struct.Struct("<8xI4x").unpack_from,
     ">": struct.Struct(">8xI4x").unpack_from,
 }
-_ARANGE16 = np.arange(16, dtype=np.int64)
 
 
 def _walk(buf, unpack):
@@ -249,38 +257,81 @@ def _walk(buf, unpack):
     return offsets
 
 
-def _pcap_batches(f, name, header, chunk_size):
+def _strided(data, dtype, length):
+    """Values of ``dtype`` starting at every byte of ``data`` (unaligned view)."""
+    dtype = np.dtype(dtype)
+    n = max(length - dtype.itemsize + 1, 0)
+    return np.ndarray((n,), dtype=dtype, buffer=data, strides=(1,))
+
+
+def _pcap_batches(f, name, header, chunk_size, reuse=False):
+    """Batches of whole records, read ``chunk_size`` bytes at a time.
+
+    With ``reuse`` one buffer serves all chunks (no fresh memory to fault in
+    per chunk): a batch's data is then only valid until the next one.
+    """
     unpack = _U32_FROM_8[header.endian]
-    u4 = np.dtype(header.endian + "u4")
+    u8 = header.endian + "u8"
+    big = header.endian == ">"
+    hi, lo = np.uint64(32), np.uint64(0xFFFFFFFF)
     frac_ns = 1 if header.nanosecond else 1000
     limit = max(_MAX_SNAPLEN, min(header.snaplen, _MAX_RECORD))
     pos = 24  # file offset of buf[0]
-    carry = b""
+    buf = None
+    carry = 0  # length of the partial record left at buf[consumed:]
+    consumed = 0
+    remaining = max(os.fstat(f.fileno()).st_size - pos, 0)
     while True:
-        data = f.read(chunk_size)
-        eof = len(data) < chunk_size
-        buf = carry + data if carry else data
-        offs = np.array(_walk(buf, unpack), dtype=np.int64)
+        want = min(chunk_size, remaining)
+        need = carry + want + _PAD
+        if buf is None or not reuse or len(buf) < need:
+            new = bytearray(need)
+            if carry:
+                new[:carry] = buf[consumed : consumed + carry]
+            buf = new
+        elif carry:
+            buf[:carry] = buf[consumed : consumed + carry]
+        with memoryview(buf) as mv:
+            got = f.readinto(mv[carry : carry + want]) if want else 0
+            remaining -= got
+            eof = got < want or remaining <= 0
+            size = carry + got
+            buf[size : size + _PAD] = _ZEROS  # the decoder reads past frame ends
+            offs = np.array(_walk(mv[:size], unpack), dtype=np.int64)
         n_ok = 0
         consumed = 0
         if len(offs):
-            a = np.frombuffer(buf, np.uint8)
-            hdr = a[offs[:, None] + _ARANGE16].view(u4).astype(np.int64)
-            incl = hdr[:, 2]
+            u64 = _strided(buf, u8, size)
+            # incl_len and orig_len in one gather (their order in the word
+            # follows the byte order).
+            lens = u64[offs + 8]
+            incl = (lens >> hi if big else lens & lo).astype(np.int64)
             bad = np.flatnonzero(incl > limit)
             n_hdr = int(bad[0]) if len(bad) else len(offs)
             ends = offs[:n_hdr] + 16 + incl[:n_hdr]
-            n_ok = int(np.searchsorted(ends, len(buf), side="right"))
+            n_ok = int(np.searchsorted(ends, size, side="right"))
             if n_ok:
                 consumed = int(ends[n_ok - 1])
-                yield _Batch(
+                o = offs[:n_ok]
+                stamp = u64[o]
+                sec, frac = (
+                    (stamp >> hi, stamp & lo) if big else (stamp & lo, stamp >> hi)
+                )
+                ts = sec.astype(np.int64) * 1_000_000_000
+                ts += frac.astype(np.int64) * frac_ns
+                lens = lens[:n_ok]
+                orig = (lens & lo) if big else (lens >> hi)
+                batch = _Batch(
                     buf,
-                    offs[:n_ok] + 16,
+                    o + 16,
                     incl[:n_ok],
-                    hdr[:n_ok, 3],
-                    hdr[:n_ok, 0] * 1_000_000_000 + hdr[:n_ok, 1] * frac_ns,
+                    orig.astype(np.int64),
+                    ts,
                     np.full(n_ok, header.linktype, dtype=np.int64),
                 )
+                del u64
+                yield batch
+                del batch
             if n_ok == n_hdr < len(offs):
                 at = pos + int(offs[n_hdr])
                 raise CaptureError(
@@ -290,23 +341,22 @@ def _pcap_batches(f, name, header, chunk_size):
                     f"than the limit of {limit} (snaplen {header.snaplen}); "
                     "corrupt capture",
                 )
-        carry = buf[consumed:]
+        carry = size - consumed
         pos += consumed
         if eof:
             if carry:
-                if len(carry) < 16:
+                if carry < 16:
                     raise CaptureError(
                         name,
                         pos,
-                        f"truncated record header at byte {pos}: {len(carry)} of "
-                        "16 bytes",
+                        f"truncated record header at byte {pos}: {carry} of 16 bytes",
                     )
-                (claim,) = unpack(carry, 0)
+                (claim,) = unpack(buf, consumed)
                 raise CaptureError(
                     name,
                     pos,
                     f"record at byte {pos} claims {claim} bytes but only "
-                    f"{len(carry) - 16} remain",
+                    f"{carry - 16} remain",
                 )
             return
 
@@ -496,7 +546,7 @@ def _pcapng_batches(f, name, batch_size=_PCAPNG_BATCH):
         start = np.zeros(len(frames), dtype=np.int64)
         np.cumsum(caplen[:-1], out=start[1:])
         yield _Batch(
-            b"".join(frames),
+            b"".join((*frames, _ZEROS)),
             start,
             caplen,
             np.array(orig, dtype=np.int64),
@@ -511,7 +561,7 @@ def _pcapng_batches(f, name, batch_size=_PCAPNG_BATCH):
 # Public iterators
 
 
-def iter_batches(path, *, chunk_size=DEFAULT_CHUNK_SIZE):
+def iter_batches(path, *, chunk_size=DEFAULT_CHUNK_SIZE, _reuse=False):
     """Yield the packets of a capture in batches (the fast path's input).
 
     Classic pcap is read ``chunk_size`` bytes at a time, so memory does not
@@ -521,7 +571,7 @@ def iter_batches(path, *, chunk_size=DEFAULT_CHUNK_SIZE):
     ----------
     path : str or os.PathLike
         A pcap or pcapng file.
-    chunk_size : int, default=32 MiB
+    chunk_size : int, default=8 MiB
         Bytes read at once from a classic pcap file.
 
     Yields
@@ -540,7 +590,7 @@ def iter_batches(path, *, chunk_size=DEFAULT_CHUNK_SIZE):
     with f:
         fmt, header = _sniff(f, name)
         if fmt == "pcap":
-            yield from _pcap_batches(f, name, header, int(chunk_size))
+            yield from _pcap_batches(f, name, header, int(chunk_size), _reuse)
         else:
             yield from _pcapng_batches(f, name)
 
@@ -586,16 +636,16 @@ def iter_records(path):
             for rec in _pcapng_records(f, name):
                 yield Record(*rec)
             return
-        for b in _pcap_batches(f, name, header, DEFAULT_CHUNK_SIZE):
-            data = b.data
-            for s, c, o, t, lt in zip(
-                b.start.tolist(),
-                b.caplen.tolist(),
-                b.orig_len.tolist(),
-                b.ts_ns.tolist(),
-                b.linktype.tolist(),
-            ):
-                yield Record(t, data[s : s + c], o, lt)
+        for b in _pcap_batches(f, name, header, DEFAULT_CHUNK_SIZE, reuse=True):
+            with memoryview(b.data) as data:
+                for s, c, o, t, lt in zip(
+                    b.start.tolist(),
+                    b.caplen.tolist(),
+                    b.orig_len.tolist(),
+                    b.ts_ns.tolist(),
+                    b.linktype.tolist(),
+                ):
+                    yield Record(t, data[s : s + c].tobytes(), o, lt)
 
 
 # ---------------------------------------------------------------------------
@@ -618,19 +668,24 @@ _ARANGE4 = np.arange(4, dtype=np.int64)
 
 
 class _Decoded(NamedTuple):
-    """Per-packet decoding of a batch; fields other than ``skip`` hold only
-    where ``skip == 0``.  Offsets are absolute positions in the batch data."""
+    """Decoding of a batch: ``skip`` for every packet, the rest for the usable
+    packets ``idx`` only (ascending).  Offsets are absolute positions in the
+    batch data; IPv4 addresses are in ``*_hi`` (as a big-endian number) with
+    ``*_lo == 0``, IPv6 addresses are split in two big-endian 64-bit halves."""
 
-    skip: np.ndarray  # int8: 0 usable, else 1 + index in SKIP_REASONS
+    skip: np.ndarray  # int8, every packet: 0 usable, else 1 + SKIP_REASONS index
+    idx: np.ndarray  # int64, the usable packets
     ip_version: np.ndarray  # int8
     proto: np.ndarray  # int16
-    src: np.ndarray  # (n, 16) uint8, IPv4 in the first 4 bytes
-    dst: np.ndarray
-    sport: np.ndarray  # int32
+    src_hi: np.ndarray  # uint64
+    src_lo: np.ndarray
+    dst_hi: np.ndarray
+    dst_lo: np.ndarray
+    sport: np.ndarray  # int64
     dport: np.ndarray
     l4: np.ndarray  # int64
-    payload: np.ndarray  # int64
-    payload_end: np.ndarray  # int64
+    payload: np.ndarray
+    payload_end: np.ndarray
     n_dissected: int  # packets that went through dissect()
 
 
@@ -642,19 +697,147 @@ def _isin(x, values):
     return out
 
 
-def _be16(a, idx):
-    return (a[idx].astype(np.int64) << 8) | a[idx + 1]
+def _link(A, U16, s, c, linktype):
+    """Link layer of frames of one link type: ``(skip, l3, want)``.
+
+    ``l3`` is the offset of the IP header, ``want`` the IP version the link
+    layer announces (0: read it from the header, -1: not IP).  Undecided frames keep
+    ``_UNDECIDED``; frames of a link type handled here only by dissect() are
+    all undecided with ``l3`` unset.
+    """
+    n = len(s)
+    skip = np.full(n, _UNDECIDED, dtype=np.int8)
+    if linktype == LINKTYPE_ETHERNET or linktype == LINKTYPE_LINUX_SLL:
+        eth = linktype == LINKTYPE_ETHERNET
+        hdr = 14 if eth else 16
+        skip[c < hdr] = _TRUNCATED
+        pos = 12 if eth else 14  # position of the ethertype
+        et = U16[s + pos]
+        if eth:
+            tag = _isin(et, _VLAN) & (skip == _UNDECIDED)
+            if tag.any():
+                # Mirrors dissect(): each tag needs 6 bytes to reach the next
+                # ethertype; a third tag is left to dissect().
+                pos = np.full(n, 12, dtype=np.int64)
+                for _ in range(2):
+                    cut = tag & (pos + 6 > c)
+                    skip[cut] = _TRUNCATED
+                    tag &= ~cut
+                    pos[tag] += 4
+                    et = np.where(tag, U16[s + pos], et)
+                    tag = _isin(et, _VLAN) & tag
+                    if not tag.any():
+                        break
+        v4 = et == 0x0800
+        v6 = et == 0x86DD
+        want = np.where(v4, 4, np.where(v6, 6, -1)).astype(np.int8)
+        other = ~(v4 | v6) & ~_isin(et, _ETH_DEFER)
+        if eth:
+            other &= ~_isin(et, _VLAN)
+        skip[other & (skip == _UNDECIDED)] = _NOT_IP
+        return skip, pos + 2, want
+    if linktype in _RAW_LINKTYPES or linktype in (LINKTYPE_IPV4, LINKTYPE_IPV6):
+        want = {LINKTYPE_IPV4: 4, LINKTYPE_IPV6: 6}.get(linktype, 0)
+        return skip, 0, np.full(n, want, dtype=np.int8)
+    return skip, None, None
+
+
+class _IPResult(NamedTuple):
+    skip: np.ndarray  # int8, _UNDECIDED where dissect() must decide
+    ver: np.ndarray
+    proto: np.ndarray
+    l4: np.ndarray  # offsets relative to the frame start
+    payload: np.ndarray
+    end: np.ndarray
+    tunnel: np.ndarray  # bool: IP-in-IP, to decode again from l4
+
+
+def _ip_stage(A, U16, start, c, l3, want, skip):
+    """IP and TCP/UDP of the frames whose ``skip`` is undecided (mirrors
+    ``_layers._ip`` and ``_layers._transport``); ``want`` < 0 marks frames that
+    are not IP candidates."""
+    ipc = (skip == _UNDECIDED) & (want >= 0)
+    p = start + l3
+    cut = ipc & (l3 >= c)
+    skip[cut] = _TRUNCATED
+    ipc &= ~cut
+    b0 = A[p]
+    nib = b0 >> 4
+    # A version the link layer contradicts, or raw data that is not IP, is
+    # left to dissect(); it is rare.
+    fine = ipc & np.where(want == 0, (nib == 4) | (nib == 6), nib == want)
+    v4 = fine & (nib == 4)
+    v6 = fine & (nib == 6)
+
+    # One gather serves IPv4's total length and IPv6's payload length, one
+    # IPv4's protocol and IPv6's next header.
+    length = U16[p + np.where(v6, 4, 2)].astype(np.int64)
+    proto = A[p + np.where(v6, 6, 9)].astype(np.int16)
+    cut4 = v4 & (l3 + 20 > c)
+    ihl = (b0 & 0x0F).astype(np.int64) * 4
+    m = v4 & ~cut4
+    bad4 = m & ((ihl < 20) | ((length != 0) & (length < ihl)))
+    m &= ~bad4
+    cut4b = m & (l3 + ihl > c)
+    m &= ~cut4b
+    frag = m & ((U16[p + 6] & 0x3FFF) != 0)
+    m &= ~frag
+    tr = (proto == IPPROTO_TCP) | (proto == IPPROTO_UDP)
+    tunnel = (proto == 4) | (proto == 41)
+    ntu = m & ~tr & ~tunnel
+    tr4 = m & tr
+    tun = m & tunnel
+    skip[cut4 | cut4b] = _TRUNCATED
+    skip[bad4] = _MALFORMED
+    skip[frag] = _FRAGMENT
+
+    cut6 = v6 & (l3 + 40 > c)
+    g6 = v6 & ~cut6
+    ntu |= g6 & ~tr & ~_isin(proto, _IPV6_DEFER)
+    tr6 = g6 & tr
+    tun |= g6 & tunnel
+    skip[cut6] = _TRUNCATED
+    skip[ntu] = _NOT_TCP_UDP
+
+    hdr = np.where(v6, 40, ihl)
+    # Length 0: TSO captures (IPv4) or jumbograms (IPv6); the capture bounds it.
+    end = np.where(length == 0, c, np.minimum(l3 + np.where(v6, 40, 0) + length, c))
+    l4 = l3 + hdr
+
+    tr = tr4 | tr6
+    q = start + l4
+    tcp = tr & (proto == IPPROTO_TCP)
+    udp = tr & (proto == IPPROTO_UDP)
+    cutT = tcp & (l4 + 20 > c)
+    tcp &= ~cutT
+    doff = (A[q + 12] >> 4).astype(np.int64) * 4
+    badT = tcp & (doff < 20)
+    tcp &= ~badT
+    cutT2 = tcp & (l4 + doff > c)
+    tcp &= ~cutT2
+    badT2 = tcp & (l4 + doff > end)
+    tcp &= ~badT2
+    cutU = udp & (l4 + 8 > c)
+    udp &= ~cutU
+    badU = udp & (l4 + 8 > end)
+    udp &= ~badU
+    skip[cutT | cutT2 | cutU] = _TRUNCATED
+    skip[badT | badT2 | badU] = _MALFORMED
+    skip[tcp | udp] = 0
+    ver = np.where(v4, 4, 6).astype(np.int8)
+    pay = l4 + np.where(tcp, doff, 8)
+    return _IPResult(skip, ver, proto, l4, pay, end, tun)
 
 
 def decode_batch(batch):
     """Decode link, IP and TCP/UDP headers of every packet of a batch.
 
     The common cases (Ethernet with up to two VLAN tags, Linux SLL and raw IP
-    carrying IPv4 or IPv6 without extension headers, then TCP or UDP; and
-    the plain skips: truncated, malformed, fragment, not IP, not TCP/UDP) are
-    decoded for all packets at once.  Everything else goes through
-    :func:`~sklearn_flowspectrum._layers.dissect`, whose results the
-    vectorised decoding reproduces exactly.
+    carrying IPv4 or IPv6 without extension headers, IP-in-IP tunnels, then
+    TCP or UDP; and the plain skips: truncated, malformed, fragment, not IP,
+    not TCP/UDP) are decoded for all packets at once with numpy.  Everything
+    else goes through :func:`~sklearn_flowspectrum._layers.dissect`, whose
+    results the vectorised decoding reproduces exactly.
 
     Parameters
     ----------
@@ -664,193 +847,109 @@ def decode_batch(batch):
     -------
     _Decoded
     """
-    a = np.frombuffer(batch.data, np.uint8)
+    data = batch.data
+    size = len(data)
+    A = np.frombuffer(data, np.uint8)
+    view = memoryview(data)
+    U16 = _strided(data, ">u2", size)
     start, cap, lt = batch.start, batch.caplen, batch.linktype
     n = len(start)
-    skip = np.full(n, _UNDECIDED, dtype=np.int8)
-    ver = np.zeros(n, dtype=np.int8)
-    proto = np.full(n, -1, dtype=np.int16)
-    src = np.zeros((n, 16), dtype=np.uint8)
-    dst = np.zeros((n, 16), dtype=np.uint8)
-    sport = np.full(n, -1, dtype=np.int32)
-    dport = np.full(n, -1, dtype=np.int32)
-    l4 = np.full(n, -1, dtype=np.int64)
-    pay = np.full(n, -1, dtype=np.int64)
-    pay_end = np.full(n, -1, dtype=np.int64)
-    l3 = np.full(n, -1, dtype=np.int64)  # relative to the frame start
-    want = np.zeros(n, dtype=np.int8)  # IP version the link layer announced
+    if n == 0:
+        e = np.zeros(0, dtype=np.int64)
+        u = np.zeros(0, dtype=np.uint64)
+        return _Decoded(np.zeros(0, np.int8), e, e, e, u, u, u, u, e, e, e, e, e, 0)
 
-    def dispatch(idx, ethertype, off):
-        # Mirrors _layers._after_ethertype for the cases decided here.
-        v4 = ethertype == 0x0800
-        v6 = ethertype == 0x86DD
-        l3[idx[v4]] = off[v4]
-        want[idx[v4]] = 4
-        l3[idx[v6]] = off[v6]
-        want[idx[v6]] = 6
-        other = ~(v4 | v6)
-        skip[idx[other & ~_isin(ethertype, _ETH_DEFER)]] = _NOT_IP
+    # Link layer, per link type (a pcap batch has one) ---------------------
+    if lt[0] == lt[-1] and (lt == lt[0]).all():
+        skip, l3, want = _link(A, U16, start, cap, int(lt[0]))
+        if l3 is None:
+            l3, want = 0, np.full(n, -1, np.int8)
+        l3 = np.broadcast_to(np.asarray(l3, dtype=np.int64), (n,))
+    else:
+        skip = np.full(n, _UNDECIDED, dtype=np.int8)
+        l3 = np.zeros(n, np.int64)
+        want = np.full(n, -1, np.int8)
+        for t in np.unique(lt).tolist():
+            i = np.flatnonzero(lt == t)
+            sk, o, w = _link(A, U16, start[i], cap[i], t)
+            skip[i] = sk
+            if o is not None:
+                l3[i] = o
+                want[i] = w
 
-    # Link layers ----------------------------------------------------------
-    idx = np.flatnonzero(lt == LINKTYPE_ETHERNET)
-    if len(idx):
-        c = cap[idx]
-        short = c < 14
-        skip[idx[short]] = _TRUNCATED
-        idx, c = idx[~short], c[~short]
-        s = start[idx]
-        pos = np.full(len(idx), 12, dtype=np.int64)
-        et = _be16(a, s + 12)
-        for _ in range(2):
-            tag = _isin(et, _VLAN)
-            if not tag.any():
-                break
-            cut = tag & (pos + 6 > c)
-            skip[idx[cut]] = _TRUNCATED
-            tag &= ~cut
-            pos[tag] += 4
-            et[tag] = _be16(a, s[tag] + pos[tag])
-            keep = ~cut
-            idx, c, s, pos, et = idx[keep], c[keep], s[keep], pos[keep], et[keep]
-        deep = _isin(et, _VLAN)  # a third tag: left to dissect()
-        dispatch(idx[~deep], et[~deep], pos[~deep] + 2)
-
-    idx = np.flatnonzero(lt == LINKTYPE_LINUX_SLL)
-    if len(idx):
-        short = cap[idx] < 16
-        skip[idx[short]] = _TRUNCATED
-        idx = idx[~short]
-        dispatch(idx, _be16(a, start[idx] + 14), np.full(len(idx), 16))
-
-    raw = _isin(lt, _RAW)
-    l3[raw] = 0
-    l3[lt == LINKTYPE_IPV4] = 0
-    want[lt == LINKTYPE_IPV4] = 4
-    l3[lt == LINKTYPE_IPV6] = 0
-    want[lt == LINKTYPE_IPV6] = 6
-
-    # IP -------------------------------------------------------------------
-    idx = np.flatnonzero((l3 >= 0) & (skip == _UNDECIDED))
-    c = cap[idx]
-    o = l3[idx]
-    cut = o >= c
-    skip[idx[cut]] = _TRUNCATED
-    idx, c, o = idx[~cut], c[~cut], o[~cut]
-    p = start[idx] + o
-    nib = (a[p] >> 4).astype(np.int8)
-    w = want[idx]
-    # A version the link layer contradicts, or raw data that is not IP, is
-    # left to dissect(); it is rare.
-    fine = np.where(w == 0, (nib == 4) | (nib == 6), nib == w)
-    idx, c, o, p, nib = idx[fine], c[fine], o[fine], p[fine], nib[fine]
-
-    t_idx = []  # transport candidates: (idx, c, l4 rel, end rel, proto)
-
-    m4 = nib == 4
-    if m4.any():
-        i, cc, oo, pp = idx[m4], c[m4], o[m4], p[m4]
-        cut = oo + 20 > cc
-        skip[i[cut]] = _TRUNCATED
-        i, cc, oo, pp = i[~cut], cc[~cut], oo[~cut], pp[~cut]
-        ihl = (a[pp] & 0x0F).astype(np.int64) * 4
-        total = _be16(a, pp + 2)
-        bad = (ihl < 20) | ((total != 0) & (total < ihl))
-        skip[i[bad]] = _MALFORMED
-        cut = ~bad & (oo + ihl > cc)
-        skip[i[cut]] = _TRUNCATED
-        ok = ~(bad | cut)
-        i, cc, oo, pp, ihl, total = i[ok], cc[ok], oo[ok], pp[ok], ihl[ok], total[ok]
-        ver[i] = 4
-        pr = a[pp + 9].astype(np.int16)
-        proto[i] = pr
-        src[i, :4] = a[(pp + 12)[:, None] + _ARANGE4]
-        dst[i, :4] = a[(pp + 16)[:, None] + _ARANGE4]
-        frag = (_be16(a, pp + 6) & 0x3FFF) != 0
-        skip[i[frag]] = _FRAGMENT
-        end = np.where(total == 0, cc, np.minimum(oo + total, cc))
-        tr = ~frag & ((pr == IPPROTO_TCP) | (pr == IPPROTO_UDP))
-        skip[i[~frag & ~tr & ~_isin(pr, _IP_DEFER)]] = _NOT_TCP_UDP
-        t_idx.append((i[tr], cc[tr], (oo + ihl)[tr], end[tr], pr[tr]))
-
-    m6 = nib == 6
-    if m6.any():
-        i, cc, oo, pp = idx[m6], c[m6], o[m6], p[m6]
-        cut = oo + 40 > cc
-        skip[i[cut]] = _TRUNCATED
-        i, cc, oo, pp = i[~cut], cc[~cut], oo[~cut], pp[~cut]
-        plen = _be16(a, pp + 4)
-        end = np.where(plen == 0, cc, np.minimum(oo + 40 + plen, cc))
-        nxt = a[pp + 6].astype(np.int16)
-        tr = (nxt == IPPROTO_TCP) | (nxt == IPPROTO_UDP)
-        skip[i[~tr & ~_isin(nxt, _IPV6_DEFER)]] = _NOT_TCP_UDP
-        ver[i] = 6
-        proto[i] = nxt
-        ar16 = np.arange(16, dtype=np.int64)
-        src[i] = a[(pp + 8)[:, None] + ar16]
-        dst[i] = a[(pp + 24)[:, None] + ar16]
-        t_idx.append((i[tr], cc[tr], (oo + 40)[tr], end[tr], nxt[tr]))
-
-    # Transport ------------------------------------------------------------
-    for i, cc, o4, end, pr in t_idx:
-        s = start[i]
-        tcp = pr == IPPROTO_TCP
-        # TCP
-        ti, tc, to, te, ts = i[tcp], cc[tcp], o4[tcp], end[tcp], s[tcp]
-        cut = to + 20 > tc
-        skip[ti[cut]] = _TRUNCATED
-        ti, tc, to, te, ts = ti[~cut], tc[~cut], to[~cut], te[~cut], ts[~cut]
-        doff = (a[ts + to + 12] >> 4).astype(np.int64) * 4
-        bad = doff < 20
-        skip[ti[bad]] = _MALFORMED
-        cut = ~bad & (to + doff > tc)
-        skip[ti[cut]] = _TRUNCATED
-        bad2 = ~bad & ~cut & (to + doff > te)
-        skip[ti[bad2]] = _MALFORMED
-        ok = ~(bad | cut | bad2)
-        ti, to, te, ts, doff = ti[ok], to[ok], te[ok], ts[ok], doff[ok]
-        skip[ti] = 0
-        l4[ti] = ts + to
-        pay[ti] = ts + to + doff
-        pay_end[ti] = ts + te
-        # UDP
-        ui, uc, uo, ue, us = i[~tcp], cc[~tcp], o4[~tcp], end[~tcp], s[~tcp]
-        cut = uo + 8 > uc
-        skip[ui[cut]] = _TRUNCATED
-        bad = ~cut & (uo + 8 > ue)
-        skip[ui[bad]] = _MALFORMED
-        ok = ~(cut | bad)
-        ui, uo, ue, us = ui[ok], uo[ok], ue[ok], us[ok]
-        skip[ui] = 0
-        l4[ui] = us + uo
-        pay[ui] = us + uo + 8
-        pay_end[ui] = us + ue
-
-    ok = np.flatnonzero(skip == 0)
-    q = l4[ok]
-    sport[ok] = _be16(a, q)
-    dport[ok] = _be16(a, q + 2)
+    # IP and transport; tunnels (IP in IP) again from the inner header -------
+    r = _ip_stage(A, U16, start, cap, l3, want, skip)
+    skip, ver, proto, l4, pay, end = r.skip, r.ver, r.proto, r.l4, r.payload, r.end
+    l3 = l3.copy()
+    tun = np.flatnonzero(r.tunnel)
+    for _ in range(4):
+        if not len(tun):
+            break
+        inner = l4[tun]
+        w = np.where(proto[tun] == 4, 4, 6).astype(np.int8)
+        sk = np.full(len(tun), _UNDECIDED, dtype=np.int8)
+        t = _ip_stage(A, U16, start[tun], cap[tun], inner, w, sk)
+        skip[tun] = t.skip
+        ver[tun] = t.ver
+        proto[tun] = t.proto
+        l3[tun] = inner
+        l4[tun] = t.l4
+        pay[tun] = t.payload
+        end[tun] = t.end
+        tun = tun[t.tunnel]
+    skip[tun] = _UNDECIDED  # deeper nesting: dissect()
 
     # Everything else: one frame at a time through the reference dissector --
     rest = np.flatnonzero(skip == _UNDECIDED)
-    data = batch.data
-    for i, s, cc, t in zip(
-        rest.tolist(), start[rest].tolist(), cap[rest].tolist(), lt[rest].tolist()
-    ):
-        d = dissect(data[s : s + cc], t)
-        if d.skip is not None:
-            skip[i] = _SKIP_CODE[d.skip]
-            continue
-        skip[i] = 0
-        src[i] = dst[i] = 0
-        ver[i] = d.ip_version
-        proto[i] = d.proto
-        src[i, : len(d.src)] = np.frombuffer(d.src, np.uint8)
-        dst[i, : len(d.dst)] = np.frombuffer(d.dst, np.uint8)
-        sport[i] = d.sport
-        dport[i] = d.dport
-        l4[i] = s + d.l4
-        pay[i] = s + d.payload
-        pay_end[i] = s + d.payload_end
+    if len(rest):
+        for i, s, cc, t in zip(
+            rest.tolist(), start[rest].tolist(), cap[rest].tolist(), lt[rest].tolist()
+        ):
+            d = dissect(view[s : s + cc].tobytes(), t)
+            if d.skip is not None:
+                skip[i] = _SKIP_CODE[d.skip]
+                continue
+            skip[i] = 0
+            ver[i] = d.ip_version
+            proto[i] = d.proto
+            l3[i] = d.l3
+            l4[i] = d.l4
+            pay[i] = d.payload
+            end[i] = d.payload_end
+
+    # Addresses and ports of the usable packets ----------------------------
+    idx = np.flatnonzero(skip == 0)
+    s = start[idx]
+    ver = ver[idx]
+    a3 = s + l3[idx]
+    a4 = s + l4[idx]
+    U64 = _strided(data, ">u8", size)
+    both = U64[a3 + 12]  # IPv4 source and destination in one gather
+    src_hi = both >> np.uint64(32)
+    dst_hi = both & np.uint64(0xFFFFFFFF)
+    src_lo = np.zeros(len(idx), dtype=np.uint64)
+    dst_lo = np.zeros(len(idx), dtype=np.uint64)
+    ports = _strided(data, ">u4", size)[a4].astype(np.int64)
+    i6 = np.flatnonzero(ver == 6)
+    if len(i6):
+        b = a3[i6]
+        src_hi[i6] = U64[b + 8]
+        src_lo[i6] = U64[b + 16]
+        dst_hi[i6] = U64[b + 24]
+        dst_lo[i6] = U64[b + 32]
     return _Decoded(
-        skip, ver, proto, src, dst, sport, dport, l4, pay, pay_end, len(rest)
+        skip,
+        idx,
+        ver,
+        proto[idx],
+        src_hi,
+        src_lo,
+        dst_hi,
+        dst_lo,
+        ports >> 16,
+        ports & 0xFFFF,
+        a4,
+        s + pay[idx],
+        s + end[idx],
+        len(rest),
     )

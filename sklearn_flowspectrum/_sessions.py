@@ -13,6 +13,8 @@ compare the fast path against.
 # Authors: The sklearn_flowspectrum developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import contextlib
+import gc
 import ipaddress
 import numbers
 import os
@@ -26,6 +28,7 @@ from joblib import Parallel, delayed
 
 from sklearn_flowspectrum._capture import (
     CAPTURE_SUFFIXES,
+    DEFAULT_CHUNK_SIZE,
     CaptureError,
     CaptureWarning,
     _check_file,
@@ -52,6 +55,25 @@ REPORT_COLUMNS = (
     "error",
 )
 _ON_ERROR = ("raise", "warn", "ignore")
+CHUNK_SIZE = DEFAULT_CHUNK_SIZE  # bytes of classic pcap read at once
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic garbage collector while building many small objects.
+
+    Reading creates hundreds of thousands of tuples and bytes objects and no
+    reference cycles; the collector would rescan them again and again.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 _DUPLICATES = ("frames", "payload")
 _PROTO_NAME = {6: "TCP", 17: "UDP"}
 _TCP_SYN_FIN = 0x03
@@ -82,7 +104,12 @@ class _Grow:
 
 
 class _SessionBuilder:
-    """Fold decoded batches into sessions (vectorised over each batch)."""
+    """Fold decoded batches into sessions (vectorised over each batch).
+
+    Per-session counters live in growing numpy arrays indexed by session id;
+    a dict maps the packed 5-tuple key of each session to its id.  The kept
+    frames are collected flat (session id, frame) and grouped at the end.
+    """
 
     def __init__(self, flows, keep_bytes, drop_retransmissions):
         self.flows = flows
@@ -101,39 +128,40 @@ class _SessionBuilder:
         self.last_ts = _Grow(np.int64)
         self.done = _Grow(bool, False)
         self.static = []  # per batch: arrays describing its new sessions
-        self.frames = []
-        self.frame_ts = []
-        self.frame_len = []
+        self.kept_gid = []
+        self.kept_frames = []
+        self.kept_ts = []
+        self.kept_len = []
 
     def add(self, batch, dec):
         self.packets_read += len(dec.skip)
         self.skips += np.bincount(dec.skip, minlength=len(self.skips))
-        ok = np.flatnonzero(dec.skip == 0)
+        ok = dec.idx
         if not len(ok):
             return
-        ver = dec.ip_version[ok].astype(np.uint64)
-        proto = dec.proto[ok].astype(np.uint64)
-        sw = dec.src[ok].view(np.uint64)
-        dw = dec.dst[ok].view(np.uint64)
-        sp = dec.sport[ok].astype(np.uint64)
-        dp = dec.dport[ok].astype(np.uint64)
-        s1, s2, d1, d2 = sw[:, 0], sw[:, 1], dw[:, 0], dw[:, 1]
+        s1, s2, d1, d2 = dec.src_hi, dec.src_lo, dec.dst_hi, dec.dst_lo
+        sp = dec.sport.astype(np.uint64)
+        dp = dec.dport.astype(np.uint64)
+        meta = (dec.ip_version.astype(np.uint64) << np.uint64(48)) | (
+            dec.proto.astype(np.uint64) << np.uint64(32)
+        )
+        keys = np.empty((len(ok), 5), dtype=np.uint64)
         if self.flows:
-            swap = np.zeros(len(ok), dtype=bool)
+            swap = None
+            keys[:, 0], keys[:, 1], keys[:, 2], keys[:, 3] = s1, s2, d1, d2
+            keys[:, 4] = meta | (sp << np.uint64(16)) | dp
         else:
             # Canonical orientation of the endpoint pair: any total order works.
             swap = (s1 > d1) | ((s1 == d1) & ((s2 > d2) | ((s2 == d2) & (sp > dp))))
-        keys = np.empty((len(ok), 5), dtype=np.uint64)
-        keys[:, 0] = np.where(swap, d1, s1)
-        keys[:, 1] = np.where(swap, d2, s2)
-        keys[:, 2] = np.where(swap, s1, d1)
-        keys[:, 3] = np.where(swap, s2, d2)
-        keys[:, 4] = (
-            (ver << np.uint64(48))
-            | (proto << np.uint64(32))
-            | (np.where(swap, dp, sp) << np.uint64(16))
-            | np.where(swap, sp, dp)
-        )
+            keys[:, 0] = np.where(swap, d1, s1)
+            keys[:, 1] = np.where(swap, d2, s2)
+            keys[:, 2] = np.where(swap, s1, d1)
+            keys[:, 3] = np.where(swap, s2, d2)
+            keys[:, 4] = (
+                meta
+                | (np.where(swap, dp, sp) << np.uint64(16))
+                | np.where(swap, sp, dp)
+            )
         codes, first = _group(keys)
         # Local groups -> global session ids, new ones numbered in order of
         # their first packet.
@@ -144,32 +172,36 @@ class _SessionBuilder:
         self.n = len(ids)
         new = np.flatnonzero(gmap >= n_old)
         if len(new):
-            f = ok[first[new]]
+            f = first[new]
             self.static.append(
                 (
                     dec.ip_version[f],
                     dec.proto[f],
-                    dec.src[f],
-                    dec.dst[f],
+                    s1[f],
+                    s2[f],
+                    d1[f],
+                    d2[f],
                     dec.sport[f],
                     dec.dport[f],
-                    batch.linktype[f],
-                    batch.ts_ns[f],
+                    batch.linktype[ok[f]],
+                    batch.ts_ns[ok[f]],
                 )
             )
-            for _ in range(len(new)):
-                self.frames.append([])
-                self.frame_ts.append([])
-                self.frame_len.append([])
             for g in (self.count, self.bytes, self.payload, self.image, self.done):
                 g.ensure(self.n)
             self.last_ts.ensure(self.n)
 
-        plen = dec.payload_end[ok] - dec.payload[ok]
+        pay, pay_end = dec.payload, dec.payload_end
         if self.drop_retx:
-            keep = self._retransmissions(batch, dec, ok, gmap[codes], swap, plen)
+            keep = self._retransmissions(batch, dec, gmap[codes], swap)
             if keep is not None:
-                ok, codes, plen = ok[keep], codes[keep], plen[keep]
+                ok, codes, pay, pay_end = (
+                    ok[keep],
+                    codes[keep],
+                    pay[keep],
+                    pay_end[keep],
+                )
+        plen = pay_end - pay
 
         m = len(codes)
         n_local = len(gmap)
@@ -184,77 +216,78 @@ class _SessionBuilder:
         np.maximum.at(last, codes, np.arange(m))
         self.last_ts.a[gmap] = batch.ts_ns[ok[last]]
 
-        # Frames to keep: those of sessions whose budgets were not yet met
-        # before the packet (budgets: USTC image and concatenated payload).
+        # Frames to keep: those of sessions whose budgets were not yet both
+        # met before the packet (the USTC image and the concatenated payload).
         open_ = ~self.done.a[gmap]
         cand = np.flatnonzero(open_[codes])
-        if len(cand):
-            cc = codes[cand]
-            order = np.argsort(cc, kind="stable")
-            cc = cc[order]
-            idx = cand[order]
-            img = cap[idx] + 16
-            pl = plen[idx]
-            head = np.ones(len(cc), dtype=bool)
-            head[1:] = cc[1:] != cc[:-1]
-            grp = np.cumsum(head) - 1
-            starts = np.flatnonzero(head)
-            cs_img = np.cumsum(img) - img
-            cs_pl = np.cumsum(pl) - pl
-            img_prior = img_before[cc] + cs_img - cs_img[starts][grp]
-            pl_prior = pay_before[cc] + cs_pl - cs_pl[starts][grp]
-            kb = self.keep_bytes
-            kept = idx[(24 + img_prior < kb) | (pl_prior < kb)]
-            kept.sort()
-            pk = ok[kept]
-            data = batch.data
-            frames, fts, flen = self.frames, self.frame_ts, self.frame_len
-            for g, s, c, t, o in zip(
-                gmap[codes[kept]].tolist(),
-                batch.start[pk].tolist(),
-                batch.caplen[pk].tolist(),
-                batch.ts_ns[pk].tolist(),
-                batch.orig_len[pk].tolist(),
-            ):
-                frames[g].append(data[s : s + c])
-                fts[g].append(t)
-                flen[g].append(o)
-            self.done.a[gmap] = (24 + self.image.a[gmap] >= kb) & (
-                self.payload.a[gmap] >= kb
+        if not len(cand):
+            return
+        kb = self.keep_bytes
+        cc = codes[cand]
+        order = np.argsort(cc, kind="stable")
+        cc = cc[order]
+        idx = cand[order]
+        img = cap[idx] + 16
+        pl = plen[idx]
+        head = np.ones(len(cc), dtype=bool)
+        head[1:] = cc[1:] != cc[:-1]
+        grp = np.cumsum(head) - 1
+        starts = np.flatnonzero(head)
+        cs_img = np.cumsum(img) - img
+        cs_pl = np.cumsum(pl) - pl
+        img_prior = img_before[cc] + cs_img - cs_img[starts][grp]
+        pl_prior = pay_before[cc] + cs_pl - cs_pl[starts][grp]
+        kept = idx[(24 + img_prior < kb) | (pl_prior < kb)]
+        kept.sort()
+        pk = ok[kept]
+        self.kept_gid.append(gmap[codes[kept]])
+        starts = batch.start[pk]
+        with memoryview(batch.data) as data:
+            self.kept_frames.extend(
+                [
+                    data[s:e].tobytes()
+                    for s, e in zip(starts.tolist(), (starts + cap[kept]).tolist())
+                ]
             )
+        self.kept_ts.append(batch.ts_ns[pk])
+        self.kept_len.append(batch.orig_len[pk])
+        self.done.a[gmap] = (24 + self.image.a[gmap] >= kb) & (
+            self.payload.a[gmap] >= kb
+        )
 
-    def _retransmissions(self, batch, dec, ok, gid, swap, plen):
+    def _retransmissions(self, batch, dec, gid, swap):
         """Mask of the packets to keep; drops repeated TCP segments."""
-        tcp = np.flatnonzero(dec.proto[ok] == IPPROTO_TCP)
+        tcp = np.flatnonzero(dec.proto == IPPROTO_TCP)
         if not len(tcp):
             return None
         a = np.frombuffer(batch.data, np.uint8)
-        l4 = dec.l4[ok[tcp]]
-        flags = a[l4 + 13]
-        cand = tcp[(plen[tcp] > 0) | ((flags & _TCP_SYN_FIN) != 0)]
+        l4 = dec.l4[tcp]
+        flags = a[l4 + 13] & _TCP_SYN_FIN
+        plen = dec.payload_end[tcp] - dec.payload[tcp]
+        sel = (plen > 0) | (flags != 0)
+        cand, l4, flags = tcp[sel], l4[sel], flags[sel]
         if not len(cand):
             return None
-        l4 = dec.l4[ok[cand]]
         seq = (
             (a[l4 + 4].astype(np.int64) << 24)
             | (a[l4 + 5].astype(np.int64) << 16)
             | (a[l4 + 6].astype(np.int64) << 8)
             | a[l4 + 7]
         )
-        flag = a[l4 + 13] & _TCP_SYN_FIN
-        data = batch.data
+        direction = np.zeros(len(cand), bool) if swap is None else swap[cand]
+        data = memoryview(batch.data)
         seen = self.retx_seen
         drop = []
         for i, g, w, q, fl, p, e in zip(
             cand.tolist(),
             gid[cand].tolist(),
-            swap[cand].tolist(),
+            direction.tolist(),
             seq.tolist(),
-            flag.tolist(),
-            dec.payload[ok[cand]].tolist(),
-            dec.payload_end[ok[cand]].tolist(),
+            flags.tolist(),
+            dec.payload[cand].tolist(),
+            dec.payload_end[cand].tolist(),
         ):
-            key = (g, w, q, fl, e - p, hash(data[p:e]))
+            key = (g, w, q, fl, e - p, hash(data[p:e].tobytes()))
             if key in seen:
                 drop.append(i)
             else:
@@ -262,25 +295,28 @@ class _SessionBuilder:
         if not drop:
             return None
         self.retransmissions += len(drop)
-        keep = np.ones(len(ok), dtype=bool)
+        keep = np.ones(len(dec.idx), dtype=bool)
         keep[drop] = False
         return keep
 
     def finish(self):
         n = self.n
         if self.static:
-            ver, proto, src, dst, sport, dport, lt, ts = (
+            ver, proto, s1, s2, d1, d2, sport, dport, lt, ts = (
                 np.concatenate(x) for x in zip(*self.static)
             )
         else:
             ver = proto = sport = dport = lt = ts = np.zeros(0, dtype=np.int64)
-            src = dst = np.zeros((0, 16), dtype=np.uint8)
+            s1 = s2 = d1 = d2 = np.zeros(0, dtype=np.uint64)
+        frames, frame_ts, frame_len = _group_kept(
+            n, self.kept_gid, self.kept_frames, self.kept_ts, self.kept_len
+        )
         return {
-            "protocol": [_PROTO_NAME[p] for p in proto.tolist()],
+            "protocol": np.where(proto == IPPROTO_TCP, "TCP", "UDP").astype(object),
             "ip_version": ver.astype(np.int64),
-            "src_addr": _addresses(src, ver),
+            "src_addr": _address_strings(ver, s1, s2),
             "src_port": sport.astype(np.int64),
-            "dst_addr": _addresses(dst, ver),
+            "dst_addr": _address_strings(ver, d1, d2),
             "dst_port": dport.astype(np.int64),
             "first_ts": ts / 1e9,
             "last_ts": self.last_ts.a[:n] / 1e9,
@@ -288,10 +324,50 @@ class _SessionBuilder:
             "bytes": self.bytes.a[:n].copy(),
             "payload_bytes": self.payload.a[:n].copy(),
             "linktype": lt.astype(np.int64),
-            "frames": [tuple(x) for x in self.frames],
-            "frame_ts_ns": [tuple(x) for x in self.frame_ts],
-            "frame_orig_len": [tuple(x) for x in self.frame_len],
+            "frames": frames,
+            "frame_ts_ns": frame_ts,
+            "frame_orig_len": frame_len,
         }
+
+
+def _group_kept(n, gids, frames, ts, lens):
+    """Tuples of the kept frames (and their times and lengths) per session."""
+    if not gids:
+        empty = [()] * n
+        return empty, list(empty), list(empty)
+    gid = np.concatenate(gids)
+    order = np.argsort(gid, kind="stable")
+    bounds = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(gid, minlength=n), out=bounds[1:])
+    b = bounds.tolist()
+    spans = list(zip(b[:-1], b[1:]))
+    fr = [frames[i] for i in order.tolist()]
+    t = np.concatenate(ts)[order].tolist()
+    ln = np.concatenate(lens)[order].tolist()
+    return (
+        [tuple(fr[i:j]) for i, j in spans],
+        [tuple(t[i:j]) for i, j in spans],
+        [tuple(ln[i:j]) for i, j in spans],
+    )
+
+
+def _address_strings(ver, hi, lo):
+    """Text form of the addresses (IPv4 in ``hi``; IPv6 as two halves)."""
+    out = np.empty(len(ver), dtype=object)
+    v4 = ver == 4
+    if v4.any():
+        u, inv = np.unique(hi[v4], return_inverse=True)
+        text = [
+            socket.inet_ntop(socket.AF_INET, x.to_bytes(4, "big")) for x in u.tolist()
+        ]
+        out[v4] = np.array(text, dtype=object)[inv.ravel()]
+    if (~v4).any():
+        raw = np.stack([hi[~v4], lo[~v4]], axis=1).astype(">u8")
+        rows = np.ascontiguousarray(raw).view(np.dtype((np.void, 16))).ravel()
+        u, inv = np.unique(rows, return_inverse=True)
+        text = [str(ipaddress.IPv6Address(x.tobytes())) for x in u]
+        out[~v4] = np.array(text, dtype=object)[inv.ravel()]
+    return out
 
 
 def _isum(codes, values, n):
@@ -352,13 +428,6 @@ def _address(raw, version):
             _ADDR_CACHE.clear()
         _ADDR_CACHE[(version, raw)] = text
     return text
-
-
-def _addresses(rows, ver):
-    if not len(rows):
-        return []
-    raw = np.ascontiguousarray(rows).view("V16").ravel()
-    return [_address(r.tobytes(), v) for r, v in zip(raw, ver.tolist())]
 
 
 # ---------------------------------------------------------------------------
@@ -485,6 +554,15 @@ def _new_report(name):
 def _read_one(name, flows, keep_bytes, drop_retx, drop_empty, on_error, engine):
     """Read one capture into session columns and its report row."""
     report = _new_report(name)
+    with _gc_paused():
+        return _read_one_inner(
+            name, report, flows, keep_bytes, drop_retx, drop_empty, on_error, engine
+        )
+
+
+def _read_one_inner(
+    name, report, flows, keep_bytes, drop_retx, drop_empty, on_error, engine
+):
     if engine == "python":
         builder = _ReferenceBuilder(flows, keep_bytes, drop_retx)
     else:
@@ -495,7 +573,7 @@ def _read_one(name, flows, keep_bytes, drop_retx, drop_empty, on_error, engine):
             for rec in iter_records(name):
                 builder.add(rec)
         else:
-            for batch in iter_batches(name):
+            for batch in iter_batches(name, chunk_size=CHUNK_SIZE, _reuse=True):
                 builder.add(batch, decode_batch(batch))
     except CaptureError as exc:
         if on_error == "raise":

@@ -391,14 +391,14 @@ def _odd_frames():
 
 
 def _batch_of(frames_lts):
-    from sklearn_flowspectrum._capture import _Batch
+    from sklearn_flowspectrum._capture import _PAD, _Batch
 
     frames = [f for f, _ in frames_lts]
     caplen = np.array([len(f) for f in frames], dtype=np.int64)
     start = np.cumsum(caplen) - caplen
     n = len(frames)
     return _Batch(
-        b"".join(frames),
+        b"".join(frames) + bytes(_PAD),
         start,
         caplen,
         caplen.copy(),
@@ -407,37 +407,48 @@ def _batch_of(frames_lts):
     )
 
 
+def _address_bytes(version, hi, lo):
+    if version == 4:
+        return int(hi).to_bytes(4, "big")
+    return int(hi).to_bytes(8, "big") + int(lo).to_bytes(8, "big")
+
+
 def assert_decoded_like_dissect(batch, dec):
+    """Every packet of ``batch`` decodes as dissect() says."""
+    usable = []
     for i in range(len(batch.start)):
         s, c = int(batch.start[i]), int(batch.caplen[i])
         d = dissect(batch.data[s : s + c], int(batch.linktype[i]))
         code = 0 if d.skip is None else _SKIP_CODE[d.skip]
         assert dec.skip[i] == code, (i, d.skip, dec.skip[i])
-        if code:
-            continue
+        if code == 0:
+            usable.append((i, s, d))
+    assert dec.idx.tolist() == [i for i, _, _ in usable]
+    for j, (_, s, d) in enumerate(usable):
+        v = int(dec.ip_version[j])
         got = (
-            int(dec.ip_version[i]),
-            int(dec.proto[i]),
-            bytes(dec.src[i]),
-            bytes(dec.dst[i]),
-            int(dec.sport[i]),
-            int(dec.dport[i]),
-            int(dec.l4[i]) - s,
-            int(dec.payload[i]) - s,
-            int(dec.payload_end[i]) - s,
+            v,
+            int(dec.proto[j]),
+            _address_bytes(v, dec.src_hi[j], dec.src_lo[j]),
+            _address_bytes(v, dec.dst_hi[j], dec.dst_lo[j]),
+            int(dec.sport[j]),
+            int(dec.dport[j]),
+            int(dec.l4[j]) - s,
+            int(dec.payload[j]) - s,
+            int(dec.payload_end[j]) - s,
         )
         want = (
             d.ip_version,
             d.proto,
-            d.src.ljust(16, b"\0"),
-            d.dst.ljust(16, b"\0"),
+            d.src,
+            d.dst,
             d.sport,
             d.dport,
             d.l4,
             d.payload,
             d.payload_end,
         )
-        assert got == want, i
+        assert got == want, j
 
 
 def test_decode_batch_agrees_with_dissect_on_every_case():
