@@ -384,12 +384,18 @@ def code_version():
     try:
         import subprocess
 
-        return subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        def git(*cmd):
+            return subprocess.run(
+                ["git", "-C", str(ROOT), *cmd],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.strip()
+
+        dirty = git("status", "--porcelain", "--", "sklearn_flowspectrum", "benchmarks")
+        return git("rev-parse", "--short", "HEAD") + (
+            " + local changes" if dirty else ""
+        )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 
@@ -410,6 +416,20 @@ def write_report(frame, timings, args, elapsed, partial=False):
         lines += ["# Reproduction of the AMAE paper's Tables 2 and 3", ""]
     if partial:
         lines += ["**PARTIAL: the run is still going (or was interrupted).**", ""]
+    settings = []
+    if {"amae", "ae", "semi-ae"} & set(args.models):
+        settings.append(
+            f"- embedders (AMAE, AE, Semi-AE): {args.epochs} epochs, batch "
+            f"{args.batch_size}, lr {args.lr}, precision {args.precision}; "
+            f"FlowSpectrumClassifier bandwidth {args.bandwidth}"
+        )
+    if "cnn1d" in args.models:
+        settings.append(
+            f"- 1D-CNN: {args.epochs} epochs, Adam lr {args.cnn_lr}, batch "
+            f"{args.batch_size}"
+        )
+    if "extratrees" in args.models:
+        settings.append(f"- ExtraTrees: {args.trees} trees, all cores")
     lines += [
         f"- date: {now}; total run time {elapsed / 60:.1f} min",
         f"- hardware: {hardware()}; device used: {_device(args.device)}",
@@ -426,11 +446,7 @@ def write_report(frame, timings, args, elapsed, partial=False):
         f"- protocol: {args.repeats} repeat(s); each a random stratified 4:1 "
         "train/test split, the training part split 3:1 into fit/validation; "
         "mean ± standard deviation over repeats",
-        f"- embedders (AMAE, AE, Semi-AE): {args.epochs} epochs, batch "
-        f"{args.batch_size}, lr {args.lr}, precision {args.precision}; "
-        f"FlowSpectrumClassifier bandwidth {args.bandwidth}",
-        f"- 1D-CNN: {args.epochs} epochs, Adam lr {args.cnn_lr}, batch "
-        f"{args.batch_size}; ExtraTrees: {args.trees} trees",
+        *settings,
         f"- group-of-{args.k}: {args.groups_per_class} groups of {args.k} same-class "
         "test sessions per class, drawn with replacement, decided together "
         "(the authors' protocol; NOT a per-session score)",
