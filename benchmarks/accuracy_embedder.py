@@ -58,6 +58,11 @@ VARIANTS = {
     "softmax_mapper": {"module__mapper": "softmax"},
     "byte_emb": {"module__byte_embedding": 8},
     "softmax_emb": {"module__mapper": "softmax", "module__byte_embedding": 8},
+    "softmax_emb_wide": {
+        "module__mapper": "softmax",
+        "module__byte_embedding": 8,
+        "module__mapper_hidden": (1024, 256),
+    },
     "wide_emb": {
         "module__byte_embedding": 8,
         "module__mapper_hidden": (1024, 256),
@@ -213,13 +218,11 @@ def main(argv=None):
             r = evaluate(common_sweep, name, Xa, ya, Xb, yb, seed=0)
             r["representation"] = rep
             report["sweep"].append(r)
-            speed = (
-                r["samples_per_s"] if speed is None else max(speed, r["samples_per_s"])
-            )
             print("sweep", json.dumps(r), flush=True)
             save()
         best = max(report["sweep"], key=lambda r: r["acc_spectrum_fsc"])
         variant = best["variant"]
+        speed = best["samples_per_s"]
         report["selected_variant"] = variant
         print(f"selected variant: {variant}", flush=True)
 

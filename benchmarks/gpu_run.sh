@@ -60,9 +60,11 @@ with open(os.path.join(os.environ["OUT"], "embedder_cuda.pkl"), "wb") as f:
     pickle.dump({"embedder": emb, "X": X, "spectrum": Z}, f)
 PYEOF
 echo "== [$(left) s left] pytest (CUDA tests)"
-timeout 120 $PY -m pytest tests/test_embedder.py tests/test_nn.py -q -x -p no:cacheprovider -k "cuda or persistence or shape" 2>&1 | tail -15
+timeout 120 $PY -m pytest tests/test_embedder.py tests/test_nn.py -q -p no:cacheprovider -k "${PYTEST_K:-cuda or persistence or shape}" 2>&1 | tail -15
 echo "== [$(left) s left] throughput benchmark"
-if [ -n "${QUICK:-}" ]; then
+if [ -n "${SKIP_BENCH:-}" ]; then
+    echo "skipped (SKIP_BENCH)"
+elif [ -n "${QUICK:-}" ]; then
     timeout 300 $PY benchmarks/bench_embedder.py --cpu-n 64 --cpu-epochs 2 --repeats 1 --out "$OUT/bench.json"
 else
     timeout 150 $PY benchmarks/bench_embedder.py --no-cpu --cuda-configs fp32,bf16 --out "$OUT/bench.json"
@@ -72,12 +74,13 @@ if [ -n "${QUICK:-}" ]; then
     timeout 900 $PY benchmarks/accuracy_embedder.py --data .devdata --subset 0.03 --sweep \
         --sweep-epochs 1 --epochs 1 --folds 2 --variants base,straight --out "$OUT/accuracy.json"
 else
-    timeout $((ACC_BUDGET + 60)) $PY benchmarks/accuracy_embedder.py --data .devdata --sweep --sweep-epochs 20 \
-        --budget "$ACC_BUDGET" --out "$OUT/accuracy.json"
+    # ACC_ARGS overrides the sweep settings (e.g. a second, large-batch run).
+    timeout $((ACC_BUDGET + 60)) $PY benchmarks/accuracy_embedder.py --data .devdata \
+        ${ACC_ARGS:---sweep --sweep-epochs 20} --budget "$ACC_BUDGET" --out "$OUT/accuracy.json"
 fi
 rem=$(left)
 echo "== [$rem s left] compiled throughput"
-if [ -z "${QUICK:-}" ] && [ "$rem" -gt 70 ]; then
+if [ -z "${QUICK:-}" ] && [ -z "${SKIP_BENCH:-}" ] && [ "$rem" -gt 70 ]; then
     timeout $((rem - 10)) $PY benchmarks/bench_embedder.py --no-cpu --cuda-configs bf16c \
         --repeats 2 --out "$OUT/bench_compile.json"
 fi

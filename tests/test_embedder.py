@@ -55,7 +55,7 @@ def test_transform_shape_dtype_and_classes(data):
     assert np.all(np.isfinite(Z))
     assert list(emb.classes_) == ["chat", "email", "voip"]
     assert emb.n_features_in_ == 64 and emb.side_ == 8
-    assert emb.device_ == "cpu"
+    assert emb.device_ == ("cuda" if torch.cuda.is_available() else "cpu")
     assert emb.class_logits(X).shape == (48, 3)
 
 
