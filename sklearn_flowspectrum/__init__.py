@@ -9,7 +9,7 @@ from sklearn_flowspectrum._version import __version__
 
 # --- captures -> sessions (sklearn_flowspectrum._capture, ._sessions) ---
 from sklearn_flowspectrum._capture import CaptureError, CaptureWarning, iter_records
-from sklearn_flowspectrum._sessions import read_sessions
+from sklearn_flowspectrum._sessions import SessionReport, read_sessions
 # --- sessions -> byte images (._layers, ._vectorizer, ._idx) ---
 from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
 from sklearn_flowspectrum._layouts import byte_map_layers, packet_slot_map
@@ -24,4 +24,4 @@ from sklearn_flowspectrum._classifier import (
     make_group_of_k_scorer,
 )
 
-__all__ = ["__version__", "AMAESpectrumEmbedder", "AMAELoss", "AMAEModule", "CaptureError", "CaptureWarning", "iter_records", "read_sessions", "PcapSessionVectorizer", "byte_map_layers", "load_idx_pair", "read_idx", "write_idx", "packet_slot_map", "FlowSpectrumClassifier", "group_of_k_accuracy_score", "make_group_of_k_scorer"]
+__all__ = ["__version__", "AMAESpectrumEmbedder", "AMAELoss", "AMAEModule", "CaptureError", "CaptureWarning", "iter_records", "read_sessions", "SessionReport", "PcapSessionVectorizer", "byte_map_layers", "load_idx_pair", "read_idx", "write_idx", "packet_slot_map", "FlowSpectrumClassifier", "group_of_k_accuracy_score", "make_group_of_k_scorer"]

@@ -39,7 +39,7 @@ from sklearn_flowspectrum._capture import (
 )
 from sklearn_flowspectrum._layers import IPPROTO_TCP, SKIP_REASONS, dissect
 
-__all__ = ["read_sessions"]
+__all__ = ["SessionReport", "read_sessions"]
 
 REPORT_COLUMNS = (
     "file",
@@ -545,6 +545,28 @@ _COLUMNS = (
 )
 
 
+class SessionReport(tuple):
+    """The per-file report of :func:`read_sessions`: a tuple of dicts, one per
+    file, kept in the session table's ``attrs["report"]``.
+
+    pandas deep-copies ``attrs`` on every operation and compares them on
+    ``concat``; this read-only tuple copies as itself and compares by value.
+    :meth:`to_frame` gives the report as a DataFrame.
+    """
+
+    __slots__ = ()
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def to_frame(self):
+        """The report as a DataFrame, one row per file."""
+        return pd.DataFrame(list(self), columns=list(REPORT_COLUMNS))
+
+
 def _new_report(name):
     report = dict.fromkeys(REPORT_COLUMNS, 0)
     report.update(file=name, format=None, error=None)
@@ -775,10 +797,11 @@ def read_sessions(
         length and the captured bytes), ``linktype``, ``label`` (when
         labels are given), ``frames`` (tuple of bytes), ``frame_ts_ns`` and
         ``frame_orig_len`` (tuples of int, one per kept frame).
-        ``attrs["keep_bytes"]`` holds ``keep_bytes``; ``attrs["report"]`` the
-        per-file report as a list of dicts (``pandas.DataFrame(...)`` of it
-        gives the table; a list, because pandas compares attrs on
-        ``concat``).
+        ``attrs["keep_bytes"]`` holds ``keep_bytes``, ``attrs["flows"]``
+        ``flows``, and ``attrs["report"]`` the per-file report (a
+        :class:`SessionReport`: a tuple of one dict per file, as cheap to
+        carry through pandas operations as a DataFrame is not;
+        ``.to_frame()`` gives the DataFrame that ``return_report`` returns).
     report : pandas.DataFrame
         Only with ``return_report=True``.  One row per file: ``file``,
         ``format``, ``packets`` (records read), ``used`` (TCP/UDP packets
@@ -905,9 +928,10 @@ def read_sessions(
             table = table.loc[~dup].reset_index(drop=True)
     table.attrs["keep_bytes"] = keep_bytes
     table.attrs["flows"] = bool(flows)
-    table.attrs["report"] = reports
+    report = SessionReport(reports)
+    table.attrs["report"] = report
     if return_report:
-        return table, pd.DataFrame(reports, columns=list(REPORT_COLUMNS))
+        return table, report.to_frame()
     return table
 
 
