@@ -430,6 +430,13 @@ def write_report(frame, timings, args, elapsed, partial=False):
         )
     if "extratrees" in args.models:
         settings.append(f"- ExtraTrees: {args.trees} trees, all cores")
+    skipped = [MODEL_NAMES[m] for m in MODELS if m not in args.models]
+    if skipped:
+        lines += [
+            f"**Models in this run: {', '.join(MODEL_NAMES[m] for m in args.models)}. "
+            f"Not run: {', '.join(skipped)} (see `--models`).**",
+            "",
+        ]
     lines += [
         f"- date: {now}; total run time {elapsed / 60:.1f} min",
         f"- hardware: {hardware()}; device used: {_device(args.device)}",
