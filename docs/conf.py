@@ -95,6 +95,8 @@ sphinx_gallery_conf = {
     "reset_modules": ("matplotlib",),
     "show_memory": False,
     "min_reported_time": 1,
+    # Show printed output only, not the repr of a cell's last expression.
+    "capture_repr": (),
     # Per-object "Examples using ..." sections on the API pages.
     "doc_module": ("sklearn_flowspectrum",),
     "backreferences_dir": "gen_modules/backreferences",

@@ -39,7 +39,7 @@ subset = np.concatenate(
 X, y = data.data[subset], data.target[subset]
 pipe = make_pipeline(
     PcapSessionVectorizer(),
-    AMAESpectrumEmbedder(max_epochs=6, random_state=0, device="cpu"),
+    AMAESpectrumEmbedder(max_epochs=6, batch_size=64, random_state=0, device="cpu"),
     FlowSpectrumClassifier(),
 )
 pipe.fit(X, y)

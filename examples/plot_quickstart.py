@@ -56,7 +56,7 @@ X_train, X_test, y_train, y_test = train_test_split(
 # ``mask="safe"`` is the default; it is spelled out here because it matters.
 pipe = make_pipeline(
     PcapSessionVectorizer(mask="safe"),
-    AMAESpectrumEmbedder(max_epochs=8, random_state=0, device="cpu"),
+    AMAESpectrumEmbedder(max_epochs=8, batch_size=64, random_state=0, device="cpu"),
     FlowSpectrumClassifier(),
 )
 pipe.fit(X_train, y_train)

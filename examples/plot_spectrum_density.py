@@ -38,7 +38,7 @@ X_train, X_test, y_train, y_test = train_test_split(
 )
 pipe = make_pipeline(
     PcapSessionVectorizer(),
-    AMAESpectrumEmbedder(max_epochs=8, random_state=0, device="cpu"),
+    AMAESpectrumEmbedder(max_epochs=8, batch_size=64, random_state=0, device="cpu"),
     FlowSpectrumClassifier(),
 )
 pipe.fit(X_train, y_train)
@@ -76,8 +76,11 @@ plot_spectrum_density(train_spectra, y_train, class_names=data.target_names, ax=
 # Decisions along the spectrum
 # ----------------------------
 # The posterior of each class at every spectrum value, including values far
-# outside the training lines, where the decay rule decides by the nearest
-# known line.  Ticks at the bottom: the held-out sessions.
+# outside the training lines (grey), where the decay rule decides by the
+# nearest known line of each class.  The steps a little beyond the outermost
+# lines are where the classifier switches from the kernel densities to the
+# decay rule (three bandwidths from the nearest line; ``rule="kde+decay"``).
+# Ticks at the bottom: the held-out sessions.
 clf = pipe[-1]
 lo, hi = train_spectra.min(), train_spectra.max()
 grid = np.linspace(lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo), 800).reshape(-1, 1)
