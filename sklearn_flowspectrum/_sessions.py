@@ -17,6 +17,7 @@ import contextlib
 import gc
 import ipaddress
 import numbers
+import operator
 import os
 import socket
 import warnings
@@ -341,13 +342,17 @@ def _group_kept(n, gids, frames, ts, lens):
     np.cumsum(np.bincount(gid, minlength=n), out=bounds[1:])
     b = bounds.tolist()
     spans = list(zip(b[:-1], b[1:]))
-    fr = [frames[i] for i in order.tolist()]
-    t = np.concatenate(ts)[order].tolist()
-    ln = np.concatenate(lens)[order].tolist()
+    # Reordered as tuples, whose slices are the per-session tuples.
+    if len(order) > 1:
+        fr = operator.itemgetter(*order.tolist())(frames)
+    else:
+        fr = tuple(frames)
+    t = tuple(np.concatenate(ts)[order].tolist())
+    ln = tuple(np.concatenate(lens)[order].tolist())
     return (
-        [tuple(fr[i:j]) for i, j in spans],
-        [tuple(t[i:j]) for i, j in spans],
-        [tuple(ln[i:j]) for i, j in spans],
+        [fr[i:j] for i, j in spans],
+        [t[i:j] for i, j in spans],
+        [ln[i:j] for i, j in spans],
     )
 
 
@@ -601,6 +606,11 @@ def _read_one_inner(
         if on_error == "raise":
             raise
         report["error"] = str(exc)
+    except OSError as exc:  # the disk failing under us, not a corrupt file
+        err = CaptureError(name, None, f"read error ({exc})")
+        if on_error == "raise":
+            raise err from exc
+        report["error"] = str(err)
     cols = builder.finish()
     skips = builder.skips
     report["packets"] = builder.packets_read
@@ -769,7 +779,7 @@ def read_sessions(
     on_error : {"raise", "warn", "ignore"}, default="raise"
         What a corrupt or unreadable capture (or a path that is not a file)
         does: raise a :class:`ValueError` naming the file and byte offset;
-        or warn (:class:`~sklearn_flowspectrum._capture.CaptureWarning`),
+        or warn (:class:`~sklearn_flowspectrum.CaptureWarning`),
         keep the packets read before the problem and go on with the other
         files; ``"ignore"`` does the same silently.  The report lists the
         error either way.
