@@ -295,6 +295,14 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
             params["device"] = self.__dict__.get("device", "auto")
         return params
 
+    def set_params(self, **kwargs):
+        # skorch builds the callbacks as soon as ``callbacks`` is set; before
+        # the first fit, store it like any other parameter (sklearn's rule:
+        # validate in fit, never in set_params).
+        if "callbacks" in kwargs and not self.initialized_:
+            self.__dict__["callbacks"] = kwargs.pop("callbacks")
+        return super().set_params(**kwargs)
+
     def __setstate__(self, state):
         raw = state.get("device", "auto")
         if raw is not None and str(raw) == "auto":

@@ -159,12 +159,12 @@ def test_get_set_params_and_clone(data):
     assert cloned.get_params()["module__mapper_hidden"] == (8,)
     cloned.set_params(module__mapper_hidden=(4, 2), attention=False, max_epochs=1)
     cloned.fit(X, y)
-    assert cloned.module_.mapper_out.in_features == 2
+    assert cloned.module_.mapper[-2].out_features == 2
     assert cloned.module_.fusion is None
     assert emb.get_params()["module__mapper_hidden"] == (8,)
     # On a fitted net, module__ parameters re-build the module (skorch).
     cloned.set_params(module__mapper_hidden=(3,))
-    assert cloned.module_.mapper_out.in_features == 3
+    assert cloned.module_.mapper[-2].out_features == 3
 
 
 def test_invalid_parameters_raise(data):
@@ -205,10 +205,10 @@ def test_grid_search_over_module_parameter(data):
 def test_partial_fit_continues(data):
     X, y = data
     emb = _emb().fit(X, y)
-    before = emb.module_.mapper_out.weight.detach().clone()
+    before = emb.module_.aux.weight.detach().clone()
     emb.partial_fit(X, y)
     assert len(emb.history_) == 2
-    assert not torch.equal(before, emb.module_.mapper_out.weight)
+    assert not torch.equal(before, emb.module_.aux.weight)
     with pytest.raises(ValueError, match="not seen in fit"):
         emb.partial_fit(X, np.repeat(["chat", "ftp", "voip"], 16))
 

@@ -52,6 +52,18 @@ def test_table1_layers():
     n_prelu = sum(isinstance(c, torch.nn.PReLU) for c in m.modules())
     assert n_prelu >= 4
     assert not any(isinstance(c, torch.nn.ReLU) for c in m.modules())
+    # byte_embedding=0 gives the paper's one-channel encoder input.
+    assert AMAEModule(side=28, byte_embedding=0).encoder[0].in_channels == 1
+    assert m.encoder[0].in_channels == 1 + 8
+
+
+def test_mapper_auto():
+    assert AMAEModule(side=4, n_classes=3).mapper_kind == "softmax"
+    assert AMAEModule(side=4, n_classes=3, head="linear").mapper_kind == "mlp"
+    assert AMAEModule(side=4, n_classes=0).mapper_kind == "mlp"
+    m = AMAEModule(side=4, n_classes=3, mapper="mlp", mapper_hidden=(8,)).eval()
+    d, _, _, _, aux = m(_images(2, 4))
+    assert m.mapper_out is not None and aux.shape == (2, 3)
 
 
 def test_attention_false_is_plain_autoencoder():
@@ -137,7 +149,8 @@ def test_loss_terms():
     no_aux = AMAELoss(aux_weight=0.0)(out, x, y)
     assert no_aux < full
     full.backward()
-    assert m.mapper_out.weight.grad is not None
+    assert m.aux.weight.grad is not None
+    assert m.head.centres.grad is not None
     assert m.fusion.channel.mlp[0].weight.grad is not None
 
 
