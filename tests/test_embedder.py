@@ -243,8 +243,10 @@ def test_bf16_precision_runs(data):
 
 def test_lr_scaling_and_schedule(data):
     X, y = data
-    emb = _emb(lr=1e-3, batch_size=256, lr_scaling="linear").fit(X, y)
+    emb = _emb(lr=1e-3, batch_size=1024, lr_scaling="linear").fit(X, y)
     assert emb.optimizer_.param_groups[0]["lr"] == pytest.approx(4e-3)
+    emb = _emb(lr=1e-3, batch_size=1024, lr_scaling="sqrt").fit(X, y)
+    assert emb.optimizer_.param_groups[0]["lr"] == pytest.approx(2e-3)
     emb = _emb(lr=1e-3, lr_schedule="constant").fit(X, y)
     assert emb.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
 
