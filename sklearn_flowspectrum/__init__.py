@@ -2,26 +2,77 @@
 
 The data flow is the architecture: captures -> packets -> sessions -> byte
 images -> spectra -> decisions.  Each stage lives in its own private module
-and is re-exported here.
+and is re-exported here:
+
+- captures -> sessions: ``_capture`` (pcap/pcapng records), ``_sessions``
+  (:func:`read_sessions`)
+- sessions -> byte images: ``_layers`` (frame dissection), ``_layouts`` (image
+  layouts, byte maps, masking), ``_vectorizer`` (:class:`PcapSessionVectorizer`),
+  ``_idx`` (USTC-TK2016 / MNIST IDX files)
+- images -> spectra: ``_nn`` (torch modules), ``_embedder``
+  (:class:`AMAESpectrumEmbedder`)
+- spectra -> decisions: ``_classifier`` (:class:`FlowSpectrumClassifier`)
+
+The torch-based names are imported on first use, so reading captures,
+imaging sessions and classifying spectra never pay for importing torch (and
+joblib workers that only parse captures start quickly).
 """
 
-from sklearn_flowspectrum._version import __version__
+import importlib
 
-# --- captures -> sessions (sklearn_flowspectrum._capture, ._sessions) ---
 from sklearn_flowspectrum._capture import CaptureError, CaptureWarning, iter_records
-from sklearn_flowspectrum._sessions import SessionReport, read_sessions
-# --- sessions -> byte images (._layers, ._vectorizer, ._idx) ---
-from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
-from sklearn_flowspectrum._layouts import byte_map_layers, packet_slot_map
-from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
-# --- images -> spectra (._nn, ._embedder) ---
-from sklearn_flowspectrum._embedder import AMAESpectrumEmbedder
-from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
-# --- spectra -> decisions (._classifier) ---
 from sklearn_flowspectrum._classifier import (
     FlowSpectrumClassifier,
     group_of_k_accuracy_score,
     make_group_of_k_scorer,
 )
+from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
+from sklearn_flowspectrum._layouts import byte_map_layers, packet_slot_map
+from sklearn_flowspectrum._sessions import SessionReport, read_sessions
+from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
+from sklearn_flowspectrum._version import __version__
 
-__all__ = ["__version__", "AMAESpectrumEmbedder", "AMAELoss", "AMAEModule", "CaptureError", "CaptureWarning", "iter_records", "read_sessions", "SessionReport", "PcapSessionVectorizer", "byte_map_layers", "load_idx_pair", "read_idx", "write_idx", "packet_slot_map", "FlowSpectrumClassifier", "group_of_k_accuracy_score", "make_group_of_k_scorer"]
+# name -> private module, for the names that need torch.
+_LAZY = {
+    "AMAESpectrumEmbedder": "sklearn_flowspectrum._embedder",
+    "AMAELoss": "sklearn_flowspectrum._nn",
+    "AMAEModule": "sklearn_flowspectrum._nn",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "__version__",
+    # captures -> sessions
+    "CaptureError",
+    "CaptureWarning",
+    "SessionReport",
+    "iter_records",
+    "read_sessions",
+    # sessions -> byte images
+    "PcapSessionVectorizer",
+    "byte_map_layers",
+    "load_idx_pair",
+    "packet_slot_map",
+    "read_idx",
+    "write_idx",
+    # images -> spectra
+    "AMAELoss",
+    "AMAEModule",
+    "AMAESpectrumEmbedder",
+    # spectra -> decisions
+    "FlowSpectrumClassifier",
+    "group_of_k_accuracy_score",
+    "make_group_of_k_scorer",
+]
