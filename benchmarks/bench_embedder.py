@@ -22,11 +22,13 @@ RESULTS (one NVIDIA H100 80GB HBM3, torch 2.11, 65,536 sessions, 6 epochs,
     cuda bs=4096 bf16      163686    165229  1.009    118886       843211     948844
     cuda bs=4096 bf16 c.   181913    179656  0.988     61763       747127     925598
 
-("c." = ``torch.compile``; "fit s/s" is the whole ``fit`` including the
-first epoch's cuDNN autotuning or compilation, the copy to the device and
-the attention-weights pass.)  The default network (byte embeddings, mapper
-(1024, 256)) trained at 65-98k samples/s whole-fit at batch 1024 bf16 in
-the accuracy runs.
+On this project's shared 2-core CPU box (``--rounds 3``, 512 sessions, 3
+epochs, batch 256 fp32): raw 82, embedder 82 samples/s (ratio 0.998);
+transform 624 vs 646 sessions/s.  ("c." = ``torch.compile``; "fit s/s" is
+the whole ``fit`` including the first epoch's cuDNN autotuning or
+compilation, the copy to the device and the attention-weights pass.)
+The default network (byte embeddings, mapper (1024, 256)) trained at
+65-98k samples/s whole-fit at batch 1024 bf16 in the accuracy runs.
 
 Run::
 
