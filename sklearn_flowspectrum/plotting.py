@@ -569,28 +569,24 @@ def plot_attention_scatter(
     ax.set_xlabel("byte position in the session image")
     ax.set_ylabel("attention weight (standardised)")
     ax.set_title("Attention weight of each byte position, per class")
-    legend = ax.legend(
-        fontsize="small",
-        title="class",
-        loc="upper left",
-        bbox_to_anchor=(1.0, 1.0),
-        markerscale=2,
-    )
+    handles, _ = ax.get_legend_handles_labels()
     if categories is not None:
         lo, hi = W.min(), W.max()
         span = hi - lo if hi > lo else 1.0
         ax.set_ylim(lo - 0.12 * span, hi + 0.05 * span)
-        ax.add_artist(legend)
         used = _field_track(ax, categories, 0, n_bytes)
-        ax.legend(
-            handles=_category_handles(used),
-            fontsize="small",
-            title="kind of field at each position in most sessions (bottom strip)",
-            title_fontsize="small",
-            loc="upper center",
-            bbox_to_anchor=(0.5, -0.13),
-            ncols=len(used),
-        )
+        # One legend (layout engines make room for one): the classes, then
+        # the colours of the field strip under a header entry.
+        header = _pyplot().Rectangle((0, 0), 1, 1, visible=False)
+        header.set_label("bottom strip: field kind")
+        handles += [header] + _category_handles(used)
+    ax.legend(
+        handles=handles,
+        fontsize="small",
+        loc="upper left",
+        bbox_to_anchor=(1.0, 1.0),
+        markerscale=2,
+    )
     return ax
 
 
