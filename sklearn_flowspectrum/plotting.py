@@ -20,6 +20,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from sklearn_flowspectrum._layers import FIELD_GROUPS
+
 __all__ = [
     "FIELD_CATEGORIES",
     "field_category",
@@ -45,18 +47,12 @@ FIELD_CATEGORIES = {
     "padding": "#f0f0f0",
     "mixed": "#c7c7c7",
 }
+# The leaky field groups come from the dissector, the one place that names
+# protocol fields, so plots and masking agree on what "leaky" means.
 _LEAKY = {
-    "timestamp": ("pcap.ts_sec", "pcap.ts_usec", "tcp.opt.timestamp"),
-    "address": (
-        "eth.dst",
-        "eth.src",
-        "sll.addr",
-        "ip.src",
-        "ip.dst",
-        "ipv6.src",
-        "ipv6.dst",
-    ),
-    "port": ("tcp.sport", "tcp.dport", "udp.sport", "udp.dport"),
+    "timestamp": FIELD_GROUPS["timestamps"],
+    "address": FIELD_GROUPS["addresses"],
+    "port": FIELD_GROUPS["ports"],
 }
 _FIELD_TO_LEAKY = {f: kind for kind, fields in _LEAKY.items() for f in fields}
 
