@@ -99,6 +99,15 @@ PAPER_ACCURACY = {
 }
 
 
+# AMAEModule parameters that give the paper-shaped network (Table 1 plus a
+# plain MLP mapper to d(A)); see the AMAEModule docstring.
+PAPER_NETWORK = {
+    "module__mapper": "mlp",
+    "module__byte_embedding": 0,
+    "module__mapper_hidden": (256, 64),
+}
+
+
 class SemiAEModule(AMAEModule):
     """The Semi-AE baseline: AMAE's autoencoder without attention, Semi-2DCAE style.
 
@@ -108,7 +117,13 @@ class SemiAEModule(AMAEModule):
     """
 
     def __init__(self, side=28, n_classes=0, attention=False, **kwargs):
-        kwargs.update(head="linear", aux_head=False, mapper_hidden=())
+        kwargs.update(
+            head="linear",
+            aux_head=False,
+            mapper_hidden=(),
+            mapper="mlp",
+            byte_embedding=0,
+        )
         super().__init__(side=side, n_classes=n_classes, attention=False, **kwargs)
 
 
@@ -159,6 +174,10 @@ def make_model(name, args, seed, n_classes):
         random_state=seed,
         precision=args.precision,
     )
+    if args.network == "paper" and name in ("amae", "ae"):
+        # The package's default network adds byte embeddings and a wider,
+        # softmax-placed mapper; the reproduction uses the paper's shape.
+        emb_kw.update(PAPER_NETWORK)
     clf = FlowSpectrumClassifier(bandwidth=args.bandwidth)
     if name == "amae":
         return make_pipeline(AMAESpectrumEmbedder(attention=True, **emb_kw), clf)
@@ -420,7 +439,8 @@ def write_report(frame, timings, args, elapsed, partial=False):
     if {"amae", "ae", "semi-ae"} & set(args.models):
         settings.append(
             f"- embedders (AMAE, AE, Semi-AE): {args.epochs} epochs, batch "
-            f"{args.batch_size}, lr {args.lr}, precision {args.precision}; "
+            f"{args.batch_size}, lr {args.lr}, precision {args.precision}, "
+            f"{args.network} network; "
             f"FlowSpectrumClassifier bandwidth {args.bandwidth}"
         )
     if "cnn1d" in args.models:
@@ -499,6 +519,12 @@ def parse_args(argv=None):
         nargs="+",
         choices=REPRESENTATIONS,
         default=list(REPRESENTATIONS),
+    )
+    p.add_argument(
+        "--network",
+        choices=["paper", "default"],
+        default="paper",
+        help="AMAE/AE network: the paper's shape, or the package's default",
     )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--repeats", type=int, default=3)
