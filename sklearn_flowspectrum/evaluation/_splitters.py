@@ -153,7 +153,25 @@ def ustc_session_table(rows):
     return pd.DataFrame(out)
 
 
-class _GroupedKFold(GroupsConsumerMixin, BaseCrossValidator):
+class _NSplitsCV(GroupsConsumerMixin, BaseCrossValidator):
+    """Cross-validator whose number of splits is its ``n_splits`` parameter."""
+
+    def get_n_splits(self, X=None, y=None, groups=None):
+        """Return the number of splitting iterations, ``n_splits``.
+
+        Parameters
+        ----------
+        X, y, groups : object
+            Ignored; present for API compatibility.
+
+        Returns
+        -------
+        n_splits : int
+        """
+        return self.n_splits
+
+
+class _GroupedKFold(_NSplitsCV):
     """K-fold over groups derived from ``X`` or passed as ``groups``."""
 
     def _groups(self, X, groups):  # pragma: no cover - abstract
@@ -197,20 +215,6 @@ class _GroupedKFold(GroupsConsumerMixin, BaseCrossValidator):
             self.n_splits, shuffle=self.shuffle, random_state=self.random_state
         )
         yield from kfold.split(np.zeros((n, 1)), groups=codes)
-
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Return the number of splitting iterations, ``n_splits``.
-
-        Parameters
-        ----------
-        X, y, groups : object
-            Ignored; present for API compatibility.
-
-        Returns
-        -------
-        n_splits : int
-        """
-        return self.n_splits
 
 
 class CaptureFileKFold(_GroupedKFold):
@@ -421,7 +425,7 @@ class ServerEndpointKFold(_GroupedKFold):
         )
 
 
-class SessionTimeSplit(GroupsConsumerMixin, BaseCrossValidator):
+class SessionTimeSplit(_NSplitsCV):
     """Forward-chaining split in time: train on earlier sessions, test on later.
 
     Sessions are ordered by their start time (the ``first_ts`` column of a
@@ -592,17 +596,3 @@ class SessionTimeSplit(GroupsConsumerMixin, BaseCrossValidator):
             if self.max_train_size is not None:
                 train = train[-self.max_train_size :]
             yield np.sort(train), np.sort(test)
-
-    def get_n_splits(self, X=None, y=None, groups=None):
-        """Return the number of splitting iterations, ``n_splits``.
-
-        Parameters
-        ----------
-        X, y, groups : object
-            Ignored; present for API compatibility.
-
-        Returns
-        -------
-        n_splits : int
-        """
-        return self.n_splits
