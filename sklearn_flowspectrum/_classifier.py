@@ -975,6 +975,15 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         uniq, codes = np.unique(groups, return_inverse=True)
         return X, codes.reshape(-1), uniq.shape[0]
 
+    def _group_scores(self, X, groups):
+        """Per-session log scores and nearest-line distances of ``X``, with
+        the group codes in the same (query) order as their columns."""
+        X, codes, n_groups = self._validate_groups(X, groups)
+        scores, min_dist, order = self._joint_log_scores(X)
+        if order is not None:
+            codes = codes[order]
+        return scores, min_dist, codes, n_groups
+
     def predict_groups(self, X, groups):
         """Set-level decision: one label per group of sessions (Eqs. 3-6).
 
@@ -996,10 +1005,7 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         y_pred : ndarray of shape (n_groups,)
             One label per group, groups in the order of ``np.unique(groups)``.
         """
-        X, codes, n_groups = self._validate_groups(X, groups)
-        scores, min_dist, order = self._joint_log_scores(X)
-        if order is not None:
-            codes = codes[order]
+        scores, min_dist, codes, n_groups = self._group_scores(X, groups)
         return self._group_decision(scores, min_dist, codes, n_groups)[0]
 
     def predict_groups_proba(self, X, groups):
@@ -1019,10 +1025,7 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
             Group posteriors (rows sum to 1), groups in the order of
             ``np.unique(groups)``, columns in the order of ``classes_``.
         """
-        X, codes, n_groups = self._validate_groups(X, groups)
-        scores, _, order = self._joint_log_scores(X)
-        if order is not None:
-            codes = codes[order]
+        scores, _, codes, n_groups = self._group_scores(X, groups)
         return np.exp(self._group_log_proba(scores, codes, n_groups).T)
 
     # -- reject option --------------------------------------------------------
