@@ -285,6 +285,11 @@ def _pcap_batches(f, name, header, chunk_size, reuse=False):
         want = min(chunk_size, remaining)
         need = carry + want + _PAD
         if buf is None or not reuse or len(buf) < need:
+            if reuse and remaining > want:
+                # More chunks follow: leave room for the usual carry (a
+                # partial record) so the buffer need not grow again; each
+                # regrowth faults in a fresh chunk-sized allocation.
+                need = max(need, want + 16 + _MAX_SNAPLEN + _PAD)
             new = bytearray(need)
             if carry:
                 new[:carry] = buf[consumed : consumed + carry]
