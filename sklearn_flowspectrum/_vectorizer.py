@@ -201,8 +201,9 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         images = self._images(X)
         if self.scale:
-            images = images.astype(np.float32)
-            images /= np.float32(255)
+            # One pass, no intermediate float copy; same values as
+            # ``images.astype(np.float32) / np.float32(255)``.
+            images = np.divide(images, np.float32(255), dtype=np.float32)
         return images
 
     def byte_map(self, X):
