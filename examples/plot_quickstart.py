@@ -7,7 +7,8 @@ The whole method in a scikit-learn :class:`~sklearn.pipeline.Pipeline`:
 
 1. :class:`~sklearn_flowspectrum.PcapSessionVectorizer` turns each session
    into a 784-byte image and blanks the fields that leak the label
-   (capture timestamps, addresses, ports, IP ID and checksums);
+   (capture timestamps, addresses, ports, IP ID, checksums and DNS
+   transaction IDs);
 2. :class:`~sklearn_flowspectrum.AMAESpectrumEmbedder` maps each image to
    one real number, the session's place on the FlowSpectrum;
 3. :class:`~sklearn_flowspectrum.FlowSpectrumClassifier` decides the class

@@ -28,8 +28,9 @@ PCAP_ROW_MAGIC = bytes.fromhex("a1b2c3d4")
 _BYTE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len")
 _MASK_HELP = (
     "fields blanked in every packet: 'safe' (timestamps, addresses, ports, "
-    "IP ID, checksums; the default), 'none' (the published images), or a "
-    "comma-separated list of groups/fields, e.g. 'ports,timestamps'"
+    "IP ID, checksums, DNS transaction IDs; the default), 'none' (the "
+    "published images), or a comma-separated list of groups/fields, "
+    "e.g. 'ports,timestamps'"
 )
 
 
@@ -783,8 +784,8 @@ def _cmd_demo(args, console):
             if args.mask == "none"
             else f"{_mask_text(args.mask)}"
             + (
-                " (capture timestamps, MAC/IP addresses, ports, IP ID and "
-                "checksums blanked in every packet)"
+                " (capture timestamps, MAC/IP addresses, ports, IP ID, "
+                "checksums and DNS transaction IDs blanked in every packet)"
                 if args.mask == "safe"
                 else ""
             )

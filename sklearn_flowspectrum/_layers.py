@@ -80,7 +80,13 @@ FIELD_GROUPS = {
     "ports": ("tcp.sport", "tcp.dport", "udp.sport", "udp.dport"),
     "ip_id": ("ip.id", "ipv6.vtcfl"),
     "checksums": ("ip.checksum", "tcp.checksum", "udp.checksum"),
+    "dns_id": ("dns.id",),
 }
+# UDP ports of the DNS-format name services (DNS, NetBIOS name service, mDNS,
+# LLMNR): their payload starts with a 2-byte transaction ID ("dns.id").  It
+# names one query event, not the traffic: the same query sent over IPv4 and
+# IPv6 or repeated becomes several sessions sharing the ID.
+DNS_PORTS = frozenset({53, 137, 5353, 5355})
 
 
 # Fixed header layouts as (name, start, stop) relative to the header start;
@@ -440,6 +446,8 @@ def _transport(b, proto, off, end):
         b.payload_end = end
         if b.payload < end:
             b.add("payload", b.payload, end - b.payload)
+            if b.sport in DNS_PORTS or b.dport in DNS_PORTS:
+                b.add("dns.id", b.payload, min(2, end - b.payload))
         return b.result()
     return b.result("not_tcp_udp")
 

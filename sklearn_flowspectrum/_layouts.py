@@ -60,6 +60,13 @@ masked image still says IPv6.  Field groups (:data:`MASK_GROUPS`):
 - ``ip_id``: ``ip.id`` and the IPv6 flow label (in ``ipv6.vtcfl``)
 - ``checksums``: ``ip.checksum``, ``tcp.checksum``, ``udp.checksum``
   (they are sums over the addresses and ports, so they encode them)
+- ``dns_id``: ``dns.id``, the 2-byte transaction ID that starts the payload
+  of UDP DNS, NetBIOS name service, mDNS and LLMNR packets (port 53, 137,
+  5353 or 5355 on either side).  It identifies one query event: the same
+  query sent over IPv4 and IPv6, or repeated, becomes several sessions with
+  one ID, so a random split scores them by the ID.  In the ISCX training
+  data, 9,059 identical "wpad" LLMNR sessions of the Chat and Email captures
+  are told apart 78% of the time with the ID and 59% without (chance 50%).
 
 ``"safe"`` is all of these groups; ``"none"`` masks nothing.  The pcap
 linktype (byte 23 of ``"ustc"`` images) is kept: it tells how the traffic was
@@ -83,6 +90,7 @@ from sklearn_flowspectrum._layers import (
     _RAW_LINKTYPES,
     _TCP_HEADER,
     _UDP_HEADER,
+    DNS_PORTS,
     FIELD_GROUPS,
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
@@ -150,6 +158,7 @@ FIELD_NAMES = frozenset(
         "tcp.options",
         "tcp.opt.timestamp",
         "payload",
+        "dns.id",
     ]
 )
 # The record-header part of a mask, relative to the record header.
@@ -167,8 +176,16 @@ _FAST_FIXED = {
     "eth.src": ("eth", 6, 12),
 }
 _FAST_VARIABLE = frozenset(
-    {"sll.addr", "ip.options", "tcp.options", "tcp.opt.timestamp", "payload"}
+    {
+        "sll.addr",
+        "ip.options",
+        "tcp.options",
+        "tcp.opt.timestamp",
+        "payload",
+        "dns.id",
+    }
 )
+_DNS_PORTS = np.array(sorted(DNS_PORTS))
 _ETH_VLAN = np.array([0x8100, 0x88A8, 0x9100])
 
 
@@ -508,6 +525,13 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
             elif name == "payload":
                 sel = fi[payload_end[fi] > payload[fi]]
                 emit(sel, payload[sel], payload_end[sel])
+            elif name == "dns.id":
+                fu = fi[(fproto == 17) & (payload_end[fi] > payload[fi])]
+                named = np.isin(_u16(buf, s[fu] + l4[fu]), _DNS_PORTS) | np.isin(
+                    _u16(buf, s[fu] + l4[fu] + 2), _DNS_PORTS
+                )
+                fu = fu[named]
+                emit(fu, payload[fu], np.minimum(payload[fu] + 2, payload_end[fu]))
 
     # The reference dissector for the rest.
     slow = np.flatnonzero(~ok)
@@ -1023,7 +1047,7 @@ def session_byte_map(
     --------
     >>> import struct
     >>> ip = bytes.fromhex("4500001d0001000040110000c0a80001c0a80002")
-    >>> frame = ip + struct.pack("!HHHH", 5353, 53, 9, 0) + b"x"
+    >>> frame = ip + struct.pack("!HHHH", 40000, 443, 9, 0) + b"x"
     >>> m = session_byte_map([frame], 101, n_bytes=72)
     >>> m[0], m[24], m[40], m[52], m[68], m[69], m[71]
     ('pcap.magic', 'pcap.ts_sec', 'ip.vhl', 'ip.src', 'payload', 'pad', 'pad')
@@ -1129,6 +1153,8 @@ def byte_map_layers(byte_map):
             return "link"
         if prefix in ("ip", "ipv6"):
             return "ip"
+        if prefix == "dns":  # the transaction ID at the start of the payload
+            return "payload"
         return prefix
 
     uniq, inverse = np.unique(byte_map.astype(str), return_inverse=True)

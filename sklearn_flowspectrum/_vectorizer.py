@@ -42,7 +42,8 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
     Each session becomes one row of ``n_bytes`` bytes, the input of the AMAE
     embedder: with the defaults, the 784-byte (28x28) image of Wang et al.
     2017 that the AMAE paper uses, with the fields that leak the capture
-    (timestamps, addresses, ports, IP ID, checksums) blanked in every packet.
+    (timestamps, addresses, ports, IP ID, checksums, DNS transaction IDs)
+    blanked in every packet.
 
     Parameters
     ----------
@@ -67,8 +68,10 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
         Fields blanked (set to zero) in every packet of the image.  ``"safe"``
         blanks the groups ``timestamps`` (pcap record time, TCP timestamp
         option), ``addresses`` (MAC, SLL, IPv4, IPv6), ``ports``, ``ip_id``
-        (IPv4 ID, IPv6 flow label) and ``checksums`` (IP, TCP, UDP);
-        ``"none"`` reproduces the published images.  A list may mix group
+        (IPv4 ID, IPv6 flow label), ``checksums`` (IP, TCP, UDP) and
+        ``dns_id`` (the transaction ID that starts UDP DNS, NetBIOS name,
+        mDNS and LLMNR payloads: it ties together the sessions of one query
+        event); ``"none"`` reproduces the published images.  A list may mix group
         names and field names (e.g. ``["ports", "ip.ttl"]``).
     packet_bytes : int, default=112
         Slot size of ``layout="packets"`` (``n_bytes // packet_bytes`` slots;

@@ -144,6 +144,27 @@ def test_tcp_timestamp_option_is_a_field():
     assert (stop - start, start) == (8, 34 + 20 + 4)
 
 
+@pytest.mark.parametrize(
+    "sport, dport, payload, expected",
+    [
+        (40000, 5355, b"\xab\xcd\x00\x00wpad", [(42, 44)]),  # LLMNR query
+        (53, 40000, b"\x12\x34\x81\x80", [(42, 44)]),  # DNS response
+        (137, 137, b"\x01", [(42, 43)]),  # NetBIOS name service, cut ID
+        (5353, 5353, b"", []),  # no payload, no ID
+        (40000, 40001, b"\xab\xcdquery", []),  # not a name service port
+    ],
+)
+def test_dns_transaction_id_is_a_field(sport, dport, payload, expected):
+    udp = dpkt.udp.UDP(sport=sport, dport=dport, data=payload)
+    udp.ulen = 8 + len(payload)
+    d = dissect(_eth(_ip4(udp, p=dpkt.ip.IP_PROTO_UDP)), LINKTYPE_ETHERNET)
+    assert d.skip is None and d.payload == 42
+    assert _ranges(d, "dns.id") == expected
+    # The payload keeps its place: L7 images still start at the ID.
+    assert _ranges(d, "payload") == ([(42, 42 + len(payload))] if payload else [])
+    assert "dns.id" in FIELD_GROUPS["dns_id"]
+
+
 def test_other_link_layers():
     ip = bytes(_ip4(_tcp()))
     sll = struct.pack("!HHH8sH", 0, 1, 6, b"\x02" * 8, 0x0800) + ip

@@ -98,13 +98,15 @@ def _cases():
     ]
     v = 18  # VLAN-tagged IPv6 header offset
     eth_vlan_udp6 = [(0, 12), (v + 2, v + 4), (v + 8, v + 40)]
-    eth_vlan_udp6 += [(v + 40, v + 44), (v + 46, v + 48)]
-    sll_udp4 = [(6, 14), (16 + 4, 16 + 6), (16 + 10, 16 + 20), (36, 40), (42, 44)]
+    # udp() sends to port 53: its first two payload bytes are a DNS
+    # transaction ID ("dns.id"), blanked too.
+    eth_vlan_udp6 += [(v + 40, v + 44), (v + 46, v + 48), (v + 48, v + 50)]
+    sll_udp4 = [(6, 14), (16 + 4, 16 + 6), (16 + 10, 16 + 20), (36, 40), (42, 46)]
     sll2_tcp6 = [(12, 20), (22, 24), (28, 60), (60, 64), (76, 78)]
     raw_tcp4_opts = [(4, 6), (10, 20), (28, 32), (44, 46)]  # 8 bytes of IP options
-    null_udp4 = [(8, 10), (14, 24), (24, 28), (30, 32)]
+    null_udp4 = [(8, 10), (14, 24), (24, 28), (30, 34)]
     hop = bytes([17, 0]) + b"\0" * 6
-    raw_udp6_ext = [(2, 4), (8, 40), (48, 52), (54, 56)]
+    raw_udp6_ext = [(2, 4), (8, 40), (48, 52), (54, 58)]
     return {
         "eth-ipv4-tcp-ts": (
             [eth(ip4(tcp(opts=TS_OPT))), eth(ip4(tcp(b"second", opts=TS_OPT)))],
@@ -144,6 +146,30 @@ def _cases():
 
 
 CASES = _cases()
+
+
+@pytest.mark.parametrize("vectorized", [True, False])
+def test_dns_id_mask_follows_the_name_service_ports(vectorized):
+    # The transaction ID is blanked when either port is a DNS-format name
+    # service (here LLMNR as destination, NBNS as source), not otherwise.
+    frames = [
+        eth(ip4(udp(b"\xab\xcdwpad", sport=40000, dport=5355), proto=17)),
+        eth(ip4(udp(b"\xab\xcdwpad", sport=137, dport=40000), proto=17)),
+        eth(ip4(udp(b"\xab\xcdwpad", sport=40000, dport=40001), proto=17)),
+    ]
+    batch = one_session(frames, LINKTYPE_ETHERNET)
+    dis = dissect_batch(
+        batch, np.arange(len(frames)), resolve_mask("dns_id"), vectorized=vectorized
+    )
+    buf = batch.buf.copy()
+    for fi, ai, zi, ki in zip(*dis.ranges):
+        s = batch.start[fi]
+        buf[s + ai : s + zi] &= np.uint8(ki)
+    payloads = [
+        buf[batch.start[i] + 42 : batch.start[i] + batch.length[i]].tobytes()
+        for i in range(len(frames))
+    ]
+    assert payloads == [b"\0\0wpad", b"\0\0wpad", b"\xab\xcdwpad"]
 
 
 def _expected_masked(frame, ranges, nibbles):
@@ -297,7 +323,7 @@ def test_packet_slot_map_static():
 def test_mask_resolution():
     assert resolve_mask("none") == frozenset() == resolve_mask(None)
     assert resolve_mask("safe") == SAFE_FIELDS
-    for group in ("timestamps", "addresses", "ports", "ip_id", "checksums"):
+    for group in ("timestamps", "addresses", "ports", "ip_id", "checksums", "dns_id"):
         assert set(MASK_GROUPS[group]) <= SAFE_FIELDS
         assert resolve_mask(group) == frozenset(MASK_GROUPS[group])
     assert "pcap.ts_sec" in SAFE_FIELDS and "tcp.opt.timestamp" in SAFE_FIELDS

@@ -73,6 +73,7 @@ AUDIT_FIELDS = {
     "tcp.other": ("tcp.*",),
     "udp.other": ("udp.*",),
     "trailer": ("trailer", "other"),
+    "dns.id": ("dns.id",),
     "payload": ("payload",),
 }
 _PAYLOAD_SETS = frozenset({"payload"})
@@ -93,6 +94,7 @@ CONTEXT_SETS = frozenset(
         "ports",
         "tcp.seq_ack",
         "tcp.timestamp",
+        "dns.id",
     }
 )
 
