@@ -193,7 +193,8 @@ class AMAEModule(nn.Module):
     even under mixed precision, because it is the model's product.
 
     Defaults beyond the paper, and the evidence for them (12-class ISCX
-    session images, masked AllLayers, inner validation split of 5,680
+    session images, masked AllLayers (safe mask without ``dns.id``), inner
+    validation split of 5,680
     sessions, one H100; ``benchmarks/accuracy_embedder.py``): at 20 epochs,
     1-D accuracy (FlowSpectrumClassifier on ``d(A)``) was 76.3% for the
     paper-shaped network (``mapper="mlp"``, ``byte_embedding=0``), 78.4%

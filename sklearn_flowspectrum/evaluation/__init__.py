@@ -17,6 +17,10 @@ from sklearn_flowspectrum.evaluation._audit import (
     leakage_audit,
     plot_leakage_audit,
 )
+from sklearn_flowspectrum.evaluation._background import (
+    BACKGROUND_UDP_PORTS,
+    background_sessions,
+)
 from sklearn_flowspectrum.evaluation._report import (
     EvaluationReport,
     evaluation_report,
@@ -32,7 +36,9 @@ from sklearn_flowspectrum.evaluation._splitters import (
 
 __all__ = [
     "AUDIT_FIELDS",
+    "BACKGROUND_UDP_PORTS",
     "CONTEXT_SETS",
+    "background_sessions",
     "evaluation_report",
     "leakage_audit",
     "markdown_table",
