@@ -20,8 +20,8 @@ the mean (and spread) over repeated runs.  Models:
 Each on three representations: ``unmasked`` AllLayers (the paper's setting:
 the published rows as they are, pcap timestamps, addresses and ports
 included), ``masked`` AllLayers (PcapSessionVectorizer ``mask="safe"``:
-timestamps, MAC/IP addresses, ports, IP ID and checksums blanked in every
-packet) and ``l7`` (the published SessionL7 payload images).  Scores:
+timestamps, MAC/IP addresses, ports, IP ID, checksums and DNS transaction
+IDs blanked in every packet) and ``l7`` (the published SessionL7 payload images).  Scores:
 per-session accuracy and macro precision/recall/F1 on the test part, and
 group-of-10 accuracy (the authors' protocol: groups of 10 same-class test
 sessions drawn with replacement, decided together).
@@ -68,7 +68,12 @@ from sklearn_flowspectrum import (
 )
 from sklearn_flowspectrum._nn import AMAEModule
 from sklearn_flowspectrum.datasets import load_iscx_vpn2016
-from sklearn_flowspectrum.evaluation import evaluation_report, markdown_table
+from sklearn_flowspectrum.evaluation import (
+    background_sessions,
+    evaluation_report,
+    markdown_table,
+    ustc_session_table,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "iscx-vpn2016"
@@ -208,7 +213,12 @@ def make_model(name, args, seed, n_classes):
 
 
 def load(dataset, representation, data, max_per_class, rng):
-    """uint8 rows and int labels of one dataset and representation."""
+    """uint8 rows, int labels, class names and background flags.
+
+    The flags mark UDP name-service and discovery sessions (DNS, LLMNR,
+    NetBIOS, ...; :func:`background_sessions`), read from the headers of the
+    AllLayers rows before masking; L7 rows have no headers (None).
+    """
     vpn, _ = DATASETS[dataset]
     rep = "l7" if representation == "l7" else "alllayers"
     bunch = load_iscx_vpn2016(data, representation=rep, vpn=vpn)
@@ -221,12 +231,15 @@ def load(dataset, representation, data, max_per_class, rng):
             ]
         )
         X, y = X[np.sort(keep)], y[np.sort(keep)]
+    background = None
+    if representation != "l7":
+        background = background_sessions(ustc_session_table(X))
     if representation == "masked":
         X = PcapSessionVectorizer(
             layout="ustc", mask="safe", scale=False
         ).fit_transform(X)
     names = [str(n).removeprefix("VPN-") for n in bunch.target_names]
-    return np.ascontiguousarray(X), y, names
+    return np.ascontiguousarray(X), y, names, background
 
 
 def _inputs(name, X):
@@ -243,19 +256,25 @@ def run(args, t_start):
     for representation in args.representations:
         for dataset in args.datasets:
             rng = np.random.default_rng(0)
-            X, y, names = load(
+            X, y, names, background = load(
                 dataset, representation, args.data, args.max_per_class, rng
             )
             counts = np.bincount(y, minlength=len(names))
+            share = (
+                "" if background is None else f"; {background.mean():.0%} background"
+            )
             print(
                 f"\n== {dataset} / {representation}: {len(y)} sessions "
-                f"({', '.join(f'{n} {c}' for n, c in zip(names, counts))})",
+                f"({', '.join(f'{n} {c}' for n, c in zip(names, counts))}){share}",
                 flush=True,
             )
+            flags = np.zeros(len(y), bool) if background is None else background
             for repeat in range(args.repeats):
                 seed = 1000 * repeat + 7
-                X_tr, X_te, y_tr, y_te = train_test_split(
-                    X, y, test_size=0.2, stratify=y, random_state=seed
+                # Same seed and stratification as without the flags: the
+                # split of X and y does not change.
+                X_tr, X_te, y_tr, y_te, _, bg_te = train_test_split(
+                    X, y, flags, test_size=0.2, stratify=y, random_state=seed
                 )
                 X_fit, X_val, y_fit, y_val = train_test_split(
                     X_tr, y_tr, test_size=0.25, stratify=y_tr, random_state=seed
@@ -269,6 +288,14 @@ def run(args, t_start):
                     pred = model.predict(Xt)
                     val_acc = float(
                         np.mean(model.predict(_inputs(name, X_val)) == y_val)
+                    )
+                    # Per-session accuracy on the application sessions only
+                    # (NaN for L7 rows, whose headers are gone).
+                    apps = ~bg_te
+                    app_acc = (
+                        float(np.mean(pred[apps] == y_te[apps]))
+                        if background is not None and apps.any()
+                        else float("nan")
                     )
                     rep = evaluation_report(
                         y_te,
@@ -297,6 +324,8 @@ def run(args, t_start):
                             repeat=repeat,
                             fit_s=fit_s,
                             val_acc=val_acc,
+                            app_acc=app_acc,
+                            app_share=float(np.mean(~bg_te)),
                             n_fit=len(y_fit),
                             n_test=len(y_te),
                         )
@@ -305,7 +334,7 @@ def run(args, t_start):
                         f"  {MODEL_NAMES[name]:11s} repeat {repeat}: per-session acc "
                         f"{rep.accuracy:.3f}  macro F1 {rep.f1:.3f}  "
                         f"group-of-{args.k} {rep.group_accuracy:.3f}  "
-                        f"val acc {val_acc:.3f}  fit {fit_s:.1f} s",
+                        f"apps {app_acc:.3f}  val acc {val_acc:.3f}  fit {fit_s:.1f} s",
                         flush=True,
                     )
             # Rewrite the report after every block, so an interrupted run
@@ -369,6 +398,9 @@ def summarise(frame, timings, dataset, args):
                     f"group-of-{args.k} acc %": _mean_std(
                         pick(f"group-of-{args.k}", "all", "accuracy")
                     ),
+                    "apps acc %": _mean_std(
+                        t.sort_values("repeat")["app_acc"].dropna()
+                    ),
                     "val acc %": _mean_std(t.sort_values("repeat")["val_acc"]),
                     "fit s": f"{np.median(t['fit_s']):.1f}",
                     "paper acc %": "" if paper is None else f"{paper}",
@@ -417,6 +449,17 @@ def code_version():
         )
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+
+
+def _app_share_text(timings):
+    parts = []
+    for dataset in DATASETS:
+        t = timings[
+            (timings["dataset"] == dataset) & (timings["representation_key"] != "l7")
+        ]
+        if len(t):
+            parts.append(f"{dataset} {t['app_share'].mean():.0%}")
+    return f" (share of test sessions: {', '.join(parts)})" if parts else ""
 
 
 def write_report(frame, timings, args, elapsed, partial=False):
@@ -480,6 +523,10 @@ def write_report(frame, timings, args, elapsed, partial=False):
         "- accuracy / precision / recall / F1: per session, macro over classes; "
         "val acc: per-session accuracy on the validation quarter (not used for "
         "selection); fit s: median training time",
+        "- apps acc: per-session accuracy on the test sessions that are NOT UDP "
+        "name-service or discovery traffic (DNS, LLMNR, NetBIOS, mDNS, SSDP, "
+        "DHCP, ...: `background_sessions`), i.e. on the application's own "
+        "sessions; AllLayers only (L7 rows carry no ports)" + _app_share_text(timings),
         "- paper acc: the accuracy printed in the paper (unmasked AllLayers; "
         "the paper does not say whether it is per session or per group)",
         "",
