@@ -20,10 +20,10 @@ the mean (and spread) over repeated runs.  Models:
 Each on three representations: ``unmasked`` AllLayers (the paper's setting:
 the published rows as they are, pcap timestamps, addresses and ports
 included), ``masked`` AllLayers (PcapSessionVectorizer ``mask="safe"``:
-timestamps, MAC/IP addresses, ports, IP ID, checksums and DNS transaction
-IDs blanked in every packet) and ``l7`` (the published SessionL7 payload images).  Scores:
-per-session accuracy and macro precision/recall/F1 on the test part, and
-group-of-10 accuracy (the authors' protocol: groups of 10 same-class test
+timestamps, MAC/IP addresses, ports, IP ID, checksums and DNS transaction IDs
+blanked in every packet) and ``l7`` (the published SessionL7 payload images).
+Scores: per-session accuracy and macro precision/recall/F1 on the test part,
+and group-of-10 accuracy (the authors' protocol: groups of 10 same-class test
 sessions drawn with replacement, decided together).
 
 Validation: every model is trained on the 3/4 training part only; the 1/4
