@@ -459,7 +459,7 @@ def _app_share_text(timings):
         ]
         if len(t):
             parts.append(f"{dataset} {t['app_share'].mean():.0%}")
-    return f" (share of test sessions: {', '.join(parts)})" if parts else ""
+    return f" (their share of the test sessions: {', '.join(parts)})" if parts else ""
 
 
 def write_report(frame, timings, args, elapsed, partial=False):
