@@ -13,7 +13,7 @@ from sklearn.ensemble import ExtraTreesClassifier  # noqa: E402
 from sklearn.neighbors import KNeighborsClassifier  # noqa: E402
 
 from sklearn_flowspectrum import read_idx  # noqa: E402
-from sklearn_flowspectrum._layouts import mask_ustc_rows  # noqa: E402
+from sklearn_flowspectrum._layouts import mask_ustc_rows, resolve_mask  # noqa: E402
 from sklearn_flowspectrum.evaluation import (  # noqa: E402
     AUDIT_FIELDS,
     LeakageWarning,
@@ -33,7 +33,7 @@ def _fast():
     return ExtraTreesClassifier(n_estimators=6, random_state=0)
 
 
-def _ip_udp(rng, ttl, payload):
+def _ip_udp(rng, ttl, payload, dport=None):
     ip = struct.pack(
         "!BBHHHBBH4s4s",
         0x45,
@@ -50,7 +50,7 @@ def _ip_udp(rng, ttl, payload):
     udp = struct.pack(
         "!HHHH",
         int(rng.integers(1024, 65536)),
-        int(rng.integers(1024, 65536)),
+        int(rng.integers(1024, 65536)) if dport is None else dport,
         8 + len(payload),
         int(rng.integers(0, 65536)),
     )
@@ -63,6 +63,7 @@ def _rows(
     leak_ttl=False,
     leak_payload=False,
     leak_len=False,
+    leak_dns_id=False,
     seed=0,
     width=784,
     slot=None,
@@ -86,7 +87,11 @@ def _rows(
             if leak_payload:
                 payload[:4] = b"\xaa\xbb\xcc\xdd" if label else b"\x11\x22\x33\x44"
             ttl = (64 if label else 128) if leak_ttl else int(rng.integers(30, 255))
-            packet = _ip_udp(rng, ttl, bytes(payload))
+            dport = None
+            if leak_dns_id:  # LLMNR lookups whose transaction ID gives the label
+                dport = 5355
+                payload[:2] = b"\xaa\xaa" if label else b"\x11\x11"
+            packet = _ip_udp(rng, ttl, bytes(payload), dport)
             frame = rng.bytes(12) + b"\x08\x00" + packet
             ts = int(rng.integers(1.4e9, 1.5e9))
             usec = int(rng.integers(0, 10**6))
@@ -187,6 +192,24 @@ def test_audit_tells_shape_from_context():
     assert {"lengths", "pcap.lengths"} <= flagged
     assert not flagged & {"ip.ttl", "ports", "ip.addresses", "pcap.timestamp"}
     assert "identify the capture" not in str(record[0].message)
+
+
+def test_audit_flags_dns_transaction_ids():
+    # The ID starts the payload, yet the audit scores it on its own (a
+    # context set) and the rest of the payload says nothing.
+    rows = _rows(Y, leak_dns_id=True, seed=2)
+    with pytest.warns(LeakageWarning, match="identify the capture"):
+        audit = leakage_audit(rows, Y, cv=3, estimator=_fast())
+    assert audit.loc[audit["leak"], "field"].tolist() == ["dns.id"]
+    by = audit.set_index("field")
+    assert by.loc["dns.id", "accuracy"] == 1.0 and by.loc["dns.id", "role"] == "context"
+    assert by.loc["payload", "accuracy"] < 0.75
+    # The safe mask blanks the ID: nothing is left to find.
+    masked, _ = mask_ustc_rows(rows, resolve_mask("safe"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LeakageWarning)
+        audit = leakage_audit(masked, Y, cv=3, estimator=_fast())
+    assert not audit["leak"].any()
 
 
 def test_audit_quiet_when_only_payload_informs():
