@@ -67,6 +67,9 @@ masked image still says IPv6.  Field groups (:data:`MASK_GROUPS`):
   one ID, so a random split scores them by the ID.  In the ISCX training
   data, 9,059 identical "wpad" LLMNR sessions of the Chat and Email captures
   are told apart 78% of the time with the ID and 59% without (chance 50%).
+  The ID lies inside the payload, so it is blanked in ``layers="l7"``
+  images too (built from captures or AllLayers rows; published L7 rows
+  carry no ports to find it by).
 
 ``"safe"`` is all of these groups; ``"none"`` masks nothing.  The pcap
 linktype (byte 23 of ``"ustc"`` images) is kept: it tells how the traffic was
@@ -186,6 +189,8 @@ _FAST_VARIABLE = frozenset(
     }
 )
 _DNS_PORTS = np.array(sorted(DNS_PORTS))
+# Maskable fields that lie inside the TCP/UDP payload (so in L7 images too).
+_PAYLOAD_FIELDS = frozenset({"payload", "dns.id"})
 _ETH_VLAN = np.array([0x8100, 0x88A8, 0x9100])
 
 
@@ -624,8 +629,8 @@ def place(batch, *, layout, layers, n_bytes, packet_bytes=112, mask_fields=()):
     mask_fields = frozenset(mask_fields)
     n_all = len(batch.length)
     frame_mask = mask_fields - set(_RECORD_OFFSETS) - set(_GLOBAL_OFFSETS)
-    if layers == "l7":  # header fields never reach a payload-only image
-        frame_mask &= {"payload"}
+    if layers == "l7":  # only fields inside the payload reach its image
+        frame_mask &= _PAYLOAD_FIELDS
     rank = _rank_in_session(batch.session)
     if layers == "all" and layout in ("ustc", "frames"):
         if layout == "ustc":

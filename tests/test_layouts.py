@@ -172,6 +172,19 @@ def test_dns_id_mask_follows_the_name_service_ports(vectorized):
     assert payloads == [b"\0\0wpad", b"\0\0wpad", b"\xab\xcdwpad"]
 
 
+@pytest.mark.parametrize("layout", ["ustc", "packets"])
+def test_dns_id_is_blanked_in_l7_images(layout):
+    # The ID lies inside the payload, so payload-only images lose it too.
+    frames = [eth(ip4(udp(b"\xab\xcdwpad", sport=40000, dport=5355), proto=17))]
+    args = dict(layout=layout, layers="l7", n_bytes=16, packet_bytes=8)
+    safe = build_images(
+        one_session(frames, LINKTYPE_ETHERNET), mask=SAFE_FIELDS, **args
+    )
+    kept = build_images(one_session(frames, LINKTYPE_ETHERNET), **args)
+    assert safe[0, :6].tobytes() == b"\0\0wpad"
+    assert kept[0, :6].tobytes() == b"\xab\xcdwpad"
+
+
 def _expected_masked(frame, ranges, nibbles):
     out = bytearray(frame)
     for a, z in ranges:
