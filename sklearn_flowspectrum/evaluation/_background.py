@@ -15,6 +15,8 @@ apart.
 
 import numpy as np
 
+from sklearn_flowspectrum.evaluation._splitters import _column
+
 __all__ = ["BACKGROUND_UDP_PORTS", "background_sessions"]
 
 # UDP services that every host runs whatever application is being captured.
@@ -63,9 +65,8 @@ def background_sessions(table, ports=None):
     >>> background_sessions(t).tolist()
     [True, False, False]
     """
-    needed = ("protocol", "src_port", "dst_port")
-    columns = getattr(table, "columns", None)
-    missing = [c for c in needed if columns is None or c not in columns]
+    cols = {c: _column(table, c) for c in ("protocol", "src_port", "dst_port")}
+    missing = [c for c, v in cols.items() if v is None]
     if missing:
         raise ValueError(
             f"background_sessions: the session table lacks column(s) {missing}; "
@@ -74,7 +75,6 @@ def background_sessions(table, ports=None):
     ports = np.fromiter(
         BACKGROUND_UDP_PORTS if ports is None else ports, dtype=np.int64
     )
-    udp = np.asarray(table["protocol"]).astype(str) == "UDP"
-    src = np.asarray(table["src_port"], dtype=np.int64)
-    dst = np.asarray(table["dst_port"], dtype=np.int64)
+    udp = cols["protocol"].astype(str) == "UDP"
+    src, dst = (cols[c].astype(np.int64) for c in ("src_port", "dst_port"))
     return udp & (np.isin(src, ports) | np.isin(dst, ports))
