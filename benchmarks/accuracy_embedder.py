@@ -71,16 +71,16 @@ network's discriminative power at this training length: training accuracy
 is only 84% (AllLayers; 93% L7), still rising with epochs (run 1 -> run 2:
 +2.6 / +4.4 points).
 
-Later finding (CPU, 2026-11-27 afternoon; /tmp scripts summarised in the
-issue note): most of that gap is the data, not the network.  9,059 of the
-35,501 sessions (25.5%) are LLMNR lookups of "wpad" from the Chat and Email
+Later finding (CPU, 2026-11-27 afternoon; ``benchmarks/iscx_name_lookups.py
+--mlp``): most of that gap is the data, not the network.  8,979 of the
+35,501 sessions (25.3%) are LLMNR lookups of "wpad" from the Chat and Email
 captures whose masked bytes differ only in the transaction ID; a smooth
-model (MLP on the bytes, 8,000-session subset) fits them at 59% on its own
-TRAINING data, and they hold 77% of its training errors.  ExtraTrees
-separates them 78.3% of the time only by memorising the ID, which links the
-sibling sessions of one lookup across a random split (58.6% with the ID
-blanked; chance 50%).  The honest ceiling of this per-session score is
-therefore near 100 - 25.5 x 0.41 = 89.5%, whatever the model: the 95%
+model (MLP on the bytes, 8,000 random sessions) fits them at 56% on its own
+TRAINING data, and they hold 75% of its training errors.  ExtraTrees
+separates them 79.0% of the time only by memorising the ID, which links the
+sibling sessions of one lookup across a random split (58.3% with the ID
+blanked; chance 50.4%).  The honest ceiling of this per-session score is
+therefore near 100 - 25.3 x 0.42 = 89.4%, whatever the model: the 95%
 target cannot be met on these data without a leak.  The safe mask now
 blanks the ID (``dns.id``).
 

@@ -65,8 +65,9 @@ masked image still says IPv6.  Field groups (:data:`MASK_GROUPS`):
   5353 or 5355 on either side).  It identifies one query event: the same
   query sent over IPv4 and IPv6, or repeated, becomes several sessions with
   one ID, so a random split scores them by the ID.  In the ISCX training
-  data, 9,059 identical "wpad" LLMNR sessions of the Chat and Email captures
-  are told apart 78% of the time with the ID and 59% without (chance 50%).
+  data, 8,979 identical "wpad" LLMNR sessions of the Chat and Email captures
+  are told apart 79% of the time with the ID and 58% without (chance 50%;
+  ``benchmarks/iscx_name_lookups.py``).
   The ID lies inside the payload, so it is blanked in ``layers="l7"``
   images too (built from captures or AllLayers rows; published L7 rows
   carry no ports to find it by).
