@@ -14,7 +14,8 @@ if [ ! -x .venv/bin/python ]; then
     "$PY" -m venv .venv
 fi
 stamp=.venv/.flowspectrum-installed
-want="$TORCH_SPEC|$EXTRAS|$(cat pyproject.toml | cksum)"
+# The compiled loops are built at install: a changed C source reinstalls too.
+want="$TORCH_SPEC|$EXTRAS|$(cat pyproject.toml setup.py sklearn_flowspectrum/*.c | cksum)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     # pip's notes about local package mirrors are noise here; errors still show.
     pip_q() { .venv/bin/python -m pip install -q "$@" 2>&1 | { grep -v '^WARNING: Location' || true; }; }
@@ -23,5 +24,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     pip_q -e ".[$EXTRAS]"
     .venv/bin/python -c "import sklearn_flowspectrum, torch, skorch, dpkt" \
         || { echo "bootstrap: installation failed" >&2; exit 1; }
+    .venv/bin/python -c "from sklearn_flowspectrum import _byteops as b; b.COMPILED or print(
+        'bootstrap: the compiled loops were not built (no C compiler?); '
+        'the slower pure-Python loops will be used')"
     echo "$want" > "$stamp"
 fi

@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sklearn_flowspectrum._byteops import record_offsets
 from sklearn_flowspectrum._layers import (
     _RAW_LINKTYPES,
     IPPROTO_TCP,
@@ -231,31 +232,6 @@ def capture_format(path):
 # ---------------------------------------------------------------------------
 # Classic pcap: chunked record walk
 
-# incl_len of a 16-byte record header (the pad bytes make a header that does
-# not fit whole raise struct.error).
-_U32_FROM_8 = {
-    "<": struct.Struct("<8xI4x").unpack_from,
-    ">": struct.Struct(">8xI4x").unpack_from,
-}
-
-
-def _walk(buf, unpack):
-    """Offsets of the record headers in ``buf`` that fit whole (bodies may not).
-
-    The tight loop is the one per-record Python step of the fast path: it
-    only follows the length fields; numpy reads everything else afterwards.
-    """
-    offsets = []
-    append = offsets.append
-    off = 0
-    try:
-        while True:
-            append(off)
-            off += 16 + unpack(buf, off)[0]
-    except struct.error:  # the header at `off` runs past the buffer
-        offsets.pop()
-    return offsets
-
 
 def _strided(data, dtype, length):
     """Values of ``dtype`` starting at every byte of ``data`` (unaligned view)."""
@@ -270,7 +246,6 @@ def _pcap_batches(f, name, header, chunk_size, reuse=False):
     With ``reuse`` one buffer serves all chunks (no fresh memory to fault in
     per chunk): a batch's data is then only valid until the next one.
     """
-    unpack = _U32_FROM_8[header.endian]
     u8 = header.endian + "u8"
     big = header.endian == ">"
     hi, lo = np.uint64(32), np.uint64(0xFFFFFFFF)
@@ -302,7 +277,8 @@ def _pcap_batches(f, name, header, chunk_size, reuse=False):
             eof = got < want or remaining <= 0
             size = carry + got
             buf[size : size + _PAD] = _ZEROS  # the decoder reads past frame ends
-            offs = np.array(_walk(mv[:size], unpack), dtype=np.int64)
+            # The one step that follows record lengths (compiled when built).
+            offs = record_offsets(mv[:size], big)
         n_ok = 0
         consumed = 0
         if len(offs):
@@ -356,7 +332,7 @@ def _pcap_batches(f, name, header, chunk_size, reuse=False):
                         pos,
                         f"truncated record header at byte {pos}: {carry} of 16 bytes",
                     )
-                (claim,) = unpack(buf, consumed)
+                (claim,) = struct.unpack_from(header.endian + "I", buf, consumed + 8)
                 raise CaptureError(
                     name,
                     pos,

@@ -88,6 +88,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sklearn_flowspectrum._byteops import copy_ranges
 from sklearn_flowspectrum._layers import (
     _IPV4_HEADER,
     _IPV6_HEADER,
@@ -678,19 +679,6 @@ def place(batch, *, layout, layers, n_bytes, packet_bytes=112, mask_fields=()):
     )
 
 
-def _scatter(out_flat, src, dst, start, length):
-    """``out_flat[dst[i] : dst[i] + length[i]] = src[start[i] : ...]`` for all i.
-
-    Frames are hundreds of bytes long: one memoryview copy per frame is much
-    cheaper than building an index for every byte.
-    """
-    keep = length > 0
-    out_view = memoryview(out_flat)
-    src_view = memoryview(src)
-    for d, s, n in zip(dst[keep].tolist(), start[keep].tolist(), length[keep].tolist()):
-        out_view[d : d + n] = src_view[s : s + n]
-
-
 def _zero_ranges(buf, base, a, z, keep=None):
     """``buf[base+a : base+z] &= keep`` for every range (``keep=None``: zero)."""
     length = np.maximum(z - a, 0)
@@ -799,7 +787,14 @@ def build_images(
         _blank(src, batch.start, pl.dissection)
     row = batch.session[pl.frames] * n_bytes
     length = np.minimum(pl.c1, pl.c0 + n_bytes - pl.dst) - pl.c0
-    _scatter(out, src, row + pl.dst, batch.start[pl.frames] + pl.c0, length)
+    some = length > 0
+    copy_ranges(
+        out,
+        (row + pl.dst)[some],
+        src,
+        (batch.start[pl.frames] + pl.c0)[some],
+        length[some],
+    )
     if pl.global_header:
         ghdr = global_headers(batch.linktype, mask_fields)
         k = min(PCAP_GLOBAL_LEN, n_bytes)

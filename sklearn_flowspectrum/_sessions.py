@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from sklearn_flowspectrum._byteops import slices
 from sklearn_flowspectrum._capture import (
     CAPTURE_SUFFIXES,
     DEFAULT_CHUNK_SIZE,
@@ -242,14 +243,7 @@ class _SessionBuilder:
         kept.sort()
         pk = ok[kept]
         self.kept_gid.append(gmap[codes[kept]])
-        starts = batch.start[pk]
-        with memoryview(batch.data) as data:
-            self.kept_frames.extend(
-                [
-                    data[s:e].tobytes()
-                    for s, e in zip(starts.tolist(), (starts + cap[kept]).tolist())
-                ]
-            )
+        self.kept_frames.extend(slices(batch.data, batch.start[pk], cap[kept]))
         self.kept_ts.append(batch.ts_ns[pk])
         self.kept_len.append(batch.orig_len[pk])
         self.done.a[gmap] = (24 + self.image.a[gmap] >= kb) & (

@@ -1,0 +1,111 @@
+"""The per-item byte loops of the fast path, compiled when possible.
+
+Three loops cannot be written as whole-array numpy operations without
+building an index for every byte:
+
+* :func:`record_offsets` follows the length fields of classic pcap records
+  (each header says where the next one starts);
+* :func:`slices` cuts the kept frames out of a chunk as ``bytes`` objects;
+* :func:`copy_ranges` copies frames into their places in the images.
+
+``sklearn_flowspectrum._speedups`` (C, built at install when a compiler is
+there) runs them in one call each; without it, or with the environment
+variable ``SKLEARN_FLOWSPECTRUM_PURE_PYTHON=1`` set before import, the
+pure-Python versions below do the same work with one Python step per item.
+Both give identical results (``tests/test_byteops.py``).
+"""
+
+# Authors: The sklearn_flowspectrum developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import os
+import struct
+
+import numpy as np
+
+__all__ = ["COMPILED", "copy_ranges", "record_offsets", "slices"]
+
+# incl_len of a 16-byte record header (the pad bytes make a header that does
+# not fit whole raise struct.error).
+_U32_FROM_8 = {
+    False: struct.Struct("<8xI4x").unpack_from,
+    True: struct.Struct(">8xI4x").unpack_from,
+}
+
+
+def _int64(a):
+    return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def record_offsets_py(buf, big_endian):
+    """Offsets of the record headers in ``buf`` that fit whole (bodies may not)."""
+    unpack = _U32_FROM_8[bool(big_endian)]
+    offsets = []
+    append = offsets.append
+    off = 0
+    try:
+        while True:
+            append(off)
+            off += 16 + unpack(buf, off)[0]
+    except struct.error:  # the header at `off` runs past the buffer
+        offsets.pop()
+    return np.array(offsets, dtype=np.int64)
+
+
+def slices_py(buf, starts, lengths):
+    """``[bytes(buf[s : s + n]) for s, n in zip(starts, lengths)]``."""
+    with memoryview(buf) as view:
+        view = view.cast("B")
+        return [
+            view[s : s + n].tobytes()
+            for s, n in zip(_int64(starts).tolist(), _int64(lengths).tolist())
+        ]
+
+
+def copy_ranges_py(dst, dst_starts, src, src_starts, lengths):
+    """``dst[d : d + n] = src[s : s + n]`` for every range."""
+    with memoryview(dst) as out, memoryview(src) as inp:
+        out, inp = out.cast("B"), inp.cast("B")
+        for d, s, n in zip(
+            _int64(dst_starts).tolist(),
+            _int64(src_starts).tolist(),
+            _int64(lengths).tolist(),
+        ):
+            out[d : d + n] = inp[s : s + n]
+
+
+_speedups = None
+if os.environ.get("SKLEARN_FLOWSPECTRUM_PURE_PYTHON", "") in ("", "0"):
+    try:
+        from sklearn_flowspectrum import _speedups
+    except ImportError:  # built without a C compiler: the Python loops serve
+        pass
+
+#: Whether the compiled loops are in use.
+COMPILED = _speedups is not None
+
+if COMPILED:
+
+    def record_offsets(buf, big_endian):
+        return np.frombuffer(_speedups.record_offsets(buf, big_endian), np.int64)
+
+    def slices(buf, starts, lengths):
+        return _speedups.slices(buf, _int64(starts), _int64(lengths))
+
+    def copy_ranges(dst, dst_starts, src, src_starts, lengths):
+        _speedups.copy_ranges(
+            dst, _int64(dst_starts), src, _int64(src_starts), _int64(lengths)
+        )
+
+    for _c, _py in (
+        (record_offsets, record_offsets_py),
+        (slices, slices_py),
+        (copy_ranges, copy_ranges_py),
+    ):
+        _c.__doc__ = _py.__doc__
+else:
+    record_offsets, slices, copy_ranges = (
+        record_offsets_py,
+        slices_py,
+        copy_ranges_py,
+    )

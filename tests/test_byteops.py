@@ -1,0 +1,115 @@
+"""The compiled byte loops agree with their pure-Python versions."""
+
+import struct
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sklearn_flowspectrum._capture as capture_module
+import sklearn_flowspectrum._layouts as layouts_module
+import sklearn_flowspectrum._sessions as sessions_module
+from sklearn_flowspectrum import PcapSessionVectorizer, _byteops, read_sessions
+from tests import _pcaps as P
+
+compiled = pytest.mark.skipif(
+    not _byteops.COMPILED,
+    reason="sklearn_flowspectrum._speedups was not built (no C compiler at "
+    "install, or SKLEARN_FLOWSPECTRUM_PURE_PYTHON=1)",
+)
+
+
+def _record_bodies(rng, n, endian):
+    out = bytearray()
+    for _ in range(n):
+        k = int(rng.integers(0, 300))
+        out += struct.pack(endian + "IIII", 1, 2, k, k) + rng.bytes(k)
+    return bytes(out)
+
+
+@compiled
+@pytest.mark.parametrize("big", [False, True])
+def test_record_offsets_match(big):
+    rng = np.random.default_rng(0)
+    body = _record_bodies(rng, 200, ">" if big else "<")
+    cases = [b"", b"x" * 15, body[:16], body]
+    # Every cut: the last header may fit while its body does not.
+    cases += [body[:k] for k in rng.integers(0, len(body), 50).tolist()]
+    # Garbage lengths (up to 4 GiB) end the walk the same way.
+    cases += [rng.bytes(int(n)) for n in rng.integers(16, 5000, 20)]
+    cases.append(b"\xff" * 64)
+    for buf in cases:
+        want = _byteops.record_offsets_py(memoryview(buf), big)
+        got = _byteops.record_offsets(memoryview(buf), big)
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, want)
+    full = _byteops.record_offsets(body, big)
+    assert len(full) == 200 and full[0] == 0
+
+
+def test_record_offsets_python_walk():
+    body = struct.pack("<IIII", 0, 0, 3, 3) + b"abc" + struct.pack("<IIII", 0, 0, 9, 9)
+    np.testing.assert_array_equal(_byteops.record_offsets_py(body, False), [0, 19])
+    # Big-endian reading of the same length field: 3 << 24 bytes, past the end.
+    np.testing.assert_array_equal(_byteops.record_offsets_py(body, True), [0])
+
+
+@compiled
+def test_slices_and_copy_ranges_match():
+    rng = np.random.default_rng(1)
+    src = bytearray(rng.bytes(5000))
+    starts = rng.integers(0, 4000, 300)
+    lengths = rng.integers(0, 1000, 300)
+    assert _byteops.slices(src, starts, lengths) == _byteops.slices_py(
+        src, starts, lengths
+    )
+    assert _byteops.slices(src, [], []) == []
+    dst_c, dst_py = np.zeros(300 * 1000, np.uint8), np.zeros(300 * 1000, np.uint8)
+    dst = np.arange(300) * 1000
+    _byteops.copy_ranges(dst_c, dst, src, starts, lengths)
+    _byteops.copy_ranges_py(dst_py, dst, src, starts, lengths)
+    np.testing.assert_array_equal(dst_c, dst_py)
+    assert dst_c.any()
+
+
+@compiled
+def test_compiled_loops_check_their_ranges():
+    src = bytes(100)
+    with pytest.raises(IndexError, match="outside"):
+        _byteops.slices(src, [90], [20])
+    with pytest.raises(IndexError, match="outside"):
+        _byteops.slices(src, [-1], [2])
+    dst = np.zeros(10, np.uint8)
+    with pytest.raises(IndexError, match="outside"):
+        _byteops.copy_ranges(dst, [5], src, [0], [6])
+    assert not dst.any()  # nothing written before the check
+    with pytest.raises(ValueError, match="differ"):
+        _byteops.copy_ranges(dst, [0, 1], src, [0], [1])
+    with pytest.raises(TypeError):
+        _byteops.copy_ranges(b"read-only", [0], src, [0], [1])
+
+
+def test_whole_path_same_with_pure_python_loops(tmp_path, monkeypatch):
+    rng = np.random.default_rng(2)
+    frames = []
+    for i in range(400):
+        k = int(rng.integers(0, 20))
+        payload = rng.bytes(int(rng.integers(0, 300)))
+        if i % 2:
+            frames.append(P.eth(P.ipv4(P.udp(1000 + k, 53, payload), proto=17)))
+        else:
+            frames.append(P.eth(P.ipv6(P.tcp(443, 2000 + k, payload)), 0x86DD))
+    path = P.write_pcap(tmp_path / "mix.pcap", frames)
+    # Small chunks: records cut at chunk ends go through the carry.
+    monkeypatch.setattr(sessions_module, "CHUNK_SIZE", 4096)
+    table = read_sessions(path)
+    images = PcapSessionVectorizer().fit(table).transform(table)
+    monkeypatch.setattr(capture_module, "record_offsets", _byteops.record_offsets_py)
+    monkeypatch.setattr(sessions_module, "slices", _byteops.slices_py)
+    monkeypatch.setattr(layouts_module, "copy_ranges", _byteops.copy_ranges_py)
+    table_py = read_sessions(path)
+    pd.testing.assert_frame_equal(table, table_py)
+    np.testing.assert_array_equal(
+        images, PcapSessionVectorizer().fit(table_py).transform(table_py)
+    )
+    assert table["packets"].sum() == 400
