@@ -1,11 +1,15 @@
-"""The per-item byte loops of the fast path, compiled when possible.
+"""The per-item loops of the fast path, compiled when possible.
 
-Three loops cannot be written as whole-array numpy operations without
-building an index for every byte:
+These loops cannot be written as whole-array numpy operations (without
+building an index for every byte) because they follow lengths or move
+Python objects:
 
 * :func:`record_offsets` follows the length fields of classic pcap records
   (each header says where the next one starts);
 * :func:`slices` cuts the kept frames out of a chunk as ``bytes`` objects;
+* :func:`split` cuts a sequence into the per-session tuples of the table;
+* :func:`frame_lengths` and :func:`join_frames` pack the per-session frames
+  of a table into one buffer;
 * :func:`copy_ranges` copies frames into their places in the images.
 
 ``sklearn_flowspectrum._speedups`` (C, built at install when a compiler is
@@ -20,10 +24,19 @@ Both give identical results (``tests/test_byteops.py``).
 
 import os
 import struct
+from itertools import chain
 
 import numpy as np
 
-__all__ = ["COMPILED", "copy_ranges", "record_offsets", "slices"]
+__all__ = [
+    "COMPILED",
+    "copy_ranges",
+    "frame_lengths",
+    "join_frames",
+    "record_offsets",
+    "slices",
+    "split",
+]
 
 # incl_len of a 16-byte record header (the pad bytes make a header that does
 # not fit whole raise struct.error).
@@ -74,6 +87,34 @@ def copy_ranges_py(dst, dst_starts, src, src_starts, lengths):
             out[d : d + n] = inp[s : s + n]
 
 
+def split_py(seq, bounds):
+    """``[tuple(seq[bounds[i] : bounds[i + 1]]) for i ...]``."""
+    b = _int64(bounds).tolist()
+    seq = tuple(seq)
+    return [seq[i:j] for i, j in zip(b[:-1], b[1:])]
+
+
+def frame_lengths_py(sessions):
+    """Frames per session and the length of every frame (int64 arrays)."""
+    counts = np.fromiter(map(len, sessions), dtype=np.int64, count=len(sessions))
+    flat = chain.from_iterable(sessions)
+    return counts, np.fromiter(map(len, flat), dtype=np.int64, count=counts.sum())
+
+
+def join_frames_py(sessions, size, keep=None):
+    """A bytearray of the frames (in order) whose ``keep`` flag is set.
+
+    ``size`` is their total length (checked).
+    """
+    flat = list(chain.from_iterable(sessions))
+    if keep is not None:
+        flat = [flat[i] for i in np.flatnonzero(keep).tolist()]
+    out = bytearray().join(flat)
+    if len(out) != size:
+        raise ValueError(f"frames of {len(out)} bytes, not {size}")
+    return out
+
+
 _speedups = None
 if os.environ.get("SKLEARN_FLOWSPECTRUM_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -97,10 +138,25 @@ if COMPILED:
             dst, _int64(dst_starts), src, _int64(src_starts), _int64(lengths)
         )
 
+    def split(seq, bounds):
+        return _speedups.split(seq, _int64(bounds))
+
+    def frame_lengths(sessions):
+        counts, lengths = _speedups.frame_lengths(sessions)
+        return np.frombuffer(counts, np.int64), np.frombuffer(lengths, np.int64)
+
+    def join_frames(sessions, size, keep=None):
+        if keep is not None:
+            keep = np.ascontiguousarray(keep, dtype=bool)
+        return _speedups.join_frames(sessions, int(size), keep)
+
     for _c, _py in (
         (record_offsets, record_offsets_py),
         (slices, slices_py),
         (copy_ranges, copy_ranges_py),
+        (split, split_py),
+        (frame_lengths, frame_lengths_py),
+        (join_frames, join_frames_py),
     ):
         _c.__doc__ = _py.__doc__
 else:
@@ -109,3 +165,4 @@ else:
         slices_py,
         copy_ranges_py,
     )
+    split, frame_lengths, join_frames = split_py, frame_lengths_py, join_frames_py

@@ -88,7 +88,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sklearn_flowspectrum._byteops import copy_ranges
+from sklearn_flowspectrum._byteops import copy_ranges, frame_lengths, join_frames
 from sklearn_flowspectrum._layers import (
     _IPV4_HEADER,
     _IPV6_HEADER,
@@ -281,10 +281,8 @@ def batch_from_frames(
     ``ts_ns`` or ``orig_len`` may be ``None`` (zeros) when no image shows them.
     """
     n_sessions = len(frames)
-    counts = np.fromiter(map(len, frames), dtype=np.int64, count=n_sessions)
-    flat = list(chain.from_iterable(frames))
-    n_frames = len(flat)
-    length = np.fromiter(map(len, flat), dtype=np.int64, count=n_frames)
+    counts, length = frame_lengths(frames)
+    n_frames = len(length)
     # Only "ustc" images of all layers show record headers: skip the columns
     # otherwise (pass None), and the timestamps when they are masked anyway.
     ts = orig = np.zeros(n_frames, dtype=np.int64)
@@ -308,10 +306,9 @@ def batch_from_frames(
             keep = None
     if keep is not None:
         idx = np.flatnonzero(keep)
-        flat = [flat[i] for i in idx.tolist()]
         length, ts, orig, session = length[idx], ts[idx], orig[idx], session[idx]
     # A bytearray: the batch owns a writable copy, so masking needs no other.
-    buf = np.frombuffer(bytearray().join(flat), dtype=np.uint8)
+    buf = np.frombuffer(join_frames(frames, length.sum(), keep), dtype=np.uint8)
     start = np.cumsum(length) - length
     return FrameBatch(buf, start, length, session, ts, orig, linktype, n_sessions)
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from sklearn_flowspectrum._byteops import slices
+from sklearn_flowspectrum._byteops import slices, split
 from sklearn_flowspectrum._capture import (
     CAPTURE_SUFFIXES,
     DEFAULT_CHUNK_SIZE,
@@ -334,19 +334,15 @@ def _group_kept(n, gids, frames, ts, lens):
     order = np.argsort(gid, kind="stable")
     bounds = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(gid, minlength=n), out=bounds[1:])
-    b = bounds.tolist()
-    spans = list(zip(b[:-1], b[1:]))
-    # Reordered as tuples, whose slices are the per-session tuples.
+    # Reordered by session, whose runs are the per-session tuples.
     if len(order) > 1:
         fr = operator.itemgetter(*order.tolist())(frames)
     else:
         fr = tuple(frames)
-    t = tuple(np.concatenate(ts)[order].tolist())
-    ln = tuple(np.concatenate(lens)[order].tolist())
     return (
-        [fr[i:j] for i, j in spans],
-        [t[i:j] for i, j in spans],
-        [ln[i:j] for i, j in spans],
+        split(fr, bounds),
+        split(np.concatenate(ts)[order].tolist(), bounds),
+        split(np.concatenate(lens)[order].tolist(), bounds),
     )
 
 

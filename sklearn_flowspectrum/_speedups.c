@@ -1,5 +1,5 @@
 /*
- * Compiled versions of the three per-item byte loops of the fast path.
+ * Compiled versions of the per-item loops of the fast path.
  *
  * Everything else of the fast path is numpy; these loops are the ones numpy
  * cannot express (following record lengths) or expresses at a cost of one
@@ -34,7 +34,7 @@ get_int64s(PyObject *obj, Py_buffer *view, const char *what)
 
 PyDoc_STRVAR(record_offsets_doc,
 "record_offsets(buf, big_endian, /)\n--\n\n"
-"Offsets (int64 bytes) of the 16-byte pcap record headers in buf that fit\n"
+"Offsets (int64, in a bytearray) of the 16-byte pcap record headers in buf that fit\n"
 "whole, following each header's incl_len from offset 0.");
 
 static PyObject *
@@ -74,7 +74,8 @@ record_offsets(PyObject *self, PyObject *args)
         off += 16 + (int64_t)incl;
     }
     PyBuffer_Release(&buf);
-    PyObject *res = PyBytes_FromStringAndSize((const char *)out, n * sizeof(int64_t));
+    PyObject *res = PyByteArray_FromStringAndSize((const char *)out,
+                                                  n * sizeof(int64_t));
     PyMem_Free(out);
     return res;
 }
@@ -183,16 +184,240 @@ release:
     return res;
 }
 
+PyDoc_STRVAR(split_doc,
+"split(seq, bounds, /)\n--\n\n"
+"List of tuples seq[bounds[i] : bounds[i + 1]] (bounds ascending).");
+
+static PyObject *
+split(PyObject *self, PyObject *args)
+{
+    PyObject *o_seq, *o_bounds;
+    Py_buffer vb;
+    if (!PyArg_ParseTuple(args, "OO:split", &o_seq, &o_bounds))
+        return NULL;
+    PyObject *seq = PySequence_Fast(o_seq, "split: seq must be a sequence");
+    if (seq == NULL)
+        return NULL;
+    if (get_int64s(o_bounds, &vb, "bounds") < 0) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    PyObject *list = NULL;
+    const int64_t *b = vb.buf;
+    Py_ssize_t nb = vb.len / 8, len = PySequence_Fast_GET_SIZE(seq);
+    if (nb < 1) {
+        PyErr_SetString(PyExc_ValueError, "bounds needs at least one value");
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < nb; i++) {
+        if (b[i] < 0 || b[i] > len || (i && b[i] < b[i - 1])) {
+            PyErr_Format(PyExc_IndexError, "bounds[%zd] = %lld is not ascending "
+                         "within a sequence of %zd", i, (long long)b[i], len);
+            goto done;
+        }
+    }
+    list = PyList_New(nb - 1);
+    if (list == NULL)
+        goto done;
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i + 1 < nb; i++) {
+        Py_ssize_t k = (Py_ssize_t)(b[i + 1] - b[i]);
+        PyObject *t = PyTuple_New(k);
+        if (t == NULL) {
+            Py_CLEAR(list);
+            goto done;
+        }
+        for (Py_ssize_t j = 0; j < k; j++) {
+            PyObject *x = items[b[i] + j];
+            Py_INCREF(x);
+            PyTuple_SET_ITEM(t, j, x);
+        }
+        PyList_SET_ITEM(list, i, t);
+    }
+done:
+    PyBuffer_Release(&vb);
+    Py_DECREF(seq);
+    return list;
+}
+
+/* Calls f(frame buffer, i) for every frame of every session, in order;
+ * counts[s] receives the number of frames of session s when given. */
+typedef int (*frame_fn)(Py_buffer *, Py_ssize_t, void *);
+
+static int
+each_frame(PyObject *sessions, int64_t *counts, frame_fn f, void *ctx)
+{
+    PyObject *outer = PySequence_Fast(sessions, "frames must be a sequence");
+    if (outer == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(outer), k = 0;
+    PyObject **rows = PySequence_Fast_ITEMS(outer);
+    for (Py_ssize_t s = 0; s < n; s++) {
+        PyObject *inner = PySequence_Fast(
+            rows[s], "each session's frames must be a sequence of bytes");
+        if (inner == NULL)
+            goto fail;
+        Py_ssize_t m = PySequence_Fast_GET_SIZE(inner);
+        PyObject **frames = PySequence_Fast_ITEMS(inner);
+        if (counts)
+            counts[s] = m;
+        for (Py_ssize_t j = 0; j < m; j++, k++) {
+            Py_buffer view;
+            if (PyObject_GetBuffer(frames[j], &view, PyBUF_SIMPLE) < 0) {
+                Py_DECREF(inner);
+                goto fail;
+            }
+            int rc = f(&view, k, ctx);
+            PyBuffer_Release(&view);
+            if (rc < 0) {
+                Py_DECREF(inner);
+                goto fail;
+            }
+        }
+        Py_DECREF(inner);
+    }
+    Py_DECREF(outer);
+    return 0;
+fail:
+    Py_DECREF(outer);
+    return -1;
+}
+
+typedef struct {
+    int64_t *lengths;
+    Py_ssize_t n, cap;
+} length_ctx;
+
+static int
+add_length(Py_buffer *view, Py_ssize_t k, void *p)
+{
+    length_ctx *c = p;
+    if (c->n == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 4096;
+        int64_t *grown = PyMem_Realloc(c->lengths, c->cap * sizeof(int64_t));
+        if (grown == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        c->lengths = grown;
+    }
+    c->lengths[c->n++] = view->len;
+    return 0;
+}
+
+PyDoc_STRVAR(frame_lengths_doc,
+"frame_lengths(sessions, /)\n--\n\n"
+"(counts, lengths) as int64 bytearrays: frames per session, length of every frame.");
+
+static PyObject *
+frame_lengths(PyObject *self, PyObject *o_sessions)
+{
+    Py_ssize_t n = PySequence_Size(o_sessions);
+    if (n < 0)
+        return NULL;
+    PyObject *counts = PyByteArray_FromStringAndSize(NULL, n * sizeof(int64_t));
+    if (counts == NULL)
+        return NULL;
+    length_ctx c = {NULL, 0, 0};
+    if (each_frame(o_sessions, (int64_t *)PyByteArray_AS_STRING(counts), add_length,
+                   &c) < 0) {
+        PyMem_Free(c.lengths);
+        Py_DECREF(counts);
+        return NULL;
+    }
+    PyObject *lengths = PyByteArray_FromStringAndSize((const char *)c.lengths,
+                                                      c.n * sizeof(int64_t));
+    PyMem_Free(c.lengths);
+    if (lengths == NULL) {
+        Py_DECREF(counts);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", counts, lengths);
+}
+
+typedef struct {
+    char *out;
+    Py_ssize_t size, pos;
+    const unsigned char *keep;
+    Py_ssize_t n_keep;
+} join_ctx;
+
+static int
+copy_frame(Py_buffer *view, Py_ssize_t k, void *p)
+{
+    join_ctx *c = p;
+    if (c->keep) {
+        if (k >= c->n_keep) {
+            PyErr_SetString(PyExc_ValueError, "keep is shorter than the frames");
+            return -1;
+        }
+        if (!c->keep[k])
+            return 0;
+    }
+    if (view->len > c->size - c->pos) {
+        PyErr_SetString(PyExc_ValueError, "frames larger than their lengths");
+        return -1;
+    }
+    memcpy(c->out + c->pos, view->buf, view->len);
+    c->pos += view->len;
+    return 0;
+}
+
+PyDoc_STRVAR(join_frames_doc,
+"join_frames(sessions, size, keep, /)\n--\n\n"
+"bytearray of the frames whose keep flag is set (keep=None: all), in order;\n"
+"size is their total length.");
+
+static PyObject *
+join_frames(PyObject *self, PyObject *args)
+{
+    PyObject *o_sessions, *o_keep;
+    Py_ssize_t size;
+    if (!PyArg_ParseTuple(args, "OnO:join_frames", &o_sessions, &size, &o_keep))
+        return NULL;
+    if (size < 0) {
+        PyErr_SetString(PyExc_ValueError, "size must be >= 0");
+        return NULL;
+    }
+    Py_buffer vk;
+    int have_keep = o_keep != Py_None;
+    if (have_keep && PyObject_GetBuffer(o_keep, &vk, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    if (have_keep && vk.itemsize != 1) {
+        PyErr_SetString(PyExc_TypeError, "keep must be a bool or uint8 array");
+        PyBuffer_Release(&vk);
+        return NULL;
+    }
+    PyObject *out = PyByteArray_FromStringAndSize(NULL, size);
+    if (out != NULL) {
+        join_ctx c = {PyByteArray_AS_STRING(out), size, 0,
+                      have_keep ? vk.buf : NULL, have_keep ? vk.len : 0};
+        if (each_frame(o_sessions, NULL, copy_frame, &c) < 0) {
+            Py_CLEAR(out);
+        } else if (c.pos != size) {
+            PyErr_SetString(PyExc_ValueError, "frames shorter than their lengths");
+            Py_CLEAR(out);
+        }
+    }
+    if (have_keep)
+        PyBuffer_Release(&vk);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"record_offsets", record_offsets, METH_VARARGS, record_offsets_doc},
     {"slices", slices, METH_VARARGS, slices_doc},
     {"copy_ranges", copy_ranges, METH_VARARGS, copy_ranges_doc},
+    {"split", split, METH_VARARGS, split_doc},
+    {"frame_lengths", frame_lengths, METH_O, frame_lengths_doc},
+    {"join_frames", join_frames, METH_VARARGS, join_frames_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_speedups",
-    "Compiled byte loops of the fast path (see _byteops.py).", -1, methods,
+    "Compiled loops of the fast path (see _byteops.py).", -1, methods,
+    NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC

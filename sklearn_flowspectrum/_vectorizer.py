@@ -34,6 +34,8 @@ from sklearn_flowspectrum._layouts import (
 __all__ = ["PcapSessionVectorizer"]
 
 _TABLE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len", "linktype")
+# Sessions of a table imaged at once by transform (a few MB of frames).
+_BLOCK_SESSIONS = 4096
 
 
 class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
@@ -202,12 +204,31 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             ``float32`` in [0, 1] when ``scale=True``, else ``uint8``.
         """
         check_is_fitted(self)
-        images = self._images(X)
+        if _input_kind(X) != "table":
+            return self._scaled(self._images(X))
+        # Sessions of a table are imaged a block at a time: the intermediate
+        # arrays stay small (in the CPU caches, no memory to fault in) and
+        # only the output grows with the table.
+        columns = self._table_columns(X)
+        n = len(X)
+        images = np.empty((n, self.n_bytes), np.float32 if self.scale else np.uint8)
+        for a in range(0, max(n, 1), _BLOCK_SESSIONS):
+            block = [c[a : a + _BLOCK_SESSIONS] for c in columns]
+            self._scaled(self._images_of(self._table_batch(*block)), images[a:])
+        return images
+
+    def _scaled(self, images, out=None):
+        """``images`` as the output dtype, written to ``out`` when given."""
+        if out is not None:
+            out = out[: len(images)]
         if self.scale:
             # One pass, no intermediate float copy; same values as
             # ``images.astype(np.float32) / np.float32(255)``.
-            images = np.divide(images, np.float32(255), dtype=np.float32)
-        return images
+            return np.divide(images, np.float32(255), dtype=np.float32, out=out)
+        if out is None:
+            return images
+        out[...] = images
+        return out
 
     def byte_map(self, X):
         """Name the field behind every position of every image.
@@ -274,7 +295,9 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             masked, status = mask_ustc_rows(_as_rows(X), self.mask_fields_)
             _warn_rows(status)
             return _fit_width(masked, self.n_bytes, fill=0)
-        batch = self._batch(X, kind)
+        return self._images_of(self._batch(X, kind))
+
+    def _images_of(self, batch):
         return build_images(
             batch,
             layout=self.layout,
@@ -287,26 +310,31 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
 
     def _batch(self, X, kind):
         if kind == "table":
-            _check_table(X, self.n_bytes, self.layout, self.packet_bytes)
-            # One column access: pandas deep-copies .attrs on each one.
-            frames, ts, orig, linktype = X[list(_TABLE_COLUMNS)].to_numpy().T
-            records = self.layout == "ustc" and self.layers == "all"
-            times = {"pcap.ts_sec", "pcap.ts_usec"} - self.mask_fields_
-            return batch_from_frames(
-                frames,
-                ts if records and times else None,
-                orig if records else None,
-                linktype.astype(np.int64),
-                layout=self.layout,
-                layers=self.layers,
-                n_bytes=self.n_bytes,
-                packet_bytes=self.packet_bytes,
-            )
+            return self._table_batch(*self._table_columns(X))
         if kind == "rows":
             parsed = parse_ustc_rows(_as_rows(X))
             _warn_rows(parsed.status)
             return parsed.batch
         return self._read_files(X)
+
+    def _table_columns(self, table):
+        _check_table(table, self.n_bytes, self.layout, self.packet_bytes)
+        # One column access: pandas deep-copies .attrs on each one.
+        return table[list(_TABLE_COLUMNS)].to_numpy().T
+
+    def _table_batch(self, frames, ts, orig, linktype):
+        records = self.layout == "ustc" and self.layers == "all"
+        times = {"pcap.ts_sec", "pcap.ts_usec"} - self.mask_fields_
+        return batch_from_frames(
+            frames,
+            ts if records and times else None,
+            orig if records else None,
+            linktype.astype(np.int64),
+            layout=self.layout,
+            layers=self.layers,
+            n_bytes=self.n_bytes,
+            packet_bytes=self.packet_bytes,
+        )
 
     def _read_files(self, paths):
         frames, ts, orig, linktypes = [], [], [], []

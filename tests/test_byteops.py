@@ -73,6 +73,35 @@ def test_slices_and_copy_ranges_match():
 
 
 @compiled
+def test_split_and_frame_packing_match():
+    rng = np.random.default_rng(3)
+    sessions = [
+        tuple(rng.bytes(int(k)) for k in rng.integers(0, 300, int(m)))
+        for m in rng.integers(0, 6, 200)
+    ]
+    counts, lengths = _byteops.frame_lengths(sessions)
+    counts_py, lengths_py = _byteops.frame_lengths_py(sessions)
+    np.testing.assert_array_equal(counts, counts_py)
+    np.testing.assert_array_equal(lengths, lengths_py)
+    assert counts.flags.writeable and lengths.dtype == np.int64
+    # An object array of tuples (a table column) and bytes-like frames work too.
+    column = np.empty(len(sessions), dtype=object)
+    column[:] = sessions
+    keep = rng.random(len(lengths)) < 0.6
+    for frames in (sessions, column, [[bytearray(f) for f in s] for s in sessions]):
+        for k in (None, keep):
+            size = lengths.sum() if k is None else lengths[k].sum()
+            got = _byteops.join_frames(frames, size, k)
+            assert isinstance(got, bytearray)
+            assert got == _byteops.join_frames_py(frames, size, k)
+    flat = list(range(int(counts.sum())))
+    bounds = np.r_[0, np.cumsum(counts)]
+    assert _byteops.split(flat, bounds) == _byteops.split_py(flat, bounds)
+    assert _byteops.split(flat, bounds)[1] == tuple(flat[counts[0] : bounds[2]])
+    assert _byteops.split([], [0]) == []
+
+
+@compiled
 def test_compiled_loops_check_their_ranges():
     src = bytes(100)
     with pytest.raises(IndexError, match="outside"):
@@ -87,6 +116,18 @@ def test_compiled_loops_check_their_ranges():
         _byteops.copy_ranges(dst, [0, 1], src, [0], [1])
     with pytest.raises(TypeError):
         _byteops.copy_ranges(b"read-only", [0], src, [0], [1])
+    with pytest.raises(IndexError, match="ascending"):
+        _byteops.split([1, 2, 3], [0, 2, 1])
+    with pytest.raises(IndexError, match="ascending"):
+        _byteops.split([1, 2, 3], [0, 4])
+    with pytest.raises(ValueError, match="shorter"):
+        _byteops.join_frames([[b"ab"]], 3)
+    with pytest.raises(ValueError, match="larger"):
+        _byteops.join_frames([[b"ab"]], 1)
+    with pytest.raises(ValueError, match="keep"):
+        _byteops.join_frames([[b"ab", b"c"]], 2, [True])
+    with pytest.raises(TypeError):
+        _byteops.frame_lengths([[1]])
 
 
 def test_whole_path_same_with_pure_python_loops(tmp_path, monkeypatch):

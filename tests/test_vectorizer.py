@@ -14,6 +14,7 @@ from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.utils._param_validation import InvalidParameterError
 
+import sklearn_flowspectrum._vectorizer as vectorizer_module
 from sklearn_flowspectrum import PcapSessionVectorizer, load_idx_pair, read_sessions
 from sklearn_flowspectrum._layouts import batch_from_frames, build_images
 
@@ -103,6 +104,19 @@ def test_layouts_match_build_images(table, layout, layers, n_bytes):
     if layers == "l7" and layout != "packets":
         payload = (b"a" * 100 * 10)[:n_bytes]
         assert X[0, : len(payload)].tobytes() == payload
+
+
+@pytest.mark.parametrize("scale", [True, False])
+@pytest.mark.parametrize("layout", ["ustc", "packets"])
+def test_table_imaged_in_blocks_as_a_whole(table, monkeypatch, scale, layout):
+    whole = PcapSessionVectorizer(scale=scale, layout=layout).fit_transform(table)
+    for size in (1, 2):  # blocks of 1 and 2 sessions, the last one partial
+        monkeypatch.setattr(vectorizer_module, "_BLOCK_SESSIONS", size)
+        blocks = PcapSessionVectorizer(scale=scale, layout=layout).fit_transform(table)
+        assert blocks.dtype == whole.dtype
+        np.testing.assert_array_equal(blocks, whole)
+    empty = PcapSessionVectorizer(scale=scale).fit(table).transform(table.iloc[:0])
+    assert empty.shape == (0, 784) and empty.dtype == whole.dtype
 
 
 def test_table_checks(table):
