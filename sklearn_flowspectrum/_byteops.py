@@ -10,7 +10,11 @@ Python objects:
 * :func:`split` cuts a sequence into the per-session tuples of the table;
 * :func:`frame_lengths` and :func:`join_frames` pack the per-session frames
   of a table into one buffer;
-* :func:`copy_ranges` copies frames into their places in the images.
+* :func:`copy_ranges` copies frames into their places in the images;
+* ``decode_headers`` (compiled only, else ``None``) decodes the link, IP and
+  TCP/UDP headers of a batch of packets: the pure-Python side of that loop
+  is the numpy decoder in :mod:`sklearn_flowspectrum._capture`, which it
+  must agree with.
 
 ``sklearn_flowspectrum._speedups`` (C, built at install when a compiler is
 there) runs them in one call each; without it, or with the environment
@@ -31,6 +35,7 @@ import numpy as np
 __all__ = [
     "COMPILED",
     "copy_ranges",
+    "decode_headers",
     "frame_lengths",
     "join_frames",
     "record_offsets",
@@ -141,6 +146,17 @@ if COMPILED:
     def split(seq, bounds):
         return _speedups.split(seq, _int64(bounds))
 
+    def decode_headers(data, start, caplen, linktype, raw_linktypes, codes, *out):
+        _speedups.decode_headers(
+            data,
+            _int64(start),
+            _int64(caplen),
+            _int64(linktype),
+            _int64(raw_linktypes),
+            codes,
+            *out,
+        )
+
     def frame_lengths(sessions):
         counts, lengths = _speedups.frame_lengths(sessions)
         return np.frombuffer(counts, np.int64), np.frombuffer(lengths, np.int64)
@@ -166,3 +182,4 @@ else:
         copy_ranges_py,
     )
     split, frame_lengths, join_frames = split_py, frame_lengths_py, join_frames_py
+    decode_headers = None

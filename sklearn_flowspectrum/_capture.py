@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sklearn_flowspectrum._byteops import record_offsets
+from sklearn_flowspectrum._byteops import decode_headers, record_offsets
 from sklearn_flowspectrum._layers import (
     _RAW_LINKTYPES,
     IPPROTO_TCP,
@@ -646,6 +646,8 @@ _IP_DEFER = (4, 41)
 _IPV6_DEFER = (0, 43, 60, 44, 51, 4, 41)
 _RAW = tuple(sorted(_RAW_LINKTYPES))
 _ARANGE4 = np.arange(4, dtype=np.int64)
+_RAW_ARRAY = np.array(_RAW, dtype=np.int64)
+_HEADER_CODES = (_TRUNCATED, _MALFORMED, _FRAGMENT, _NOT_IP, _NOT_TCP_UDP)
 
 
 class _Decoded(NamedTuple):
@@ -810,36 +812,14 @@ def _ip_stage(A, U16, start, c, l3, want, skip):
     return _IPResult(skip, ver, proto, l4, pay, end, tun)
 
 
-def decode_batch(batch):
-    """Decode link, IP and TCP/UDP headers of every packet of a batch.
+def _headers_numpy(A, U16, start, cap, lt):
+    """Link, IP and TCP/UDP headers of all packets, with numpy.
 
-    The common cases (Ethernet with up to two VLAN tags, Linux SLL and raw IP
-    carrying IPv4 or IPv6 without extension headers, IP-in-IP tunnels, then
-    TCP or UDP; and the plain skips: truncated, malformed, fragment, not IP,
-    not TCP/UDP) are decoded for all packets at once with numpy.  Everything
-    else goes through :func:`~sklearn_flowspectrum._layers.dissect`, whose
-    results the vectorised decoding reproduces exactly.
-
-    Parameters
-    ----------
-    batch : _Batch
-
-    Returns
-    -------
-    _Decoded
+    Returns ``(skip, ver, proto, l3, l4, payload, end)``; ``skip`` is 0 for a
+    usable packet, a skip code, or ``_UNDECIDED`` (for dissect()); the other
+    arrays are meaningful for usable packets only.
     """
-    data = batch.data
-    size = len(data)
-    A = np.frombuffer(data, np.uint8)
-    view = memoryview(data)
-    U16 = _strided(data, ">u2", size)
-    start, cap, lt = batch.start, batch.caplen, batch.linktype
     n = len(start)
-    if n == 0:
-        e = np.zeros(0, dtype=np.int64)
-        u = np.zeros(0, dtype=np.uint64)
-        return _Decoded(np.zeros(0, np.int8), e, e, e, u, u, u, u, e, e, e, e, e, 0)
-
     # Link layer, per link type (a pcap batch has one) ---------------------
     if lt[0] == lt[-1] and (lt == lt[0]).all():
         skip, l3, want = _link(A, U16, start, cap, int(lt[0]))
@@ -879,6 +859,56 @@ def decode_batch(batch):
         end[tun] = t.end
         tun = tun[t.tunnel]
     skip[tun] = _UNDECIDED  # deeper nesting: dissect()
+    return skip, ver, proto, l3, l4, pay, end
+
+
+def _headers_compiled(data, start, cap, lt):
+    """:func:`_headers_numpy` in one compiled loop (the same decisions)."""
+    n = len(start)
+    out = (
+        np.zeros(n, np.int8),
+        np.zeros(n, np.int8),
+        np.zeros(n, np.int16),
+        *(np.zeros(n, np.int64) for _ in range(4)),
+    )
+    decode_headers(data, start, cap, lt, _RAW_ARRAY, _HEADER_CODES, *out)
+    return out
+
+
+def decode_batch(batch):
+    """Decode link, IP and TCP/UDP headers of every packet of a batch.
+
+    The common cases (Ethernet with up to two VLAN tags, Linux SLL and raw IP
+    carrying IPv4 or IPv6 without extension headers, IP-in-IP tunnels, then
+    TCP or UDP; and the plain skips: truncated, malformed, fragment, not IP,
+    not TCP/UDP) are decoded for all packets at once with numpy.  Everything
+    else goes through :func:`~sklearn_flowspectrum._layers.dissect`, whose
+    results the vectorised decoding reproduces exactly.
+
+    Parameters
+    ----------
+    batch : _Batch
+
+    Returns
+    -------
+    _Decoded
+    """
+    data = batch.data
+    size = len(data)
+    A = np.frombuffer(data, np.uint8)
+    view = memoryview(data)
+    U16 = _strided(data, ">u2", size)
+    start, cap, lt = batch.start, batch.caplen, batch.linktype
+    n = len(start)
+    if n == 0:
+        e = np.zeros(0, dtype=np.int64)
+        u = np.zeros(0, dtype=np.uint64)
+        return _Decoded(np.zeros(0, np.int8), e, e, e, u, u, u, u, e, e, e, e, e, 0)
+
+    if decode_headers is not None:
+        skip, ver, proto, l3, l4, pay, end = _headers_compiled(data, start, cap, lt)
+    else:
+        skip, ver, proto, l3, l4, pay, end = _headers_numpy(A, U16, start, cap, lt)
 
     # Everything else: one frame at a time through the reference dissector --
     rest = np.flatnonzero(skip == _UNDECIDED)

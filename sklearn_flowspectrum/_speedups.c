@@ -404,6 +404,306 @@ join_frames(PyObject *self, PyObject *args)
     return out;
 }
 
+/* ------------------------------------------------------------------------
+ * Link, IP and TCP/UDP headers of the common packets: the same decisions,
+ * field by field, as _link() and _ip_stage() in _capture.py (their numpy
+ * versions), which mirror _layers.dissect().  A packet this code does not
+ * fully understand is left "undecided" for dissect().  Every read is checked
+ * against the captured length first.
+ */
+
+enum { UNDECIDED = -1 };
+
+typedef struct {
+    int8_t truncated, malformed, fragment, not_ip, not_tcp_udp;
+} skip_codes;
+
+typedef struct {
+    int8_t skip, ver;
+    int16_t proto;
+    int64_t l4, pay, end;
+    int tunnel;
+} ip_result;
+
+static inline int
+u16(const unsigned char *p)
+{
+    return (p[0] << 8) | p[1];
+}
+
+static void
+ip_stage(const unsigned char *f, int64_t c, int64_t l3, int want,
+         const skip_codes *k, ip_result *r)
+{
+    r->tunnel = 0;
+    r->skip = UNDECIDED;
+    if (l3 >= c) {
+        r->skip = k->truncated;
+        return;
+    }
+    int b0 = f[l3], nib = b0 >> 4;
+    if (want == 0 ? (nib != 4 && nib != 6) : nib != want)
+        return; /* the link layer and the header disagree: dissect() */
+    int64_t length, hdr;
+    int proto;
+    if (nib == 4) {
+        if (l3 + 20 > c) {
+            r->skip = k->truncated;
+            return;
+        }
+        length = u16(f + l3 + 2);
+        proto = f[l3 + 9];
+        hdr = (int64_t)(b0 & 0x0F) * 4;
+        if (hdr < 20 || (length != 0 && length < hdr)) {
+            r->skip = k->malformed;
+            return;
+        }
+        if (l3 + hdr > c) {
+            r->skip = k->truncated;
+            return;
+        }
+        if (u16(f + l3 + 6) & 0x3FFF) {
+            r->skip = k->fragment;
+            return;
+        }
+        if (proto == 4 || proto == 41)
+            r->tunnel = 1;
+        else if (proto != 6 && proto != 17) {
+            r->skip = k->not_tcp_udp;
+            return;
+        }
+        r->end = length == 0 ? c : (l3 + length < c ? l3 + length : c);
+    }
+    else {
+        if (l3 + 40 > c) {
+            r->skip = k->truncated;
+            return;
+        }
+        length = u16(f + l3 + 4);
+        proto = f[l3 + 6];
+        hdr = 40;
+        if (proto == 4 || proto == 41)
+            r->tunnel = 1;
+        else if (proto == 0 || proto == 43 || proto == 60 || proto == 44 ||
+                 proto == 51)
+            return; /* extension headers: dissect() */
+        else if (proto != 6 && proto != 17) {
+            r->skip = k->not_tcp_udp;
+            return;
+        }
+        r->end = length == 0 ? c : (l3 + 40 + length < c ? l3 + 40 + length : c);
+    }
+    int64_t l4 = l3 + hdr;
+    r->ver = (int8_t)nib;
+    r->proto = (int16_t)proto;
+    r->l4 = l4;
+    if (r->tunnel)
+        return; /* undecided until the inner header is decoded */
+    if (proto == 6) {
+        if (l4 + 20 > c) {
+            r->skip = k->truncated;
+            return;
+        }
+        int64_t doff = (int64_t)(f[l4 + 12] >> 4) * 4;
+        if (doff < 20) {
+            r->skip = k->malformed;
+            return;
+        }
+        if (l4 + doff > c) {
+            r->skip = k->truncated;
+            return;
+        }
+        if (l4 + doff > r->end) {
+            r->skip = k->malformed;
+            return;
+        }
+        r->pay = l4 + doff;
+    }
+    else {
+        if (l4 + 8 > c) {
+            r->skip = k->truncated;
+            return;
+        }
+        if (l4 + 8 > r->end) {
+            r->skip = k->malformed;
+            return;
+        }
+        r->pay = l4 + 8;
+    }
+    r->skip = 0;
+}
+
+static inline int
+is_vlan(int et)
+{
+    return et == 0x8100 || et == 0x88A8 || et == 0x9100;
+}
+
+/* Offset of the IP header and the IP version the link layer announces (0:
+ * read it from the header); returns 0, or a skip code / UNDECIDED. */
+static int
+link_stage(const unsigned char *f, int64_t c, int64_t lt, const int64_t *raw,
+           Py_ssize_t n_raw, const skip_codes *k, int64_t *l3, int *want)
+{
+    if (lt == 1 || lt == 113) { /* Ethernet, Linux SLL */
+        int eth = lt == 1;
+        if (c < (eth ? 14 : 16))
+            return k->truncated;
+        int64_t pos = eth ? 12 : 14;
+        int et = u16(f + pos);
+        if (eth) {
+            /* Up to two VLAN tags; a third is left to dissect(). */
+            for (int t = 0; t < 2 && is_vlan(et); t++) {
+                if (pos + 6 > c)
+                    return k->truncated;
+                pos += 4;
+                et = u16(f + pos);
+            }
+            if (is_vlan(et))
+                return UNDECIDED;
+        }
+        *l3 = pos + 2;
+        if (et == 0x0800)
+            *want = 4;
+        else if (et == 0x86DD)
+            *want = 6;
+        else if (et == 0x8864 || et == 0x8847 || et == 0x8848)
+            return UNDECIDED; /* PPPoE, MPLS: dissect() */
+        else
+            return k->not_ip;
+        return 0;
+    }
+    *l3 = 0;
+    if (lt == 228 || lt == 229) { /* LINKTYPE_IPV4, LINKTYPE_IPV6 */
+        *want = lt == 228 ? 4 : 6;
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n_raw; i++) {
+        if (lt == raw[i]) {
+            *want = 0;
+            return 0;
+        }
+    }
+    return UNDECIDED;
+}
+
+typedef struct {
+    Py_buffer view;
+    int held;
+} out_buf;
+
+static int
+get_array(PyObject *obj, out_buf *b, Py_ssize_t itemsize, Py_ssize_t n,
+          int writable, const char *what)
+{
+    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, &b->view, flags) < 0)
+        return -1;
+    b->held = 1;
+    if (b->view.itemsize != itemsize || b->view.len != n * itemsize) {
+        PyErr_Format(PyExc_ValueError, "%s must hold %zd items of %zd bytes", what,
+                     n, itemsize);
+        return -1;
+    }
+    return 0;
+}
+
+PyDoc_STRVAR(decode_headers_doc,
+"decode_headers(data, start, caplen, linktype, raw_linktypes, codes,\n"
+"               skip, ver, proto, l3, l4, payload, end, /)\n--\n\n"
+"Decode the link, IP and TCP/UDP headers of every packet into the output\n"
+"arrays (skip int8, ver int8, proto int16, offsets int64 from the frame\n"
+"start); skip is 0 for a usable packet, a skip code, or -1 (undecided).\n"
+"codes: (truncated, malformed, fragment, not_ip, not_tcp_udp).");
+
+static PyObject *
+decode_headers(PyObject *self, PyObject *args)
+{
+    PyObject *o_data, *o_in[3], *o_raw, *o_out[7];
+    skip_codes k;
+    if (!PyArg_ParseTuple(args, "OOOOO(bbbbb)OOOOOOO:decode_headers", &o_data,
+                          &o_in[0], &o_in[1], &o_in[2], &o_raw, &k.truncated,
+                          &k.malformed, &k.fragment, &k.not_ip, &k.not_tcp_udp,
+                          &o_out[0], &o_out[1], &o_out[2], &o_out[3], &o_out[4],
+                          &o_out[5], &o_out[6]))
+        return NULL;
+    out_buf data, in[3], raw, out[7];
+    memset(&data, 0, sizeof data);
+    memset(in, 0, sizeof in);
+    memset(&raw, 0, sizeof raw);
+    memset(out, 0, sizeof out);
+    static const Py_ssize_t out_size[7] = {1, 1, 2, 8, 8, 8, 8};
+    static const char *in_name[3] = {"start", "caplen", "linktype"};
+    static const char *out_name[7] = {"skip", "ver", "proto", "l3",
+                                      "l4", "payload", "end"};
+    PyObject *res = NULL;
+    if (PyObject_GetBuffer(o_data, &data.view, PyBUF_SIMPLE) < 0)
+        goto done;
+    data.held = 1;
+    Py_ssize_t n = PyObject_Length(o_in[0]), n_raw = PyObject_Length(o_raw);
+    if (n < 0 || n_raw < 0)
+        goto done;
+    for (int i = 0; i < 3; i++)
+        if (get_array(o_in[i], &in[i], 8, n, 0, in_name[i]) < 0)
+            goto done;
+    if (get_array(o_raw, &raw, 8, n_raw, 0, "raw_linktypes") < 0)
+        goto done;
+    for (int i = 0; i < 7; i++)
+        if (get_array(o_out[i], &out[i], out_size[i], n, 1, out_name[i]) < 0)
+            goto done;
+    const int64_t *start = in[0].view.buf, *cap = in[1].view.buf,
+                  *lt = in[2].view.buf, *raws = raw.view.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (start[i] < 0 || cap[i] < 0 || start[i] > data.view.len - cap[i]) {
+            PyErr_Format(PyExc_IndexError, "packet %zd outside the data", i);
+            goto done;
+        }
+    }
+    int8_t *skip = out[0].view.buf, *ver = out[1].view.buf;
+    int16_t *proto = out[2].view.buf;
+    int64_t *l3s = out[3].view.buf, *l4s = out[4].view.buf,
+            *pays = out[5].view.buf, *ends = out[6].view.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const unsigned char *f = (const unsigned char *)data.view.buf + start[i];
+        int64_t c = cap[i], l3 = 0;
+        int want = -1;
+        int code = link_stage(f, c, lt[i], raws, n_raw, &k, &l3, &want);
+        if (code) {
+            skip[i] = (int8_t)code;
+            continue;
+        }
+        ip_result r;
+        ip_stage(f, c, l3, want, &k, &r);
+        /* IP in IP: up to four inner headers, then dissect(). */
+        for (int depth = 0; r.tunnel && depth < 4; depth++) {
+            l3 = r.l4;
+            ip_stage(f, c, l3, r.proto == 4 ? 4 : 6, &k, &r);
+        }
+        skip[i] = r.tunnel ? UNDECIDED : r.skip;
+        if (skip[i] == 0) {
+            ver[i] = r.ver;
+            proto[i] = r.proto;
+            l3s[i] = l3;
+            l4s[i] = r.l4;
+            pays[i] = r.pay;
+            ends[i] = r.end;
+        }
+    }
+    res = Py_NewRef(Py_None);
+done:
+    for (int i = 0; i < 7; i++)
+        if (out[i].held)
+            PyBuffer_Release(&out[i].view);
+    if (raw.held)
+        PyBuffer_Release(&raw.view);
+    for (int i = 0; i < 3; i++)
+        if (in[i].held)
+            PyBuffer_Release(&in[i].view);
+    if (data.held)
+        PyBuffer_Release(&data.view);
+    return res;
+}
+
 static PyMethodDef methods[] = {
     {"record_offsets", record_offsets, METH_VARARGS, record_offsets_doc},
     {"slices", slices, METH_VARARGS, slices_doc},
@@ -411,6 +711,7 @@ static PyMethodDef methods[] = {
     {"split", split, METH_VARARGS, split_doc},
     {"frame_lengths", frame_lengths, METH_O, frame_lengths_doc},
     {"join_frames", join_frames, METH_VARARGS, join_frames_doc},
+    {"decode_headers", decode_headers, METH_VARARGS, decode_headers_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,6 +1,7 @@
 """The compiled byte loops agree with their pure-Python versions."""
 
 import struct
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ import sklearn_flowspectrum._capture as capture_module
 import sklearn_flowspectrum._layouts as layouts_module
 import sklearn_flowspectrum._sessions as sessions_module
 from sklearn_flowspectrum import PcapSessionVectorizer, _byteops, read_sessions
+from sklearn_flowspectrum._capture import _PAD, _Batch, _strided, iter_batches
 from tests import _pcaps as P
 
 compiled = pytest.mark.skipif(
@@ -154,3 +156,127 @@ def test_whole_path_same_with_pure_python_loops(tmp_path, monkeypatch):
         images, PcapSessionVectorizer().fit(table_py).transform(table_py)
     )
     assert table["packets"].sum() == 400
+
+
+# -- the compiled header decoder against the numpy one -----------------------------
+
+NDPI = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ndpi-pcaps"
+
+
+def _frames_of_every_kind(rng):
+    """Valid frames of each link type, then copies cut short and with header
+    bytes overwritten, so that every decision of the decoder is taken."""
+    seg = [
+        (6, P.tcp(443, 1000, b"x" * 30)),
+        (17, P.udp(53, 5353, b"y" * 12)),
+        (6, P.tcp(1, 2, options=b"\x01" * 8)),
+    ]
+    ip = []
+    for proto, l4 in seg:
+        ip += [
+            P.ipv4(l4, proto=proto),
+            P.ipv4(l4, proto=proto, options=b"\x01" * 4),
+            P.ipv4(l4, proto=proto, frag=0x2000),
+            P.ipv4(l4, proto=proto, total=0),
+            P.ipv6(l4, nxt=proto),
+            P.ipv6(l4, nxt=proto, plen=0),
+            P.ipv6(l4, nxt=proto, ext=[(0, b"")]),
+            P.ipv4(P.ipv4(l4, proto=proto), proto=4),
+            P.ipv4(P.ipv6(l4, nxt=proto), proto=41),
+            P.ipv6(P.ipv4(P.ipv4(l4, proto=proto), proto=4), nxt=4),
+        ]
+    nested = P.ipv4(seg[0][1])
+    for _ in range(6):  # deeper than the decoder follows
+        nested = P.ipv4(nested, proto=4)
+    ip += [nested, P.ipv4(b"icmp", proto=1), P.ipv6(b"icmp", nxt=58)]
+    ethertype = {4: 0x0800, 6: 0x86DD}
+    frames = []
+    for packet in ip:
+        et = ethertype[packet[0] >> 4]
+        frames += [
+            (1, P.eth(packet, et)),
+            (1, P.eth(packet, et, vlans=[(0x8100, 5)])),
+            (1, P.eth(packet, et, vlans=[(0x88A8, 1), (0x8100, 2)])),
+            (1, P.eth(packet, et, vlans=[(0x8100, 1)] * 3)),
+            (113, P.sll(packet, et)),
+            (276, P.sll2(packet, et)),
+            (0, P.null(packet)),
+            (101, packet),
+            (12, packet),
+            (228 if et == 0x0800 else 229, packet),
+            (228, packet),  # a link type that contradicts the header
+        ]
+    frames += [(1, P.eth(b"arp" * 10, 0x0806)), (113, P.sll(b"x" * 30, 0x0806))]
+    frames += [(1, P.eth(b"\x11\x00" * 20, 0x8864)), (147, b"unknown" * 9)]
+    out = list(frames)
+    for lt, f in frames:
+        for cut in sorted(set(rng.integers(0, len(f), 4).tolist())):
+            out.append((lt, f[:cut]))
+        for _ in range(6):
+            g = bytearray(f)
+            at = int(rng.integers(0, min(len(g), 80)))
+            g[at] = int(rng.integers(0, 256))
+            out.append((lt, bytes(g)))
+    return out
+
+
+def _batch(frames):
+    data = b"".join(f for _, f in frames) + bytes(_PAD)
+    lengths = np.array([len(f) for _, f in frames], dtype=np.int64)
+    start = np.cumsum(lengths) - lengths
+    lt = np.array([t for t, _ in frames], dtype=np.int64)
+    return _Batch(data, start, lengths, lengths, np.zeros(len(lt), np.int64), lt)
+
+
+def _assert_same_headers(batch):
+    A = np.frombuffer(batch.data, np.uint8)
+    U16 = _strided(batch.data, ">u2", len(batch.data))
+    args = (batch.start, batch.caplen, batch.linktype)
+    want = capture_module._headers_numpy(A, U16, *args)
+    got = capture_module._headers_compiled(batch.data, *args)
+    np.testing.assert_array_equal(got[0], want[0])
+    usable = want[0] == 0
+    for g, w in zip(got[1:], want[1:]):
+        w = np.broadcast_to(w, usable.shape)  # numpy's l3 may be one number
+        np.testing.assert_array_equal(g[usable], w[usable])
+    return want[0]
+
+
+@compiled
+def test_compiled_header_decoder_matches_numpy():
+    rng = np.random.default_rng(4)
+    frames = _frames_of_every_kind(rng)
+    skip = _assert_same_headers(_batch(frames))
+    # Every outcome occurs: usable, each skip reason, and undecided (dissect).
+    assert set(skip.tolist()) >= {-1, 0, 1, 2, 3, 4, 5}
+    # One link type per batch, as in a classic pcap file.
+    for lt in sorted({t for t, _ in frames}):
+        _assert_same_headers(_batch([x for x in frames if x[0] == lt]))
+
+
+@compiled
+def test_compiled_header_decoder_checks_its_arguments():
+    batch = _batch([(1, P.eth(P.ipv4(P.tcp())))])
+    with pytest.raises(IndexError, match="outside"):
+        capture_module._headers_compiled(
+            batch.data, batch.start + len(batch.data), batch.caplen, batch.linktype
+        )
+    with pytest.raises(ValueError, match="items"):
+        capture_module._headers_compiled(
+            batch.data, batch.start, batch.caplen[:0], batch.linktype
+        )
+
+
+@compiled
+@pytest.mark.skipif(not NDPI.is_dir(), reason=f"needs the nDPI captures in {NDPI}")
+def test_compiled_header_decoder_matches_numpy_on_ndpi():
+    files = sorted((NDPI / "pcap").iterdir())
+    seen = 0
+    for path in files:
+        try:
+            for batch in iter_batches(path):
+                _assert_same_headers(batch)
+                seen += len(batch.start)
+        except ValueError:  # corrupt files end early; what came before counts
+            pass
+    assert seen > 100_000
