@@ -21,6 +21,7 @@ import operator
 import os
 import socket
 import warnings
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
@@ -935,6 +936,20 @@ def read_sessions(
     return table
 
 
+_OBJECT_COLUMNS = frozenset(
+    (
+        "file",
+        "protocol",
+        "src_addr",
+        "dst_addr",
+        "label",
+        "frames",
+        "frame_ts_ns",
+        "frame_orig_len",
+    )
+)
+
+
 def _assemble(entries, parts, file_labels, with_labels):
     columns = {c: [] for c in _COLUMNS}
     for (name, _, _), cols, label in zip(entries, parts, file_labels):
@@ -950,10 +965,8 @@ def _assemble(entries, parts, file_labels, with_labels):
         if k == "label" and not with_labels:
             continue
         chunks = columns[k]
-        if k in ("file", "protocol", "src_addr", "dst_addr", "label", "frames"):
-            data[k] = [x for c in chunks for x in c]
-        elif k in ("frame_ts_ns", "frame_orig_len"):
-            data[k] = [x for c in chunks for x in c]
+        if k in _OBJECT_COLUMNS:
+            data[k] = list(chain.from_iterable(chunks))
         elif k in ("first_ts", "last_ts"):
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0)
         else:
