@@ -5,13 +5,16 @@ packets of the shared nDPI captures (``../shared/data/ndpi-pcaps``); each
 replay shifts the IPv4 and IPv6 addresses (so it adds new sessions) and the
 timestamps.  Then, each run in a fresh subprocess pinned to one core:
 
-* ours: ``read_sessions(path)`` then ``PcapSessionVectorizer().transform``;
+* ours: ``read_sessions(path)`` then ``PcapSessionVectorizer().transform``,
+  with the compiled loops and again with the pure-Python ones
+  (``SKLEARN_FLOWSPECTRUM_PURE_PYTHON=1``, what users without a C compiler
+  get), the two alternated;
 * baseline: ``dpkt.pcap.Reader`` + ``dpkt.ethernet.Ethernet`` decode of every
   packet, grouping by the bidirectional 5-tuple and keeping the first 784
   bytes of frames per session (the straightforward implementation).
 
 It prints packets/s of both (median over repeats), their ratio, and the peak
-resident memory (``ru_maxrss``) of each subprocess for two file sizes, plus a
+resident memory (``VmHWM``) of each subprocess for two file sizes, plus a
 file of the larger size whose extra replays reuse the addresses (more packets,
 the same sessions) to show that memory follows sessions, not file size.
 
@@ -115,6 +118,19 @@ def build_capture(path, size_mb, *, distinct_replays=None):
 
 
 def _rss_mb():
+    """Peak resident memory of this process so far, in MB.
+
+    ``VmHWM`` where Linux has it: ``ru_maxrss`` would also count the parent's
+    memory at the fork that started this process (Linux keeps that high-water
+    mark across exec), here the parent's copy of the replayed capture.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -146,7 +162,7 @@ def run_read(path, trace=False):
 
 def run_ours(path):
     sys.path.insert(0, str(ROOT))
-    from sklearn_flowspectrum import PcapSessionVectorizer, read_sessions
+    from sklearn_flowspectrum import PcapSessionVectorizer, _byteops, read_sessions
 
     t, c = time.perf_counter(), time.process_time()
     table = read_sessions(path)
@@ -162,6 +178,7 @@ def run_ours(path):
         "packets": report["packets"],
         "sessions": len(table),
         "images": list(images.shape),
+        "compiled": _byteops.COMPILED,
     }
 
 
@@ -221,8 +238,10 @@ def _child(which, path):
     print(json.dumps(result))
 
 
-def _measure(which, path):
+def _measure(which, path, pure_python=False):
     env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    if pure_python:  # the loops users without a C compiler get
+        env["SKLEARN_FLOWSPECTRUM_PURE_PYTHON"] = "1"
     out = subprocess.run(
         [sys.executable, __file__, "--child", which, str(path)],
         capture_output=True,
@@ -254,7 +273,10 @@ def main():
             f"built {small.stat().st_size / 1e6:.0f} MB, {n} packets in "
             f"{time.perf_counter() - t:.1f} s"
         )
-        ours = [_measure("ours", small) for _ in range(args.repeats)]
+        ours, pure = [], []
+        for _ in range(args.repeats):  # alternated, so both see the same noise
+            ours.append(_measure("ours", small))
+            pure.append(_measure("ours", small, pure_python=True))
         base = [_measure("dpkt", small) for _ in range(args.dpkt_repeats)]
 
         def med(runs, key):
@@ -270,6 +292,7 @@ def main():
         rows = [
             ("read_sessions", "read_seconds", "read_cpu", ours),
             ("read_sessions + transform", "seconds", "cpu", ours),
+            ("  the same, pure-Python loops", "seconds", "cpu", pure),
             ("straightforward dpkt", "seconds", "cpu", base),
         ]
         for name, wall, cpu, runs in rows:
@@ -281,13 +304,16 @@ def main():
         print(
             "ratio dpkt / ours (incl. transform): "
             f"wall {med(base, 'seconds') / med(ours, 'seconds'):.1f}x, "
-            f"cpu {med(base, 'cpu') / med(ours, 'cpu'):.1f}x"
+            f"cpu {med(base, 'cpu') / med(ours, 'cpu'):.1f}x "
+            f"(pure-Python loops: cpu {med(base, 'cpu') / med(pure, 'cpu'):.1f}x)"
         )
+        if not ours[0]["compiled"]:
+            print("NOTE: sklearn_flowspectrum._speedups is not built here")
 
         print()
         print(
             "memory of read_sessions alone: peak of the memory it allocates "
-            "(tracemalloc, numpy included) and the process's ru_maxrss"
+            "(tracemalloc, numpy included) and the process's peak RSS"
         )
         r = _measure("mem", small)
         _print_memory(small, n, r)
@@ -308,7 +334,7 @@ def _print_memory(path, n, r):
         f"  {path.stat().st_size / 1e6:5.0f} MB file, {n:>9,} packets, "
         f"{r['sessions']:>7,} sessions, {r['frames']:>8,} kept frames: "
         f"peak {r['traced_peak_mb']:4.0f} MB allocated, "
-        f"ru_maxrss {r['maxrss_mb']:4.0f} MB (of which imports {r['import_mb']:.0f})"
+        f"peak RSS {r['maxrss_mb']:4.0f} MB (of which imports {r['import_mb']:.0f})"
     )
 
 
