@@ -7,6 +7,7 @@ Python objects:
 * :func:`record_offsets` follows the length fields of classic pcap records
   (each header says where the next one starts);
 * :func:`slices` cuts the kept frames out of a chunk as ``bytes`` objects;
+* :class:`SessionIndex` numbers the sessions of packet keys across batches;
 * :func:`split` cuts a sequence into the per-session tuples of the table;
 * :func:`frame_lengths` and :func:`join_frames` pack the per-session frames
   of a table into one buffer;
@@ -31,9 +32,11 @@ import struct
 from itertools import chain
 
 import numpy as np
+import pandas as pd
 
 __all__ = [
     "COMPILED",
+    "SessionIndex",
     "copy_ranges",
     "decode_headers",
     "frame_lengths",
@@ -120,6 +123,77 @@ def join_frames_py(sessions, size, keep=None):
     return out
 
 
+# Constants of the 64-bit key hash (odd, from splitmix64); only a hint for
+# grouping: every group is verified against the full key.
+_H1 = np.uint64(0x9E3779B97F4A7C15)
+_H2 = np.uint64(0xBF58476D1CE4E5B9)
+_H3 = np.uint64(0x94D049BB133111EB)
+_H4 = np.uint64(0xD6E8FEB86659FD93)
+
+
+def _group(keys):
+    """Group rows of ``keys``; codes in order of first appearance.
+
+    Returns the code of every row and the row index of each group's first
+    member.  A 64-bit hash feeds pandas' hash table; the result is checked
+    against the full keys, and on a (practically impossible) hash collision
+    the rows are grouped by exact sorting instead.
+    """
+    h = keys[:, 0] * _H1
+    h ^= keys[:, 1] * _H2
+    h ^= keys[:, 2] * _H3
+    h ^= keys[:, 3] * _H4
+    h ^= keys[:, 4]
+    h ^= h >> np.uint64(31)
+    h *= _H2
+    h ^= h >> np.uint64(29)
+    codes, _ = pd.factorize(h)
+    first = _first_rows(codes)
+    if not (keys == keys[first][codes]).all():
+        rows = np.ascontiguousarray(keys).view(np.dtype((np.void, 40))).ravel()
+        _, first_sorted, inv = np.unique(rows, return_index=True, return_inverse=True)
+        rank = np.empty(len(first_sorted), dtype=np.int64)
+        rank[np.argsort(first_sorted, kind="stable")] = np.arange(len(first_sorted))
+        codes = rank[inv.ravel()]
+        first = _first_rows(codes)
+    return codes, first
+
+
+def _first_rows(codes):
+    """Row of each code's first appearance (codes number groups in that order)."""
+    if not len(codes):
+        return np.zeros(0, dtype=np.int64)
+    running = np.maximum.accumulate(codes)
+    is_first = np.empty(len(codes), dtype=bool)
+    is_first[0] = True
+    is_first[1:] = running[1:] > running[:-1]
+    return np.flatnonzero(is_first)
+
+
+class SessionIndexPy:
+    """Session ids of packet keys across the batches of a capture.
+
+    :meth:`assign` groups the rows of ``keys`` (n x 5 uint64) and returns
+    ``(codes, first, ids)``: the group of each row (groups numbered in order
+    of first appearance), the first row of each group, and each group's
+    session id, new sessions numbered on from ``len(index)`` in order of first
+    appearance.  Numpy grouping within the batch, a dict across batches.
+    """
+
+    def __init__(self):
+        self._ids = {}
+
+    def __len__(self):
+        return len(self._ids)
+
+    def assign(self, keys):
+        codes, first = _group(keys)
+        key_bytes = np.ascontiguousarray(keys[first]).view("S40").ravel().tolist()
+        ids = self._ids
+        gmap = np.array([ids.setdefault(k, len(ids)) for k in key_bytes], np.int64)
+        return codes, first, gmap
+
+
 _speedups = None
 if os.environ.get("SKLEARN_FLOWSPECTRUM_PURE_PYTHON", "") in ("", "0"):
     try:
@@ -166,6 +240,19 @@ if COMPILED:
             keep = np.ascontiguousarray(keep, dtype=bool)
         return _speedups.join_frames(sessions, int(size), keep)
 
+    class SessionIndex(SessionIndexPy):
+        __doc__ = SessionIndexPy.__doc__
+
+        def __init__(self):
+            self._index = _speedups.SessionIndex()
+
+        def __len__(self):
+            return len(self._index)
+
+        def assign(self, keys):
+            keys = np.ascontiguousarray(keys, dtype=np.uint64)
+            return tuple(np.frombuffer(a, np.int64) for a in self._index.assign(keys))
+
     for _c, _py in (
         (record_offsets, record_offsets_py),
         (slices, slices_py),
@@ -183,3 +270,4 @@ else:
     )
     split, frame_lengths, join_frames = split_py, frame_lengths_py, join_frames_py
     decode_headers = None
+    SessionIndex = SessionIndexPy

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from sklearn_flowspectrum._byteops import slices, split
+from sklearn_flowspectrum._byteops import SessionIndex, slices, split
 from sklearn_flowspectrum._capture import (
     CAPTURE_SUFFIXES,
     DEFAULT_CHUNK_SIZE,
@@ -80,12 +80,6 @@ def _gc_paused():
 _DUPLICATES = ("frames", "payload")
 _PROTO_NAME = {6: "TCP", 17: "UDP"}
 _TCP_SYN_FIN = 0x03
-# Constants of the 64-bit key hash (odd, from splitmix64); only a hint for
-# grouping: every group is verified against the full key.
-_H1 = np.uint64(0x9E3779B97F4A7C15)
-_H2 = np.uint64(0xBF58476D1CE4E5B9)
-_H3 = np.uint64(0x94D049BB133111EB)
-_H4 = np.uint64(0xD6E8FEB86659FD93)
 
 
 # ---------------------------------------------------------------------------
@@ -118,7 +112,7 @@ class _SessionBuilder:
         self.flows = flows
         self.keep_bytes = keep_bytes
         self.drop_retx = drop_retransmissions
-        self.ids = {}
+        self.index = SessionIndex()
         self.n = 0
         self.packets_read = 0
         self.skips = np.zeros(len(SKIP_REASONS) + 1, dtype=np.int64)
@@ -165,14 +159,11 @@ class _SessionBuilder:
                 | (np.where(swap, dp, sp) << np.uint64(16))
                 | np.where(swap, sp, dp)
             )
-        codes, first = _group(keys)
-        # Local groups -> global session ids, new ones numbered in order of
-        # their first packet.
-        key_bytes = np.ascontiguousarray(keys[first]).view("S40").ravel().tolist()
-        ids = self.ids
-        gmap = np.array([ids.setdefault(k, len(ids)) for k in key_bytes], np.int64)
+        # Local groups, their first packets and their session ids (new
+        # sessions numbered in order of their first packet).
+        codes, first, gmap = self.index.assign(keys)
         n_old = self.n
-        self.n = len(ids)
+        self.n = len(self.index)
         new = np.flatnonzero(gmap >= n_old)
         if len(new):
             f = first[new]
@@ -369,45 +360,6 @@ def _address_strings(ver, hi, lo):
 def _isum(codes, values, n):
     """Exact integer group sums (float64 weights are exact below 2**53)."""
     return np.bincount(codes, weights=values, minlength=n).astype(np.int64)
-
-
-def _group(keys):
-    """Group rows of ``keys``; codes in order of first appearance.
-
-    Returns the code of every row and the row index of each group's first
-    member.  A 64-bit hash feeds pandas' hash table; the result is checked
-    against the full keys, and on a (practically impossible) hash collision
-    the rows are grouped by exact sorting instead.
-    """
-    h = keys[:, 0] * _H1
-    h ^= keys[:, 1] * _H2
-    h ^= keys[:, 2] * _H3
-    h ^= keys[:, 3] * _H4
-    h ^= keys[:, 4]
-    h ^= h >> np.uint64(31)
-    h *= _H2
-    h ^= h >> np.uint64(29)
-    codes, _ = pd.factorize(h)
-    first = _first_rows(codes)
-    if not (keys == keys[first][codes]).all():
-        rows = np.ascontiguousarray(keys).view(np.dtype((np.void, 40))).ravel()
-        _, first_sorted, inv = np.unique(rows, return_index=True, return_inverse=True)
-        rank = np.empty(len(first_sorted), dtype=np.int64)
-        rank[np.argsort(first_sorted, kind="stable")] = np.arange(len(first_sorted))
-        codes = rank[inv.ravel()]
-        first = _first_rows(codes)
-    return codes, first
-
-
-def _first_rows(codes):
-    """Row of each code's first appearance (codes number groups in that order)."""
-    if not len(codes):
-        return np.zeros(0, dtype=np.int64)
-    running = np.maximum.accumulate(codes)
-    is_first = np.empty(len(codes), dtype=bool)
-    is_first[0] = True
-    is_first[1:] = running[1:] > running[:-1]
-    return np.flatnonzero(is_first)
 
 
 _ADDR_CACHE = {}

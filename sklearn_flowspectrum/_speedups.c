@@ -704,6 +704,203 @@ done:
     return res;
 }
 
+/* ------------------------------------------------------------------------
+ * SessionIndex: session ids of packet keys across the batches of a capture
+ * (an open-addressing hash table of 5 x uint64 keys).  The pure-Python
+ * version is _byteops.SessionIndexPy (numpy grouping and a dict).
+ */
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t *keys;   /* cap x 5 */
+    int64_t *ids;     /* cap; -1: empty slot */
+    int64_t *stamp;   /* cap: the call that last saw the session */
+    int64_t *local;   /* cap: its group number within that call */
+    Py_ssize_t cap, n;
+    int64_t calls;
+} SessionIndex;
+
+static inline uint64_t
+mix(const uint64_t *k)
+{
+    uint64_t h = k[0] * 0x9E3779B97F4A7C15ULL;
+    h ^= k[1] * 0xBF58476D1CE4E5B9ULL;
+    h ^= k[2] * 0x94D049BB133111EBULL;
+    h ^= k[3] * 0xD6E8FEB86659FD93ULL;
+    h ^= k[4];
+    h ^= h >> 31;
+    h *= 0xBF58476D1CE4E5B9ULL;
+    h ^= h >> 29;
+    return h;
+}
+
+static int
+index_alloc(SessionIndex *self, Py_ssize_t cap)
+{
+    self->keys = PyMem_Malloc(cap * 5 * sizeof(uint64_t));
+    self->ids = PyMem_Malloc(cap * sizeof(int64_t));
+    self->stamp = PyMem_Malloc(cap * sizeof(int64_t));
+    self->local = PyMem_Malloc(cap * sizeof(int64_t));
+    if (!self->keys || !self->ids || !self->stamp || !self->local) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < cap; i++)
+        self->ids[i] = -1;
+    self->cap = cap;
+    return 0;
+}
+
+static void
+index_free(SessionIndex *self)
+{
+    PyMem_Free(self->keys);
+    PyMem_Free(self->ids);
+    PyMem_Free(self->stamp);
+    PyMem_Free(self->local);
+    self->keys = NULL;
+    self->ids = self->stamp = self->local = NULL;
+}
+
+static int
+index_grow(SessionIndex *self)
+{
+    SessionIndex old = *self;
+    if (index_alloc(self, 2 * old.cap) < 0) {
+        index_free(self);
+        *self = old;
+        return -1;
+    }
+    size_t mask = (size_t)self->cap - 1;
+    for (Py_ssize_t i = 0; i < old.cap; i++) {
+        if (old.ids[i] < 0)
+            continue;
+        size_t j = mix(old.keys + 5 * i) & mask;
+        while (self->ids[j] >= 0)
+            j = (j + 1) & mask;
+        memcpy(self->keys + 5 * j, old.keys + 5 * i, 5 * sizeof(uint64_t));
+        self->ids[j] = old.ids[i];
+        self->stamp[j] = old.stamp[i];
+        self->local[j] = old.local[i];
+    }
+    index_free(&old);
+    return 0;
+}
+
+static int
+SessionIndex_init(SessionIndex *self, PyObject *args, PyObject *kwds)
+{
+    if (!PyArg_ParseTuple(args, ":SessionIndex"))
+        return -1;
+    index_free(self);
+    self->n = 0;
+    self->calls = 0;
+    return index_alloc(self, 1024);
+}
+
+static void
+SessionIndex_dealloc(SessionIndex *self)
+{
+    index_free(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static Py_ssize_t
+SessionIndex_len(SessionIndex *self)
+{
+    return self->n;
+}
+
+PyDoc_STRVAR(assign_doc,
+"assign(keys, /)\n--\n\n"
+"Group the rows of keys (n x 5 uint64) and number their sessions.\n\n"
+"Returns (codes, first, ids) as int64 bytearrays: the group of each row\n"
+"(groups numbered in order of first appearance), the first row of each\n"
+"group, and each group's session id (new sessions numbered on from\n"
+"len(index), in order of first appearance).");
+
+static PyObject *
+SessionIndex_assign(SessionIndex *self, PyObject *o_keys)
+{
+    if (self->ids == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "SessionIndex was not initialised");
+        return NULL;
+    }
+    Py_buffer vk;
+    if (PyObject_GetBuffer(o_keys, &vk, PyBUF_C_CONTIGUOUS) < 0)
+        return NULL;
+    PyObject *codes = NULL, *first = NULL, *ids = NULL, *res = NULL;
+    if (vk.itemsize != 8 || vk.len % 40) {
+        PyErr_SetString(PyExc_TypeError, "keys must be a contiguous n x 5 uint64 array");
+        goto done;
+    }
+    Py_ssize_t n = vk.len / 40, n_local = 0;
+    codes = PyByteArray_FromStringAndSize(NULL, n * 8);
+    first = PyByteArray_FromStringAndSize(NULL, n * 8);
+    ids = PyByteArray_FromStringAndSize(NULL, n * 8);
+    if (!codes || !first || !ids)
+        goto done;
+    int64_t *c = (int64_t *)PyByteArray_AS_STRING(codes);
+    int64_t *f = (int64_t *)PyByteArray_AS_STRING(first);
+    int64_t *g = (int64_t *)PyByteArray_AS_STRING(ids);
+    const uint64_t *keys = vk.buf;
+    int64_t call = ++self->calls;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (2 * (self->n + 1) > self->cap && index_grow(self) < 0)
+            goto done;
+        const uint64_t *k = keys + 5 * i;
+        size_t mask = (size_t)self->cap - 1, j = mix(k) & mask;
+        while (self->ids[j] >= 0 &&
+               memcmp(self->keys + 5 * j, k, 5 * sizeof(uint64_t)) != 0)
+            j = (j + 1) & mask;
+        if (self->ids[j] < 0) { /* a new session */
+            memcpy(self->keys + 5 * j, k, 5 * sizeof(uint64_t));
+            self->ids[j] = self->n++;
+            self->stamp[j] = 0;
+        }
+        if (self->stamp[j] != call) { /* first packet of it in this call */
+            self->stamp[j] = call;
+            self->local[j] = n_local;
+            f[n_local] = i;
+            g[n_local] = self->ids[j];
+            n_local++;
+        }
+        c[i] = self->local[j];
+    }
+    if (PyByteArray_Resize(first, n_local * 8) < 0 ||
+        PyByteArray_Resize(ids, n_local * 8) < 0)
+        goto done;
+    res = PyTuple_Pack(3, codes, first, ids);
+done:
+    Py_XDECREF(codes);
+    Py_XDECREF(first);
+    Py_XDECREF(ids);
+    PyBuffer_Release(&vk);
+    return res;
+}
+
+static PyMethodDef SessionIndex_methods[] = {
+    {"assign", (PyCFunction)SessionIndex_assign, METH_O, assign_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods SessionIndex_as_sequence = {
+    .sq_length = (lenfunc)SessionIndex_len,
+};
+
+static PyTypeObject SessionIndexType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "sklearn_flowspectrum._speedups.SessionIndex",
+    .tp_doc = PyDoc_STR("Session ids of packet keys, across calls (see assign)."),
+    .tp_basicsize = sizeof(SessionIndex),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)SessionIndex_init,
+    .tp_dealloc = (destructor)SessionIndex_dealloc,
+    .tp_methods = SessionIndex_methods,
+    .tp_as_sequence = &SessionIndex_as_sequence,
+};
+
 static PyMethodDef methods[] = {
     {"record_offsets", record_offsets, METH_VARARGS, record_offsets_doc},
     {"slices", slices, METH_VARARGS, slices_doc},
@@ -724,5 +921,16 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    return PyModule_Create(&module);
+    if (PyType_Ready(&SessionIndexType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&SessionIndexType);
+    if (PyModule_AddObject(m, "SessionIndex", (PyObject *)&SessionIndexType) < 0) {
+        Py_DECREF(&SessionIndexType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

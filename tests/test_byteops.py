@@ -104,6 +104,37 @@ def test_split_and_frame_packing_match():
 
 
 @compiled
+def test_session_index_matches():
+    rng = np.random.default_rng(5)
+    # 3,000 sessions whose keys differ in single words, over 7 batches.
+    pool = np.tile(rng.integers(0, 2**63, 5, dtype=np.uint64), (3000, 1))
+    pool[np.arange(3000), np.arange(3000) % 5] += np.arange(3000, dtype=np.uint64)
+    c, py = _byteops.SessionIndex(), _byteops.SessionIndexPy()
+    seen = set()
+    for size in (1, 500, 2000, 0, 4000, 3000, 10):
+        drawn = rng.integers(0, 3000, size)
+        got, want = c.assign(pool[drawn]), py.assign(pool[drawn])
+        for g, w in zip(got, want):
+            np.testing.assert_array_equal(g, w)
+        seen.update(drawn.tolist())
+        assert len(c) == len(py) == len(seen)
+    assert len(seen) > 2048  # the table grew past its first sizes
+    with pytest.raises(TypeError, match="n x 5"):
+        c.assign(np.zeros((2, 4), np.uint64))
+    with pytest.raises(RuntimeError, match="initialised"):
+        type(c._index).__new__(type(c._index)).assign(pool[:1])
+
+
+def test_session_index_python_groups_despite_hash_collisions(monkeypatch):
+    # A hash that maps every key to one value: grouping falls back to sorting.
+    keys = np.array([[1, 0, 0, 0, 0], [2, 0, 0, 0, 0], [1, 0, 0, 0, 0]], np.uint64)
+    monkeypatch.setattr(_byteops, "_H1", np.uint64(0))
+    codes, first, ids = _byteops.SessionIndexPy().assign(keys)
+    assert codes.tolist() == [0, 1, 0] and first.tolist() == [0, 1]
+    assert ids.tolist() == [0, 1]
+
+
+@compiled
 def test_compiled_loops_check_their_ranges():
     src = bytes(100)
     with pytest.raises(IndexError, match="outside"):
