@@ -13,6 +13,7 @@ import sklearn_flowspectrum._sessions as sessions_module
 from sklearn_flowspectrum import PcapSessionVectorizer, _byteops, read_sessions
 from sklearn_flowspectrum._capture import _PAD, _Batch, _strided, iter_batches
 from tests import _pcaps as P
+from tests.test_sessions import both_engines
 
 compiled = pytest.mark.skipif(
     not _byteops.COMPILED,
@@ -283,6 +284,19 @@ def test_compiled_header_decoder_matches_numpy():
     # One link type per batch, as in a classic pcap file.
     for lt in sorted({t for t, _ in frames}):
         _assert_same_headers(_batch([x for x in frames if x[0] == lt]))
+
+
+@pytest.mark.parametrize("linktype", [1, 113, 101, 229])
+def test_damaged_frames_read_alike_by_both_engines(tmp_path, linktype):
+    # End to end, through whichever decoder is in use, the session builder
+    # and dissect(): the same table and accounting as the reference path.
+    rng = np.random.default_rng(linktype)
+    frames = [f for lt, f in _frames_of_every_kind(rng) if lt == linktype]
+    path = P.write_pcap(tmp_path / "damaged.pcap", frames, linktype=linktype)
+    table, report = both_engines(path)
+    assert report["packets"].sum() == len(frames)
+    assert 0 < report["used"].sum() < len(frames)
+    assert report["truncated"].sum() > 0
 
 
 @compiled
