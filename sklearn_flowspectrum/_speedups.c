@@ -15,21 +15,45 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Native-endian int64 array from any buffer whose item size is 8 (numpy
- * int64 arrays, contiguous). */
-static int
-get_int64s(PyObject *obj, Py_buffer *view, const char *what)
+/* The buffers a function holds, released together when it returns. */
+typedef struct {
+    Py_buffer views[16];
+    int n;
+} held;
+
+static void
+release_all(held *h)
 {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0)
-        return -1;
-    if (view->itemsize != 8 || view->format == NULL ||
-        (strcmp(view->format, "q") != 0 && strcmp(view->format, "l") != 0 &&
-         strcmp(view->format, "<q") != 0 && strcmp(view->format, "=q") != 0)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a contiguous int64 array", what);
-        PyBuffer_Release(view);
-        return -1;
+    while (h->n > 0)
+        PyBuffer_Release(&h->views[--h->n]);
+}
+
+/* The buffer of obj (C-contiguous, writable when asked); with itemsize > 0,
+ * an array of n items of that size (n < 0: any number).  NULL on error. */
+static Py_buffer *
+hold(held *h, PyObject *obj, int writable, Py_ssize_t itemsize, Py_ssize_t n,
+     const char *what)
+{
+    if (h->n == (int)(sizeof h->views / sizeof h->views[0])) {
+        PyErr_SetString(PyExc_SystemError, "too many buffers held");
+        return NULL;
     }
-    return 0;
+    Py_buffer *v = &h->views[h->n];
+    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, v, flags) < 0)
+        return NULL;
+    h->n++;
+    if (itemsize > 0 && (v->itemsize != itemsize ||
+                         (n >= 0 ? v->len != n * itemsize : v->len % itemsize))) {
+        if (n >= 0)
+            PyErr_Format(PyExc_ValueError, "%s must hold %zd items of %zd bytes",
+                         what, n, itemsize);
+        else
+            PyErr_Format(PyExc_TypeError, "%s must be an array of %zd-byte items",
+                         what, itemsize);
+        return NULL;
+    }
+    return v;
 }
 
 PyDoc_STRVAR(record_offsets_doc,
@@ -87,31 +111,22 @@ PyDoc_STRVAR(slices_doc,
 static PyObject *
 slices(PyObject *self, PyObject *args)
 {
-    Py_buffer buf, vs, vl;
-    PyObject *o_starts, *o_lengths;
-    if (!PyArg_ParseTuple(args, "y*OO:slices", &buf, &o_starts, &o_lengths))
+    PyObject *o_buf, *o_starts, *o_lengths, *list = NULL;
+    if (!PyArg_ParseTuple(args, "OOO:slices", &o_buf, &o_starts, &o_lengths))
         return NULL;
-    if (get_int64s(o_starts, &vs, "starts") < 0) {
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
-    if (get_int64s(o_lengths, &vl, "lengths") < 0) {
-        PyBuffer_Release(&vs);
-        PyBuffer_Release(&buf);
-        return NULL;
-    }
-    PyObject *list = NULL;
-    Py_ssize_t n = vs.len / 8;
-    if (vl.len / 8 != n) {
-        PyErr_SetString(PyExc_ValueError, "starts and lengths differ in length");
+    held h = {.n = 0};
+    Py_buffer *buf, *vs, *vl;
+    if (!(buf = hold(&h, o_buf, 0, 0, -1, "buf")) ||
+        !(vs = hold(&h, o_starts, 0, 8, -1, "starts")) ||
+        !(vl = hold(&h, o_lengths, 0, 8, vs->len / 8, "lengths")))
         goto done;
-    }
-    const int64_t *st = vs.buf, *ln = vl.buf;
+    Py_ssize_t n = vs->len / 8;
+    const int64_t *st = vs->buf, *ln = vl->buf;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (st[i] < 0 || ln[i] < 0 || st[i] > (int64_t)buf.len - ln[i]) {
+        if (st[i] < 0 || ln[i] < 0 || st[i] > (int64_t)buf->len - ln[i]) {
             PyErr_Format(PyExc_IndexError, "slice %zd [%lld, +%lld) outside the "
                          "buffer of %zd bytes", i, (long long)st[i],
-                         (long long)ln[i], buf.len);
+                         (long long)ln[i], buf->len);
             goto done;
         }
     }
@@ -119,7 +134,7 @@ slices(PyObject *self, PyObject *args)
     if (list == NULL)
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *b = PyBytes_FromStringAndSize((const char *)buf.buf + st[i], ln[i]);
+        PyObject *b = PyBytes_FromStringAndSize((const char *)buf->buf + st[i], ln[i]);
         if (b == NULL) {
             Py_CLEAR(list);
             goto done;
@@ -127,9 +142,7 @@ slices(PyObject *self, PyObject *args)
         PyList_SET_ITEM(list, i, b);
     }
 done:
-    PyBuffer_Release(&vl);
-    PyBuffer_Release(&vs);
-    PyBuffer_Release(&buf);
+    release_all(&h);
     return list;
 }
 
@@ -140,47 +153,33 @@ PyDoc_STRVAR(copy_ranges_doc,
 static PyObject *
 copy_ranges(PyObject *self, PyObject *args)
 {
-    Py_buffer dst, src, vd, vs, vl;
-    PyObject *o_d, *o_s, *o_l;
-    if (!PyArg_ParseTuple(args, "w*Oy*OO:copy_ranges", &dst, &o_d, &src, &o_s, &o_l))
+    PyObject *o_dst, *o_d, *o_src, *o_s, *o_l, *res = NULL;
+    if (!PyArg_ParseTuple(args, "OOOOO:copy_ranges", &o_dst, &o_d, &o_src, &o_s,
+                          &o_l))
         return NULL;
-    PyObject *res = NULL;
-    int got = 0;
-    if (get_int64s(o_d, &vd, "dst_starts") < 0)
-        goto release;
-    got = 1;
-    if (get_int64s(o_s, &vs, "src_starts") < 0)
-        goto release;
-    got = 2;
-    if (get_int64s(o_l, &vl, "lengths") < 0)
-        goto release;
-    got = 3;
-    Py_ssize_t n = vl.len / 8;
-    if (vd.len / 8 != n || vs.len / 8 != n) {
-        PyErr_SetString(PyExc_ValueError, "index arrays differ in length");
-        goto release;
-    }
-    const int64_t *d = vd.buf, *s = vs.buf, *l = vl.buf;
+    held h = {.n = 0};
+    Py_buffer *dst, *src, *vd, *vs, *vl;
+    if (!(dst = hold(&h, o_dst, 1, 0, -1, "dst")) ||
+        !(src = hold(&h, o_src, 0, 0, -1, "src")) ||
+        !(vl = hold(&h, o_l, 0, 8, -1, "lengths")) ||
+        !(vd = hold(&h, o_d, 0, 8, vl->len / 8, "dst_starts")) ||
+        !(vs = hold(&h, o_s, 0, 8, vl->len / 8, "src_starts")))
+        goto done;
+    Py_ssize_t n = vl->len / 8;
+    const int64_t *d = vd->buf, *s = vs->buf, *l = vl->buf;
     /* Check every range before writing any, so an error leaves dst alone. */
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (l[i] < 0 || d[i] < 0 || s[i] < 0 || d[i] > (int64_t)dst.len - l[i] ||
-            s[i] > (int64_t)src.len - l[i]) {
+        if (l[i] < 0 || d[i] < 0 || s[i] < 0 || d[i] > (int64_t)dst->len - l[i] ||
+            s[i] > (int64_t)src->len - l[i]) {
             PyErr_Format(PyExc_IndexError, "range %zd outside its buffer", i);
-            goto release;
+            goto done;
         }
     }
     for (Py_ssize_t i = 0; i < n; i++)
-        memmove((char *)dst.buf + d[i], (const char *)src.buf + s[i], (size_t)l[i]);
+        memmove((char *)dst->buf + d[i], (const char *)src->buf + s[i], (size_t)l[i]);
     res = Py_NewRef(Py_None);
-release:
-    if (got >= 3)
-        PyBuffer_Release(&vl);
-    if (got >= 2)
-        PyBuffer_Release(&vs);
-    if (got >= 1)
-        PyBuffer_Release(&vd);
-    PyBuffer_Release(&src);
-    PyBuffer_Release(&dst);
+done:
+    release_all(&h);
     return res;
 }
 
@@ -191,20 +190,18 @@ PyDoc_STRVAR(split_doc,
 static PyObject *
 split(PyObject *self, PyObject *args)
 {
-    PyObject *o_seq, *o_bounds;
-    Py_buffer vb;
+    PyObject *o_seq, *o_bounds, *list = NULL;
     if (!PyArg_ParseTuple(args, "OO:split", &o_seq, &o_bounds))
         return NULL;
     PyObject *seq = PySequence_Fast(o_seq, "split: seq must be a sequence");
     if (seq == NULL)
         return NULL;
-    if (get_int64s(o_bounds, &vb, "bounds") < 0) {
-        Py_DECREF(seq);
-        return NULL;
-    }
-    PyObject *list = NULL;
-    const int64_t *b = vb.buf;
-    Py_ssize_t nb = vb.len / 8, len = PySequence_Fast_GET_SIZE(seq);
+    held h = {.n = 0};
+    Py_buffer *vb = hold(&h, o_bounds, 0, 8, -1, "bounds");
+    if (vb == NULL)
+        goto done;
+    const int64_t *b = vb->buf;
+    Py_ssize_t nb = vb->len / 8, len = PySequence_Fast_GET_SIZE(seq);
     if (nb < 1) {
         PyErr_SetString(PyExc_ValueError, "bounds needs at least one value");
         goto done;
@@ -235,7 +232,7 @@ split(PyObject *self, PyObject *args)
         PyList_SET_ITEM(list, i, t);
     }
 done:
-    PyBuffer_Release(&vb);
+    release_all(&h);
     Py_DECREF(seq);
     return list;
 }
@@ -587,27 +584,6 @@ link_stage(const unsigned char *f, int64_t c, int64_t lt, const int64_t *raw,
     return UNDECIDED;
 }
 
-typedef struct {
-    Py_buffer view;
-    int held;
-} out_buf;
-
-static int
-get_array(PyObject *obj, out_buf *b, Py_ssize_t itemsize, Py_ssize_t n,
-          int writable, const char *what)
-{
-    int flags = PyBUF_C_CONTIGUOUS | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, &b->view, flags) < 0)
-        return -1;
-    b->held = 1;
-    if (b->view.itemsize != itemsize || b->view.len != n * itemsize) {
-        PyErr_Format(PyExc_ValueError, "%s must hold %zd items of %zd bytes", what,
-                     n, itemsize);
-        return -1;
-    }
-    return 0;
-}
-
 PyDoc_STRVAR(decode_headers_doc,
 "decode_headers(data, start, caplen, linktype, raw_linktypes, codes,\n"
 "               skip, ver, proto, l3, l4, payload, end, /)\n--\n\n"
@@ -627,44 +603,38 @@ decode_headers(PyObject *self, PyObject *args)
                           &o_out[0], &o_out[1], &o_out[2], &o_out[3], &o_out[4],
                           &o_out[5], &o_out[6]))
         return NULL;
-    out_buf data, in[3], raw, out[7];
-    memset(&data, 0, sizeof data);
-    memset(in, 0, sizeof in);
-    memset(&raw, 0, sizeof raw);
-    memset(out, 0, sizeof out);
     static const Py_ssize_t out_size[7] = {1, 1, 2, 8, 8, 8, 8};
     static const char *in_name[3] = {"start", "caplen", "linktype"};
     static const char *out_name[7] = {"skip", "ver", "proto", "l3",
                                       "l4", "payload", "end"};
     PyObject *res = NULL;
-    if (PyObject_GetBuffer(o_data, &data.view, PyBUF_SIMPLE) < 0)
-        goto done;
-    data.held = 1;
-    Py_ssize_t n = PyObject_Length(o_in[0]), n_raw = PyObject_Length(o_raw);
-    if (n < 0 || n_raw < 0)
+    held h = {.n = 0};
+    Py_buffer *data, *raw, *in[3], *out[7];
+    Py_ssize_t n = PyObject_Length(o_in[0]);
+    if (n < 0 || !(data = hold(&h, o_data, 0, 0, -1, "data")) ||
+        !(raw = hold(&h, o_raw, 0, 8, -1, "raw_linktypes")))
         goto done;
     for (int i = 0; i < 3; i++)
-        if (get_array(o_in[i], &in[i], 8, n, 0, in_name[i]) < 0)
+        if (!(in[i] = hold(&h, o_in[i], 0, 8, n, in_name[i])))
             goto done;
-    if (get_array(o_raw, &raw, 8, n_raw, 0, "raw_linktypes") < 0)
-        goto done;
     for (int i = 0; i < 7; i++)
-        if (get_array(o_out[i], &out[i], out_size[i], n, 1, out_name[i]) < 0)
+        if (!(out[i] = hold(&h, o_out[i], 1, out_size[i], n, out_name[i])))
             goto done;
-    const int64_t *start = in[0].view.buf, *cap = in[1].view.buf,
-                  *lt = in[2].view.buf, *raws = raw.view.buf;
+    const int64_t *start = in[0]->buf, *cap = in[1]->buf, *lt = in[2]->buf,
+                  *raws = raw->buf;
+    Py_ssize_t n_raw = raw->len / 8;
     for (Py_ssize_t i = 0; i < n; i++) {
-        if (start[i] < 0 || cap[i] < 0 || start[i] > data.view.len - cap[i]) {
+        if (start[i] < 0 || cap[i] < 0 || start[i] > data->len - cap[i]) {
             PyErr_Format(PyExc_IndexError, "packet %zd outside the data", i);
             goto done;
         }
     }
-    int8_t *skip = out[0].view.buf, *ver = out[1].view.buf;
-    int16_t *proto = out[2].view.buf;
-    int64_t *l3s = out[3].view.buf, *l4s = out[4].view.buf,
-            *pays = out[5].view.buf, *ends = out[6].view.buf;
+    int8_t *skip = out[0]->buf, *ver = out[1]->buf;
+    int16_t *proto = out[2]->buf;
+    int64_t *l3s = out[3]->buf, *l4s = out[4]->buf, *pays = out[5]->buf,
+            *ends = out[6]->buf;
     for (Py_ssize_t i = 0; i < n; i++) {
-        const unsigned char *f = (const unsigned char *)data.view.buf + start[i];
+        const unsigned char *f = (const unsigned char *)data->buf + start[i];
         int64_t c = cap[i], l3 = 0;
         int want = -1;
         int code = link_stage(f, c, lt[i], raws, n_raw, &k, &l3, &want);
@@ -691,16 +661,7 @@ decode_headers(PyObject *self, PyObject *args)
     }
     res = Py_NewRef(Py_None);
 done:
-    for (int i = 0; i < 7; i++)
-        if (out[i].held)
-            PyBuffer_Release(&out[i].view);
-    if (raw.held)
-        PyBuffer_Release(&raw.view);
-    for (int i = 0; i < 3; i++)
-        if (in[i].held)
-            PyBuffer_Release(&in[i].view);
-    if (data.held)
-        PyBuffer_Release(&data.view);
+    release_all(&h);
     return res;
 }
 

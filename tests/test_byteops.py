@@ -146,9 +146,9 @@ def test_compiled_loops_check_their_ranges():
     with pytest.raises(IndexError, match="outside"):
         _byteops.copy_ranges(dst, [5], src, [0], [6])
     assert not dst.any()  # nothing written before the check
-    with pytest.raises(ValueError, match="differ"):
+    with pytest.raises(ValueError, match="dst_starts must hold 1 items"):
         _byteops.copy_ranges(dst, [0, 1], src, [0], [1])
-    with pytest.raises(TypeError):
+    with pytest.raises(BufferError):
         _byteops.copy_ranges(b"read-only", [0], src, [0], [1])
     with pytest.raises(IndexError, match="ascending"):
         _byteops.split([1, 2, 3], [0, 2, 1])
