@@ -4,8 +4,8 @@ These loops cannot be written as whole-array numpy operations (without
 building an index for every byte) because they follow lengths or move
 Python objects:
 
-* :func:`record_offsets` follows the length fields of classic pcap records
-  (each header says where the next one starts);
+* :func:`record_headers` follows the length fields of classic pcap records
+  (each header says where the next one starts) and reads their fields;
 * :func:`slices` cuts the kept frames out of a chunk as ``bytes`` objects;
 * :class:`SessionIndex` numbers the sessions of packet keys across batches;
 * :func:`split` cuts a sequence into the per-session tuples of the table;
@@ -41,7 +41,7 @@ __all__ = [
     "decode_headers",
     "frame_lengths",
     "join_frames",
-    "record_offsets",
+    "record_headers",
     "slices",
     "split",
 ]
@@ -58,8 +58,14 @@ def _int64(a):
     return np.ascontiguousarray(a, dtype=np.int64)
 
 
-def record_offsets_py(buf, big_endian):
-    """Offsets of the record headers in ``buf`` that fit whole (bodies may not)."""
+def record_headers_py(buf, big_endian):
+    """Walk the 16-byte pcap record headers in ``buf`` from offset 0.
+
+    Follows each header's ``incl_len`` while a header fits whole (its body
+    may not).  Returns ``(offsets, words)``: the int64 offsets and an
+    ``(n, 4)`` uint32 array of the header fields (``ts_sec``, ``ts_frac``,
+    ``incl_len``, ``orig_len``).
+    """
     unpack = _U32_FROM_8[bool(big_endian)]
     offsets = []
     append = offsets.append
@@ -70,7 +76,13 @@ def record_offsets_py(buf, big_endian):
             off += 16 + unpack(buf, off)[0]
     except struct.error:  # the header at `off` runs past the buffer
         offsets.pop()
-    return np.array(offsets, dtype=np.int64)
+    offsets = np.array(offsets, dtype=np.int64)
+    with memoryview(buf) as view:
+        n = max(len(view) - 3, 0)
+        u32 = np.ndarray((n,), (">" if big_endian else "<") + "u4", view, strides=(1,))
+        words = u32[offsets[:, None] + np.arange(0, 16, 4)].astype(np.uint32)
+        del u32
+    return offsets, words
 
 
 def slices_py(buf, starts, lengths):
@@ -206,8 +218,10 @@ COMPILED = _speedups is not None
 
 if COMPILED:
 
-    def record_offsets(buf, big_endian):
-        return np.frombuffer(_speedups.record_offsets(buf, big_endian), np.int64)
+    def record_headers(buf, big_endian):
+        offsets, words = _speedups.record_headers(buf, big_endian)
+        words = np.frombuffer(words, np.uint32).reshape(-1, 4)
+        return np.frombuffer(offsets, np.int64), words
 
     def slices(buf, starts, lengths):
         return _speedups.slices(buf, _int64(starts), _int64(lengths))
@@ -254,7 +268,7 @@ if COMPILED:
             return tuple(np.frombuffer(a, np.int64) for a in self._index.assign(keys))
 
     for _c, _py in (
-        (record_offsets, record_offsets_py),
+        (record_headers, record_headers_py),
         (slices, slices_py),
         (copy_ranges, copy_ranges_py),
         (split, split_py),
@@ -263,8 +277,8 @@ if COMPILED:
     ):
         _c.__doc__ = _py.__doc__
 else:
-    record_offsets, slices, copy_ranges = (
-        record_offsets_py,
+    record_headers, slices, copy_ranges = (
+        record_headers_py,
         slices_py,
         copy_ranges_py,
     )

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sklearn_flowspectrum._byteops import decode_headers, record_offsets
+from sklearn_flowspectrum._byteops import decode_headers, record_headers
 from sklearn_flowspectrum._layers import (
     _RAW_LINKTYPES,
     IPPROTO_TCP,
@@ -246,9 +246,7 @@ def _pcap_batches(f, name, header, chunk_size, reuse=False):
     With ``reuse`` one buffer serves all chunks (no fresh memory to fault in
     per chunk): a batch's data is then only valid until the next one.
     """
-    u8 = header.endian + "u8"
     big = header.endian == ">"
-    hi, lo = np.uint64(32), np.uint64(0xFFFFFFFF)
     frac_ns = 1 if header.nanosecond else 1000
     limit = max(_MAX_SNAPLEN, min(header.snaplen, _MAX_RECORD))
     pos = 24  # file offset of buf[0]
@@ -278,39 +276,28 @@ def _pcap_batches(f, name, header, chunk_size, reuse=False):
             size = carry + got
             buf[size : size + _PAD] = _ZEROS  # the decoder reads past frame ends
             # The one step that follows record lengths (compiled when built).
-            offs = record_offsets(mv[:size], big)
+            offs, words = record_headers(mv[:size], big)
         n_ok = 0
         consumed = 0
         if len(offs):
-            u64 = _strided(buf, u8, size)
-            # incl_len and orig_len in one gather (their order in the word
-            # follows the byte order).
-            lens = u64[offs + 8]
-            incl = (lens >> hi if big else lens & lo).astype(np.int64)
+            incl = words[:, 2].astype(np.int64)
             bad = np.flatnonzero(incl > limit)
             n_hdr = int(bad[0]) if len(bad) else len(offs)
             ends = offs[:n_hdr] + 16 + incl[:n_hdr]
             n_ok = int(np.searchsorted(ends, size, side="right"))
             if n_ok:
                 consumed = int(ends[n_ok - 1])
-                o = offs[:n_ok]
-                stamp = u64[o]
-                sec, frac = (
-                    (stamp >> hi, stamp & lo) if big else (stamp & lo, stamp >> hi)
-                )
-                ts = sec.astype(np.int64) * 1_000_000_000
-                ts += frac.astype(np.int64) * frac_ns
-                lens = lens[:n_ok]
-                orig = (lens & lo) if big else (lens >> hi)
+                w = words[:n_ok]
+                ts = w[:, 0].astype(np.int64) * 1_000_000_000
+                ts += w[:, 1].astype(np.int64) * frac_ns
                 batch = _Batch(
                     buf,
-                    o + 16,
+                    offs[:n_ok] + 16,
                     incl[:n_ok],
-                    orig.astype(np.int64),
+                    w[:, 3].astype(np.int64),
                     ts,
                     np.full(n_ok, header.linktype, dtype=np.int64),
                 )
-                del u64
                 yield batch
                 del batch
             if n_ok == n_hdr < len(offs):

@@ -56,51 +56,66 @@ hold(held *h, PyObject *obj, int writable, Py_ssize_t itemsize, Py_ssize_t n,
     return v;
 }
 
-PyDoc_STRVAR(record_offsets_doc,
-"record_offsets(buf, big_endian, /)\n--\n\n"
-"Offsets (int64, in a bytearray) of the 16-byte pcap record headers in buf that fit\n"
-"whole, following each header's incl_len from offset 0.");
+PyDoc_STRVAR(record_headers_doc,
+"record_headers(buf, big_endian, /)\n--\n\n"
+"Walk the 16-byte pcap record headers in buf from offset 0, following each\n"
+"incl_len, while a header fits whole (its body may not).  Returns\n"
+"(offsets, words): int64 offsets and, per header, its four uint32 fields\n"
+"(ts_sec, ts_frac, incl_len, orig_len) as native numbers, both bytearrays.");
+
+static inline uint32_t
+u32(const unsigned char *r, int big)
+{
+    return big ? ((uint32_t)r[0] << 24 | (uint32_t)r[1] << 16 | (uint32_t)r[2] << 8 | r[3])
+               : ((uint32_t)r[3] << 24 | (uint32_t)r[2] << 16 | (uint32_t)r[1] << 8 | r[0]);
+}
 
 static PyObject *
-record_offsets(PyObject *self, PyObject *args)
+record_headers(PyObject *self, PyObject *args)
 {
-    Py_buffer buf;
+    PyObject *o_buf, *offsets = NULL, *words = NULL, *res = NULL;
     int big;
-    if (!PyArg_ParseTuple(args, "y*p:record_offsets", &buf, &big))
+    if (!PyArg_ParseTuple(args, "Op:record_headers", &o_buf, &big))
         return NULL;
-    const unsigned char *p = (const unsigned char *)buf.buf;
-    Py_ssize_t size = buf.len;
-    Py_ssize_t cap = 1024, n = 0;
-    int64_t *out = PyMem_Malloc(cap * sizeof(int64_t));
-    if (out == NULL) {
-        PyBuffer_Release(&buf);
-        return PyErr_NoMemory();
-    }
-    int64_t off = 0;
-    /* off + 16 <= size: the header fits whole (the body may not). */
-    while (off <= (int64_t)size - 16) {
+    held h = {.n = 0};
+    int64_t *o = NULL;
+    uint32_t *w = NULL;
+    Py_buffer *buf = hold(&h, o_buf, 0, 0, -1, "buf");
+    if (buf == NULL)
+        goto done;
+    const unsigned char *p = buf->buf;
+    Py_ssize_t n = 0, cap = 0;
+    /* One pass: the chase from header to header is the slow part. */
+    for (int64_t off = 0; off <= (int64_t)buf->len - 16; n++) {
         if (n == cap) {
-            cap *= 2;
-            int64_t *grown = PyMem_Realloc(out, cap * sizeof(int64_t));
-            if (grown == NULL) {
-                PyMem_Free(out);
-                PyBuffer_Release(&buf);
-                return PyErr_NoMemory();
+            cap = cap ? 2 * cap : 4096;
+            int64_t *o2 = PyMem_Realloc(o, cap * sizeof *o);
+            if (o2 != NULL)
+                o = o2;
+            uint32_t *w2 = PyMem_Realloc(w, 4 * cap * sizeof *w);
+            if (w2 != NULL)
+                w = w2;
+            if (o2 == NULL || w2 == NULL) {
+                PyErr_NoMemory();
+                goto done;
             }
-            out = grown;
         }
-        out[n++] = off;
-        const unsigned char *h = p + off + 8;
-        uint32_t incl = big ? ((uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 |
-                               (uint32_t)h[2] << 8 | h[3])
-                            : ((uint32_t)h[3] << 24 | (uint32_t)h[2] << 16 |
-                               (uint32_t)h[1] << 8 | h[0]);
-        off += 16 + (int64_t)incl;
+        const unsigned char *r = p + off;
+        o[n] = off;
+        for (int j = 0; j < 4; j++)
+            w[4 * n + j] = u32(r + 4 * j, big);
+        off += 16 + (int64_t)w[4 * n + 2];
     }
-    PyBuffer_Release(&buf);
-    PyObject *res = PyByteArray_FromStringAndSize((const char *)out,
-                                                  n * sizeof(int64_t));
-    PyMem_Free(out);
+    offsets = PyByteArray_FromStringAndSize((const char *)o, n * sizeof *o);
+    words = PyByteArray_FromStringAndSize((const char *)w, 4 * n * sizeof *w);
+    if (offsets != NULL && words != NULL)
+        res = PyTuple_Pack(2, offsets, words);
+done:
+    PyMem_Free(o);
+    PyMem_Free(w);
+    Py_XDECREF(offsets);
+    Py_XDECREF(words);
+    release_all(&h);
     return res;
 }
 
@@ -863,7 +878,7 @@ static PyTypeObject SessionIndexType = {
 };
 
 static PyMethodDef methods[] = {
-    {"record_offsets", record_offsets, METH_VARARGS, record_offsets_doc},
+    {"record_headers", record_headers, METH_VARARGS, record_headers_doc},
     {"slices", slices, METH_VARARGS, slices_doc},
     {"copy_ranges", copy_ranges, METH_VARARGS, copy_ranges_doc},
     {"split", split, METH_VARARGS, split_doc},

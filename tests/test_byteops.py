@@ -32,7 +32,7 @@ def _record_bodies(rng, n, endian):
 
 @compiled
 @pytest.mark.parametrize("big", [False, True])
-def test_record_offsets_match(big):
+def test_record_headers_match(big):
     rng = np.random.default_rng(0)
     body = _record_bodies(rng, 200, ">" if big else "<")
     cases = [b"", b"x" * 15, body[:16], body]
@@ -42,19 +42,25 @@ def test_record_offsets_match(big):
     cases += [rng.bytes(int(n)) for n in rng.integers(16, 5000, 20)]
     cases.append(b"\xff" * 64)
     for buf in cases:
-        want = _byteops.record_offsets_py(memoryview(buf), big)
-        got = _byteops.record_offsets(memoryview(buf), big)
-        assert got.dtype == np.int64
-        np.testing.assert_array_equal(got, want)
-    full = _byteops.record_offsets(body, big)
-    assert len(full) == 200 and full[0] == 0
+        offsets, words = _byteops.record_headers_py(memoryview(buf), big)
+        got_offsets, got_words = _byteops.record_headers(memoryview(buf), big)
+        assert got_offsets.dtype == np.int64 and got_words.dtype == np.uint32
+        np.testing.assert_array_equal(got_offsets, offsets)
+        np.testing.assert_array_equal(got_words, words.reshape(-1, 4))
+    offsets, words = _byteops.record_headers(body, big)
+    assert len(offsets) == 200 and offsets[0] == 0
+    assert (words[:, :2] == [1, 2]).all() and (words[:, 2] == words[:, 3]).all()
 
 
-def test_record_offsets_python_walk():
-    body = struct.pack("<IIII", 0, 0, 3, 3) + b"abc" + struct.pack("<IIII", 0, 0, 9, 9)
-    np.testing.assert_array_equal(_byteops.record_offsets_py(body, False), [0, 19])
+def test_record_headers_python_walk():
+    body = struct.pack("<IIII", 5, 6, 3, 3) + b"abc" + struct.pack("<IIII", 0, 0, 9, 9)
+    offsets, words = _byteops.record_headers_py(body, False)
+    np.testing.assert_array_equal(offsets, [0, 19])
+    np.testing.assert_array_equal(words, [[5, 6, 3, 3], [0, 0, 9, 9]])
     # Big-endian reading of the same length field: 3 << 24 bytes, past the end.
-    np.testing.assert_array_equal(_byteops.record_offsets_py(body, True), [0])
+    offsets, words = _byteops.record_headers_py(body, True)
+    np.testing.assert_array_equal(offsets, [0])
+    assert words.tolist() == [[5 << 24, 6 << 24, 3 << 24, 3 << 24]]
 
 
 @compiled
@@ -179,7 +185,7 @@ def test_whole_path_same_with_pure_python_loops(tmp_path, monkeypatch):
     monkeypatch.setattr(sessions_module, "CHUNK_SIZE", 4096)
     table = read_sessions(path)
     images = PcapSessionVectorizer().fit(table).transform(table)
-    monkeypatch.setattr(capture_module, "record_offsets", _byteops.record_offsets_py)
+    monkeypatch.setattr(capture_module, "record_headers", _byteops.record_headers_py)
     monkeypatch.setattr(sessions_module, "slices", _byteops.slices_py)
     monkeypatch.setattr(layouts_module, "copy_ranges", _byteops.copy_ranges_py)
     table_py = read_sessions(path)
