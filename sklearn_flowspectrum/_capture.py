@@ -67,8 +67,9 @@ _MAX_BLOCK = 1 << 26
 _LINKTYPE_MASK = 0x03FFFFFF
 
 # Chunks of a few MiB keep the header bytes of a chunk in the CPU caches
-# while numpy makes its passes over them.
-DEFAULT_CHUNK_SIZE = 8 << 20
+# while numpy makes its passes over them; at 4 MiB the per-batch arrays are
+# also small enough to be reused rather than mapped afresh for every chunk.
+DEFAULT_CHUNK_SIZE = 4 << 20
 _PAD = 256
 _ZEROS = bytes(_PAD)
 _PCAPNG_BATCH = 1 << 16
@@ -539,7 +540,7 @@ def iter_batches(path, *, chunk_size=DEFAULT_CHUNK_SIZE, _reuse=False):
     ----------
     path : str or os.PathLike
         A pcap or pcapng file.
-    chunk_size : int, default=8 MiB
+    chunk_size : int, default=4 MiB
         Bytes read at once from a classic pcap file.
 
     Yields
