@@ -2,7 +2,7 @@
 
 ``sklearn_flowspectrum._speedups`` is optional: without a C compiler the
 installation goes on and the package uses its pure-Python loops
-(``sklearn_flowspectrum/_byteops.py``).
+(``sklearn_flowspectrum/_loops.py``).
 """
 
 from setuptools import Extension, setup

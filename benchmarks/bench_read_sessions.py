@@ -162,7 +162,7 @@ def run_read(path, trace=False):
 
 def run_ours(path):
     sys.path.insert(0, str(ROOT))
-    from sklearn_flowspectrum import PcapSessionVectorizer, _byteops, read_sessions
+    from sklearn_flowspectrum import PcapSessionVectorizer, _loops, read_sessions
 
     t, c = time.perf_counter(), time.process_time()
     table = read_sessions(path)
@@ -178,7 +178,7 @@ def run_ours(path):
         "packets": report["packets"],
         "sessions": len(table),
         "images": list(images.shape),
-        "compiled": _byteops.COMPILED,
+        "compiled": _loops.COMPILED,
     }
 
 

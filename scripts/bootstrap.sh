@@ -24,7 +24,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     pip_q -e ".[$EXTRAS]"
     .venv/bin/python -c "import sklearn_flowspectrum, torch, skorch, dpkt" \
         || { echo "bootstrap: installation failed" >&2; exit 1; }
-    .venv/bin/python -c "from sklearn_flowspectrum import _byteops as b; b.COMPILED or print(
+    .venv/bin/python -c "from sklearn_flowspectrum import _loops as b; b.COMPILED or print(
         'bootstrap: the compiled loops were not built (no C compiler?); '
         'the slower pure-Python loops will be used')"
     echo "$want" > "$stamp"

@@ -8,5 +8,5 @@ bash scripts/bootstrap.sh
 # Users without a C compiler get the pure-Python loops: the tests of the
 # capture-to-image path run once more with them.
 SKLEARN_FLOWSPECTRUM_PURE_PYTHON=1 .venv/bin/python -m pytest "$@" \
-    tests/test_byteops.py tests/test_capture.py tests/test_sessions.py \
+    tests/test_loops.py tests/test_capture.py tests/test_sessions.py \
     tests/test_layouts.py tests/test_vectorizer.py

@@ -1,4 +1,4 @@
-"""Read pcap and pcapng captures: records, link layers and a fast numpy path.
+"""Read pcap and pcapng captures: records, link layers and a fast path.
 
 Two ways lead from a capture file to dissected packets:
 
@@ -7,11 +7,12 @@ Two ways lead from a capture file to dissected packets:
   then takes each frame apart.  This is the reference path.
 * :func:`iter_batches` reads the file in large chunks (memory stays bounded
   by the chunk size, whatever the file size) and :func:`decode_batch` decodes
-  the headers of all packets of a chunk at once with numpy.  Packets the
-  vectorised decoder does not fully understand (fragments, IPv6 extension
-  headers, tunnels, uncommon link types, anything truncated or odd) are handed
-  to ``dissect`` one by one, so both paths give the same answer for every
-  packet.
+  the headers of all packets of a chunk at once: in one compiled loop when
+  :mod:`sklearn_flowspectrum._loops` has it, else with numpy (the same
+  decisions).  Packets this decoder does not fully understand (fragments,
+  IPv6 extension headers, tunnels, uncommon link types, anything truncated
+  or odd) are handed to ``dissect`` one by one, so both paths give the same
+  answer for every packet.
 
 A corrupt capture raises :class:`CaptureError` (a :class:`ValueError`) that
 names the file and the byte offset of the problem, after every record before
@@ -28,7 +29,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sklearn_flowspectrum._byteops import decode_headers, record_headers
 from sklearn_flowspectrum._layers import (
     _RAW_LINKTYPES,
     IPPROTO_TCP,
@@ -40,6 +40,7 @@ from sklearn_flowspectrum._layers import (
     SKIP_REASONS,
     dissect,
 )
+from sklearn_flowspectrum._loops import decode_headers, record_headers
 
 __all__ = [
     "CaptureError",

@@ -88,7 +88,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sklearn_flowspectrum._byteops import copy_ranges, frame_lengths, join_frames
 from sklearn_flowspectrum._layers import (
     _IPV4_HEADER,
     _IPV6_HEADER,
@@ -104,6 +103,7 @@ from sklearn_flowspectrum._layers import (
     LINKTYPE_LINUX_SLL2,
     dissect,
 )
+from sklearn_flowspectrum._loops import copy_ranges, frame_lengths, join_frames
 
 __all__ = [
     "LAYOUTS",

@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from sklearn_flowspectrum._byteops import SessionIndex, slices, split
 from sklearn_flowspectrum._capture import (
     CAPTURE_SUFFIXES,
     DEFAULT_CHUNK_SIZE,
@@ -41,6 +40,7 @@ from sklearn_flowspectrum._capture import (
     iter_records,
 )
 from sklearn_flowspectrum._layers import IPPROTO_TCP, SKIP_REASONS, dissect
+from sklearn_flowspectrum._loops import SessionIndex, slices, split
 
 __all__ = ["SessionReport", "read_sessions"]
 

@@ -3,9 +3,9 @@
  *
  * Everything else of the fast path is numpy; these loops are the ones numpy
  * cannot express (following record lengths) or expresses at a cost of one
- * Python step per packet.  sklearn_flowspectrum/_byteops.py holds the
+ * Python step per packet.  sklearn_flowspectrum/_loops.py holds the
  * pure-Python versions they must agree with (and falls back to them when this
- * module was not built); tests/test_byteops.py compares the two.
+ * module was not built); tests/test_loops.py compares the two.
  *
  * Authors: The sklearn_flowspectrum developers
  * SPDX-License-Identifier: BSD-3-Clause
@@ -683,7 +683,7 @@ done:
 /* ------------------------------------------------------------------------
  * SessionIndex: session ids of packet keys across the batches of a capture
  * (an open-addressing hash table of 5 x uint64 keys).  The pure-Python
- * version is _byteops.SessionIndexPy (numpy grouping and a dict).
+ * version is _loops.SessionIndexPy (numpy grouping and a dict).
  */
 
 typedef struct {
@@ -890,7 +890,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_speedups",
-    "Compiled loops of the fast path (see _byteops.py).", -1, methods,
+    "Compiled loops of the fast path (see _loops.py).", -1, methods,
     NULL, NULL, NULL, NULL,
 };
 

@@ -21,7 +21,7 @@ Python objects:
 there) runs them in one call each; without it, or with the environment
 variable ``SKLEARN_FLOWSPECTRUM_PURE_PYTHON=1`` set before import, the
 pure-Python versions below do the same work with one Python step per item.
-Both give identical results (``tests/test_byteops.py``).
+Both give identical results (``tests/test_loops.py``).
 """
 
 # Authors: The sklearn_flowspectrum developers

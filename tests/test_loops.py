@@ -10,13 +10,13 @@ import pytest
 import sklearn_flowspectrum._capture as capture_module
 import sklearn_flowspectrum._layouts as layouts_module
 import sklearn_flowspectrum._sessions as sessions_module
-from sklearn_flowspectrum import PcapSessionVectorizer, _byteops, read_sessions
+from sklearn_flowspectrum import PcapSessionVectorizer, _loops, read_sessions
 from sklearn_flowspectrum._capture import _PAD, _Batch, _strided, iter_batches
 from tests import _pcaps as P
 from tests.test_sessions import both_engines
 
 compiled = pytest.mark.skipif(
-    not _byteops.COMPILED,
+    not _loops.COMPILED,
     reason="sklearn_flowspectrum._speedups was not built (no C compiler at "
     "install, or SKLEARN_FLOWSPECTRUM_PURE_PYTHON=1)",
 )
@@ -42,23 +42,23 @@ def test_record_headers_match(big):
     cases += [rng.bytes(int(n)) for n in rng.integers(16, 5000, 20)]
     cases.append(b"\xff" * 64)
     for buf in cases:
-        offsets, words = _byteops.record_headers_py(memoryview(buf), big)
-        got_offsets, got_words = _byteops.record_headers(memoryview(buf), big)
+        offsets, words = _loops.record_headers_py(memoryview(buf), big)
+        got_offsets, got_words = _loops.record_headers(memoryview(buf), big)
         assert got_offsets.dtype == np.int64 and got_words.dtype == np.uint32
         np.testing.assert_array_equal(got_offsets, offsets)
         np.testing.assert_array_equal(got_words, words.reshape(-1, 4))
-    offsets, words = _byteops.record_headers(body, big)
+    offsets, words = _loops.record_headers(body, big)
     assert len(offsets) == 200 and offsets[0] == 0
     assert (words[:, :2] == [1, 2]).all() and (words[:, 2] == words[:, 3]).all()
 
 
 def test_record_headers_python_walk():
     body = struct.pack("<IIII", 5, 6, 3, 3) + b"abc" + struct.pack("<IIII", 0, 0, 9, 9)
-    offsets, words = _byteops.record_headers_py(body, False)
+    offsets, words = _loops.record_headers_py(body, False)
     np.testing.assert_array_equal(offsets, [0, 19])
     np.testing.assert_array_equal(words, [[5, 6, 3, 3], [0, 0, 9, 9]])
     # Big-endian reading of the same length field: 3 << 24 bytes, past the end.
-    offsets, words = _byteops.record_headers_py(body, True)
+    offsets, words = _loops.record_headers_py(body, True)
     np.testing.assert_array_equal(offsets, [0])
     assert words.tolist() == [[5 << 24, 6 << 24, 3 << 24, 3 << 24]]
 
@@ -69,14 +69,12 @@ def test_slices_and_copy_ranges_match():
     src = bytearray(rng.bytes(5000))
     starts = rng.integers(0, 4000, 300)
     lengths = rng.integers(0, 1000, 300)
-    assert _byteops.slices(src, starts, lengths) == _byteops.slices_py(
-        src, starts, lengths
-    )
-    assert _byteops.slices(src, [], []) == []
+    assert _loops.slices(src, starts, lengths) == _loops.slices_py(src, starts, lengths)
+    assert _loops.slices(src, [], []) == []
     dst_c, dst_py = np.zeros(300 * 1000, np.uint8), np.zeros(300 * 1000, np.uint8)
     dst = np.arange(300) * 1000
-    _byteops.copy_ranges(dst_c, dst, src, starts, lengths)
-    _byteops.copy_ranges_py(dst_py, dst, src, starts, lengths)
+    _loops.copy_ranges(dst_c, dst, src, starts, lengths)
+    _loops.copy_ranges_py(dst_py, dst, src, starts, lengths)
     np.testing.assert_array_equal(dst_c, dst_py)
     assert dst_c.any()
 
@@ -88,8 +86,8 @@ def test_split_and_frame_packing_match():
         tuple(rng.bytes(int(k)) for k in rng.integers(0, 300, int(m)))
         for m in rng.integers(0, 6, 200)
     ]
-    counts, lengths = _byteops.frame_lengths(sessions)
-    counts_py, lengths_py = _byteops.frame_lengths_py(sessions)
+    counts, lengths = _loops.frame_lengths(sessions)
+    counts_py, lengths_py = _loops.frame_lengths_py(sessions)
     np.testing.assert_array_equal(counts, counts_py)
     np.testing.assert_array_equal(lengths, lengths_py)
     assert counts.flags.writeable and lengths.dtype == np.int64
@@ -100,14 +98,14 @@ def test_split_and_frame_packing_match():
     for frames in (sessions, column, [[bytearray(f) for f in s] for s in sessions]):
         for k in (None, keep):
             size = lengths.sum() if k is None else lengths[k].sum()
-            got = _byteops.join_frames(frames, size, k)
+            got = _loops.join_frames(frames, size, k)
             assert isinstance(got, bytearray)
-            assert got == _byteops.join_frames_py(frames, size, k)
+            assert got == _loops.join_frames_py(frames, size, k)
     flat = list(range(int(counts.sum())))
     bounds = np.r_[0, np.cumsum(counts)]
-    assert _byteops.split(flat, bounds) == _byteops.split_py(flat, bounds)
-    assert _byteops.split(flat, bounds)[1] == tuple(flat[counts[0] : bounds[2]])
-    assert _byteops.split([], [0]) == []
+    assert _loops.split(flat, bounds) == _loops.split_py(flat, bounds)
+    assert _loops.split(flat, bounds)[1] == tuple(flat[counts[0] : bounds[2]])
+    assert _loops.split([], [0]) == []
 
 
 @compiled
@@ -116,7 +114,7 @@ def test_session_index_matches():
     # 3,000 sessions whose keys differ in single words, over 7 batches.
     pool = np.tile(rng.integers(0, 2**63, 5, dtype=np.uint64), (3000, 1))
     pool[np.arange(3000), np.arange(3000) % 5] += np.arange(3000, dtype=np.uint64)
-    c, py = _byteops.SessionIndex(), _byteops.SessionIndexPy()
+    c, py = _loops.SessionIndex(), _loops.SessionIndexPy()
     seen = set()
     for size in (1, 500, 2000, 0, 4000, 3000, 10):
         drawn = rng.integers(0, 3000, size)
@@ -135,8 +133,8 @@ def test_session_index_matches():
 def test_session_index_python_groups_despite_hash_collisions(monkeypatch):
     # A hash that maps every key to one value: grouping falls back to sorting.
     keys = np.array([[1, 0, 0, 0, 0], [2, 0, 0, 0, 0], [1, 0, 0, 0, 0]], np.uint64)
-    monkeypatch.setattr(_byteops, "_H1", np.uint64(0))
-    codes, first, ids = _byteops.SessionIndexPy().assign(keys)
+    monkeypatch.setattr(_loops, "_H1", np.uint64(0))
+    codes, first, ids = _loops.SessionIndexPy().assign(keys)
     assert codes.tolist() == [0, 1, 0] and first.tolist() == [0, 1]
     assert ids.tolist() == [0, 1]
 
@@ -145,29 +143,29 @@ def test_session_index_python_groups_despite_hash_collisions(monkeypatch):
 def test_compiled_loops_check_their_ranges():
     src = bytes(100)
     with pytest.raises(IndexError, match="outside"):
-        _byteops.slices(src, [90], [20])
+        _loops.slices(src, [90], [20])
     with pytest.raises(IndexError, match="outside"):
-        _byteops.slices(src, [-1], [2])
+        _loops.slices(src, [-1], [2])
     dst = np.zeros(10, np.uint8)
     with pytest.raises(IndexError, match="outside"):
-        _byteops.copy_ranges(dst, [5], src, [0], [6])
+        _loops.copy_ranges(dst, [5], src, [0], [6])
     assert not dst.any()  # nothing written before the check
     with pytest.raises(ValueError, match="dst_starts must hold 1 items"):
-        _byteops.copy_ranges(dst, [0, 1], src, [0], [1])
+        _loops.copy_ranges(dst, [0, 1], src, [0], [1])
     with pytest.raises(BufferError):
-        _byteops.copy_ranges(b"read-only", [0], src, [0], [1])
+        _loops.copy_ranges(b"read-only", [0], src, [0], [1])
     with pytest.raises(IndexError, match="ascending"):
-        _byteops.split([1, 2, 3], [0, 2, 1])
+        _loops.split([1, 2, 3], [0, 2, 1])
     with pytest.raises(IndexError, match="ascending"):
-        _byteops.split([1, 2, 3], [0, 4])
+        _loops.split([1, 2, 3], [0, 4])
     with pytest.raises(ValueError, match="shorter"):
-        _byteops.join_frames([[b"ab"]], 3)
+        _loops.join_frames([[b"ab"]], 3)
     with pytest.raises(ValueError, match="larger"):
-        _byteops.join_frames([[b"ab"]], 1)
+        _loops.join_frames([[b"ab"]], 1)
     with pytest.raises(ValueError, match="keep"):
-        _byteops.join_frames([[b"ab", b"c"]], 2, [True])
+        _loops.join_frames([[b"ab", b"c"]], 2, [True])
     with pytest.raises(TypeError):
-        _byteops.frame_lengths([[1]])
+        _loops.frame_lengths([[1]])
 
 
 def test_whole_path_same_with_pure_python_loops(tmp_path, monkeypatch):
@@ -185,9 +183,9 @@ def test_whole_path_same_with_pure_python_loops(tmp_path, monkeypatch):
     monkeypatch.setattr(sessions_module, "CHUNK_SIZE", 4096)
     table = read_sessions(path)
     images = PcapSessionVectorizer().fit(table).transform(table)
-    monkeypatch.setattr(capture_module, "record_headers", _byteops.record_headers_py)
-    monkeypatch.setattr(sessions_module, "slices", _byteops.slices_py)
-    monkeypatch.setattr(layouts_module, "copy_ranges", _byteops.copy_ranges_py)
+    monkeypatch.setattr(capture_module, "record_headers", _loops.record_headers_py)
+    monkeypatch.setattr(sessions_module, "slices", _loops.slices_py)
+    monkeypatch.setattr(layouts_module, "copy_ranges", _loops.copy_ranges_py)
     table_py = read_sessions(path)
     pd.testing.assert_frame_equal(table, table_py)
     np.testing.assert_array_equal(
