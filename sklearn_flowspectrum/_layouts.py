@@ -103,7 +103,12 @@ from sklearn_flowspectrum._layers import (
     LINKTYPE_LINUX_SLL2,
     dissect,
 )
-from sklearn_flowspectrum._loops import copy_ranges, frame_lengths, join_frames
+from sklearn_flowspectrum._loops import (
+    copy_ranges,
+    frame_lengths,
+    join_frames,
+    zero_ranges,
+)
 
 __all__ = [
     "LAYOUTS",
@@ -685,22 +690,7 @@ def _zero_ranges(buf, base, a, z, keep=None):
         part = keep != 0
         buf[start[part]] &= keep[part].astype(np.uint8)
         start, length = start[~part], length[~part]
-    if len(length) == 0:
-        return
-    width = int(length.max())
-    if width == 0:
-        return
-    if (length == width).all():  # the common case: one field of many frames
-        buf[(start[:, None] + np.arange(width)).ravel()] = 0
-        return
-    sel = length > 0
-    start, length = start[sel], length[sel]
-    total = int(length.sum())
-    first = np.cumsum(length) - length
-    step = np.ones(total, dtype=np.int64)
-    step[0] = start[0]
-    step[first[1:]] = start[1:] - (start[:-1] + length[:-1] - 1)
-    buf[np.cumsum(step)] = 0
+    zero_ranges(buf, start, length)
 
 
 def _blank(buf, batch_start, dissection):
@@ -796,15 +786,17 @@ def build_images(
         ghdr = global_headers(batch.linktype, mask_fields)
         k = min(PCAP_GLOBAL_LEN, n_bytes)
         out.reshape(batch.n_sessions, n_bytes)[:, :k] = ghdr[:, :k]
-        rec = _record_headers(batch, pl.frames, mask_fields)
+        rec = np.ascontiguousarray(_record_headers(batch, pl.frames, mask_fields))
         # 16 bytes per record header; the last one may be cut at the image end.
-        whole = pl.record + PCAP_RECORD_LEN <= n_bytes
-        pos = (row + pl.record)[whole]
-        out[pos[:, None] + np.arange(PCAP_RECORD_LEN)] = rec[whole]
-        for i in np.flatnonzero(~whole).tolist():
-            k = n_bytes - int(pl.record[i])
-            at = int(row[i] + pl.record[i])
-            out[at : at + k] = rec[i, :k]
+        length = np.minimum(PCAP_RECORD_LEN, n_bytes - pl.record)
+        some = length > 0
+        copy_ranges(
+            out,
+            (row + pl.record)[some],
+            rec.ravel(),
+            (np.arange(len(rec), dtype=np.int64) * PCAP_RECORD_LEN)[some],
+            length[some],
+        )
     return out.reshape(batch.n_sessions, n_bytes)
 
 

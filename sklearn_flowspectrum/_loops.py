@@ -11,7 +11,8 @@ Python objects:
 * :func:`split` cuts a sequence into the per-session tuples of the table;
 * :func:`frame_lengths` and :func:`join_frames` pack the per-session frames
   of a table into one buffer;
-* :func:`copy_ranges` copies frames into their places in the images;
+* :func:`copy_ranges` copies frames into their places in the images and
+  :func:`zero_ranges` blanks the masked fields;
 * ``decode_headers`` (compiled only, else ``None``) decodes the link, IP and
   TCP/UDP headers of a batch of packets: the pure-Python side of that loop
   is the numpy decoder in :mod:`sklearn_flowspectrum._capture`, which it
@@ -44,6 +45,7 @@ __all__ = [
     "record_headers",
     "slices",
     "split",
+    "zero_ranges",
 ]
 
 # incl_len of a 16-byte record header (the pad bytes make a header that does
@@ -105,6 +107,28 @@ def copy_ranges_py(dst, dst_starts, src, src_starts, lengths):
             _int64(lengths).tolist(),
         ):
             out[d : d + n] = inp[s : s + n]
+
+
+def zero_ranges_py(buf, starts, lengths):
+    """``buf[s : s + n] = 0`` for every range (``buf`` a uint8 array)."""
+    start, length = _int64(starts), _int64(lengths)
+    if len(length) == 0:
+        return
+    width = int(length.max())
+    if width <= 0:
+        return
+    if (length == width).all():  # the common case: one field of many frames
+        buf[(start[:, None] + np.arange(width)).ravel()] = 0
+        return
+    sel = length > 0
+    start, length = start[sel], length[sel]
+    # One index for every byte, built from the steps between them.
+    total = int(length.sum())
+    first = np.cumsum(length) - length
+    step = np.ones(total, dtype=np.int64)
+    step[0] = start[0]
+    step[first[1:]] = start[1:] - (start[:-1] + length[:-1] - 1)
+    buf[np.cumsum(step)] = 0
 
 
 def split_py(seq, bounds):
@@ -234,6 +258,9 @@ if COMPILED:
     def split(seq, bounds):
         return _speedups.split(seq, _int64(bounds))
 
+    def zero_ranges(buf, starts, lengths):
+        _speedups.zero_ranges(buf, _int64(starts), _int64(lengths))
+
     def decode_headers(data, start, caplen, linktype, raw_linktypes, codes, *out):
         _speedups.decode_headers(
             data,
@@ -271,6 +298,7 @@ if COMPILED:
         (record_headers, record_headers_py),
         (slices, slices_py),
         (copy_ranges, copy_ranges_py),
+        (zero_ranges, zero_ranges_py),
         (split, split_py),
         (frame_lengths, frame_lengths_py),
         (join_frames, join_frames_py),
@@ -283,5 +311,6 @@ else:
         copy_ranges_py,
     )
     split, frame_lengths, join_frames = split_py, frame_lengths_py, join_frames_py
+    zero_ranges = zero_ranges_py
     decode_headers = None
     SessionIndex = SessionIndexPy

@@ -198,6 +198,40 @@ done:
     return res;
 }
 
+PyDoc_STRVAR(zero_ranges_doc,
+"zero_ranges(buf, starts, lengths, /)\n--\n\n"
+"buf[starts[i] : starts[i] + lengths[i]] = 0 for all i (negative lengths:\n"
+"nothing).");
+
+static PyObject *
+zero_ranges(PyObject *self, PyObject *args)
+{
+    PyObject *o_buf, *o_s, *o_l, *res = NULL;
+    if (!PyArg_ParseTuple(args, "OOO:zero_ranges", &o_buf, &o_s, &o_l))
+        return NULL;
+    held h = {.n = 0};
+    Py_buffer *buf, *vs, *vl;
+    if (!(buf = hold(&h, o_buf, 1, 0, -1, "buf")) ||
+        !(vl = hold(&h, o_l, 0, 8, -1, "lengths")) ||
+        !(vs = hold(&h, o_s, 0, 8, vl->len / 8, "starts")))
+        goto done;
+    Py_ssize_t n = vl->len / 8;
+    const int64_t *s = vs->buf, *l = vl->buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (l[i] > 0 && (s[i] < 0 || s[i] > (int64_t)buf->len - l[i])) {
+            PyErr_Format(PyExc_IndexError, "range %zd outside the buffer", i);
+            goto done;
+        }
+    }
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (l[i] > 0)
+            memset((char *)buf->buf + s[i], 0, (size_t)l[i]);
+    res = Py_NewRef(Py_None);
+done:
+    release_all(&h);
+    return res;
+}
+
 PyDoc_STRVAR(split_doc,
 "split(seq, bounds, /)\n--\n\n"
 "List of tuples seq[bounds[i] : bounds[i + 1]] (bounds ascending).");
@@ -881,6 +915,7 @@ static PyMethodDef methods[] = {
     {"record_headers", record_headers, METH_VARARGS, record_headers_doc},
     {"slices", slices, METH_VARARGS, slices_doc},
     {"copy_ranges", copy_ranges, METH_VARARGS, copy_ranges_doc},
+    {"zero_ranges", zero_ranges, METH_VARARGS, zero_ranges_doc},
     {"split", split, METH_VARARGS, split_doc},
     {"frame_lengths", frame_lengths, METH_O, frame_lengths_doc},
     {"join_frames", join_frames, METH_VARARGS, join_frames_doc},

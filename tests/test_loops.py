@@ -77,6 +77,14 @@ def test_slices_and_copy_ranges_match():
     _loops.copy_ranges_py(dst_py, dst, src, starts, lengths)
     np.testing.assert_array_equal(dst_c, dst_py)
     assert dst_c.any()
+    # Blanking: ranges of one width (the common case), mixed and empty ones.
+    for lengths in (np.full(300, 7), lengths, np.r_[0, -3, lengths[:50]]):
+        starts_ = starts[: len(lengths)]
+        zc, zpy = dst_c.copy(), dst_c.copy()
+        _loops.zero_ranges(zc, starts_, lengths)
+        _loops.zero_ranges_py(zpy, starts_, lengths)
+        np.testing.assert_array_equal(zc, zpy)
+        assert not zc[starts_[0] : starts_[0] + max(lengths[0], 0)].any()
 
 
 @compiled
@@ -154,6 +162,9 @@ def test_compiled_loops_check_their_ranges():
         _loops.copy_ranges(dst, [0, 1], src, [0], [1])
     with pytest.raises(BufferError):
         _loops.copy_ranges(b"read-only", [0], src, [0], [1])
+    with pytest.raises(IndexError, match="outside"):
+        _loops.zero_ranges(dst, [8], [3])
+    _loops.zero_ranges(dst, [-5], [0])  # empty ranges may point anywhere
     with pytest.raises(IndexError, match="ascending"):
         _loops.split([1, 2, 3], [0, 2, 1])
     with pytest.raises(IndexError, match="ascending"):
