@@ -8,7 +8,8 @@ Python objects:
   (each header says where the next one starts) and reads their fields;
 * :func:`slices` cuts the kept frames out of a chunk as ``bytes`` objects;
 * :class:`SessionIndex` numbers the sessions of packet keys across batches;
-* :func:`split` cuts a sequence into the per-session tuples of the table;
+* :func:`split` cuts a sequence into the per-session tuples of the table
+  and :func:`ipv4_strings` and :func:`ipv6_strings` write its addresses;
 * :func:`frame_lengths` and :func:`join_frames` pack the per-session frames
   of a table into one buffer;
 * :func:`copy_ranges` copies frames into their places in the images and
@@ -28,7 +29,9 @@ Both give identical results (``tests/test_loops.py``).
 # Authors: The sklearn_flowspectrum developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import ipaddress
 import os
+import socket
 import struct
 from itertools import chain
 
@@ -41,6 +44,8 @@ __all__ = [
     "copy_ranges",
     "decode_headers",
     "frame_lengths",
+    "ipv4_strings",
+    "ipv6_strings",
     "join_frames",
     "record_headers",
     "slices",
@@ -58,6 +63,10 @@ _U32_FROM_8 = {
 
 def _int64(a):
     return np.ascontiguousarray(a, dtype=np.int64)
+
+
+def _uint64(a):
+    return np.ascontiguousarray(a, dtype=np.uint64)
 
 
 def record_headers_py(buf, big_endian):
@@ -129,6 +138,22 @@ def zero_ranges_py(buf, starts, lengths):
     step[0] = start[0]
     step[first[1:]] = start[1:] - (start[:-1] + length[:-1] - 1)
     buf[np.cumsum(step)] = 0
+
+
+def ipv4_strings_py(addresses):
+    """Dotted-quad strings of IPv4 addresses given as numbers."""
+    return [
+        socket.inet_ntop(socket.AF_INET, a.to_bytes(4, "big"))
+        for a in _int64(addresses).tolist()
+    ]
+
+
+def ipv6_strings_py(high, low):
+    """Text of IPv6 addresses given as two uint64 halves (as ipaddress writes it)."""
+    return [
+        str(ipaddress.IPv6Address((h << 64) | lo))
+        for h, lo in zip(_uint64(high).tolist(), _uint64(low).tolist())
+    ]
 
 
 def split_py(seq, bounds):
@@ -261,6 +286,17 @@ if COMPILED:
     def zero_ranges(buf, starts, lengths):
         _speedups.zero_ranges(buf, _int64(starts), _int64(lengths))
 
+    def ipv4_strings(addresses):
+        return _speedups.ipv4_strings(_int64(addresses))
+
+    def ipv6_strings(high, low):
+        high, low = _uint64(high), _uint64(low)
+        text = _speedups.ipv6_strings(high, low)
+        # IPv4-mapped addresses: written as this Python's ipaddress writes them.
+        for i in [i for i, t in enumerate(text) if t is None]:
+            text[i] = ipv6_strings_py(high[i : i + 1], low[i : i + 1])[0]
+        return text
+
     def decode_headers(data, start, caplen, linktype, raw_linktypes, codes, *out):
         _speedups.decode_headers(
             data,
@@ -299,6 +335,8 @@ if COMPILED:
         (slices, slices_py),
         (copy_ranges, copy_ranges_py),
         (zero_ranges, zero_ranges_py),
+        (ipv4_strings, ipv4_strings_py),
+        (ipv6_strings, ipv6_strings_py),
         (split, split_py),
         (frame_lengths, frame_lengths_py),
         (join_frames, join_frames_py),
@@ -311,6 +349,7 @@ else:
         copy_ranges_py,
     )
     split, frame_lengths, join_frames = split_py, frame_lengths_py, join_frames_py
-    zero_ranges = zero_ranges_py
+    zero_ranges, ipv4_strings = zero_ranges_py, ipv4_strings_py
+    ipv6_strings = ipv6_strings_py
     decode_headers = None
     SessionIndex = SessionIndexPy

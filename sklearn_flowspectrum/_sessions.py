@@ -40,7 +40,13 @@ from sklearn_flowspectrum._capture import (
     iter_records,
 )
 from sklearn_flowspectrum._layers import IPPROTO_TCP, SKIP_REASONS, dissect
-from sklearn_flowspectrum._loops import SessionIndex, slices, split
+from sklearn_flowspectrum._loops import (
+    SessionIndex,
+    ipv4_strings,
+    ipv6_strings,
+    slices,
+    split,
+)
 
 __all__ = ["SessionReport", "read_sessions"]
 
@@ -344,15 +350,11 @@ def _address_strings(ver, hi, lo):
     v4 = ver == 4
     if v4.any():
         u, inv = np.unique(hi[v4], return_inverse=True)
-        text = [
-            socket.inet_ntop(socket.AF_INET, x.to_bytes(4, "big")) for x in u.tolist()
-        ]
-        out[v4] = np.array(text, dtype=object)[inv.ravel()]
+        out[v4] = np.array(ipv4_strings(u), dtype=object)[inv.ravel()]
     if (~v4).any():
-        raw = np.stack([hi[~v4], lo[~v4]], axis=1).astype(">u8")
-        rows = np.ascontiguousarray(raw).view(np.dtype((np.void, 16))).ravel()
-        u, inv = np.unique(rows, return_inverse=True)
-        text = [str(ipaddress.IPv6Address(x.tobytes())) for x in u]
+        pairs = np.stack([hi[~v4], lo[~v4]], axis=1).astype(np.uint64)
+        u, inv = np.unique(pairs, axis=0, return_inverse=True)
+        text = ipv6_strings(u[:, 0], u[:, 1])
         out[~v4] = np.array(text, dtype=object)[inv.ravel()]
     return out
 

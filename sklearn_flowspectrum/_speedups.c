@@ -232,6 +232,143 @@ done:
     return res;
 }
 
+/* Decimal digits of v (0-255) at p; returns the next position. */
+static inline char *
+put_octet(char *p, unsigned v)
+{
+    if (v >= 100)
+        *p++ = (char)('0' + v / 100);
+    if (v >= 10)
+        *p++ = (char)('0' + v / 10 % 10);
+    *p++ = (char)('0' + v % 10);
+    return p;
+}
+
+PyDoc_STRVAR(ipv4_strings_doc,
+"ipv4_strings(addresses, /)\n--\n\n"
+"Dotted-quad strings of IPv4 addresses given as int64 numbers.");
+
+static PyObject *
+ipv4_strings(PyObject *self, PyObject *o_addr)
+{
+    PyObject *list = NULL;
+    held h = {.n = 0};
+    Py_buffer *va = hold(&h, o_addr, 0, 8, -1, "addresses");
+    if (va == NULL)
+        goto done;
+    Py_ssize_t n = va->len / 8;
+    const int64_t *a = va->buf;
+    list = PyList_New(n);
+    if (list == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (a[i] < 0 || a[i] > 0xFFFFFFFFLL) {
+            PyErr_Format(PyExc_ValueError, "%lld is not an IPv4 address",
+                         (long long)a[i]);
+            Py_CLEAR(list);
+            goto done;
+        }
+        char text[16], *p = text;
+        for (int shift = 24; shift >= 0; shift -= 8) {
+            p = put_octet(p, (unsigned)(a[i] >> shift) & 255);
+            *p++ = '.';
+        }
+        PyObject *str = PyUnicode_DecodeASCII(text, p - text - 1, NULL);
+        if (str == NULL) {
+            Py_CLEAR(list);
+            goto done;
+        }
+        PyList_SET_ITEM(list, i, str);
+    }
+done:
+    release_all(&h);
+    return list;
+}
+
+PyDoc_STRVAR(ipv6_strings_doc,
+"ipv6_strings(high, low, /)\n--\n\n"
+"Text of IPv6 addresses given as two uint64 halves, as Python's ipaddress\n"
+"writes them (RFC 5952: lowercase hextets, the first longest run of two or\n"
+"more zero hextets as '::'); None for IPv4-mapped addresses, whose text\n"
+"depends on the Python version.");
+
+static PyObject *
+ipv6_strings(PyObject *self, PyObject *args)
+{
+    PyObject *o_hi, *o_lo, *list = NULL;
+    if (!PyArg_ParseTuple(args, "OO:ipv6_strings", &o_hi, &o_lo))
+        return NULL;
+    held h = {.n = 0};
+    Py_buffer *vh, *vl;
+    if (!(vh = hold(&h, o_hi, 0, 8, -1, "high")) ||
+        !(vl = hold(&h, o_lo, 0, 8, vh->len / 8, "low")))
+        goto done;
+    Py_ssize_t n = vh->len / 8;
+    const uint64_t *hi = vh->buf, *lo = vl->buf;
+    list = PyList_New(n);
+    if (list == NULL)
+        goto done;
+    static const char hex[] = "0123456789abcdef";
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned x[8];
+        for (int j = 0; j < 4; j++) {
+            x[j] = (unsigned)(hi[i] >> (48 - 16 * j)) & 0xFFFF;
+            x[4 + j] = (unsigned)(lo[i] >> (48 - 16 * j)) & 0xFFFF;
+        }
+        if (!x[0] && !x[1] && !x[2] && !x[3] && !x[4] && x[5] == 0xFFFF) {
+            PyList_SET_ITEM(list, i, Py_NewRef(Py_None));
+            continue;
+        }
+        /* The first longest run of zero hextets, if two or more long. */
+        int best = -1, best_len = 0;
+        for (int j = 0; j < 8;) {
+            if (x[j]) {
+                j++;
+                continue;
+            }
+            int k = j;
+            while (k < 8 && !x[k])
+                k++;
+            if (k - j > best_len) {
+                best = j;
+                best_len = k - j;
+            }
+            j = k;
+        }
+        if (best_len < 2)
+            best = -1;
+        char text[48], *p = text;
+        for (int j = 0; j < 8; j++) {
+            if (j == best) {
+                *p++ = ':';
+                if (j == 0)
+                    *p++ = ':';
+                j += best_len - 1;
+                continue;
+            }
+            int started = 0;
+            for (int shift = 12; shift >= 0; shift -= 4) {
+                unsigned d = (x[j] >> shift) & 15;
+                if (d || started || shift == 0) {
+                    *p++ = hex[d];
+                    started = 1;
+                }
+            }
+            if (j < 7)
+                *p++ = ':';
+        }
+        PyObject *str = PyUnicode_DecodeASCII(text, p - text, NULL);
+        if (str == NULL) {
+            Py_CLEAR(list);
+            goto done;
+        }
+        PyList_SET_ITEM(list, i, str);
+    }
+done:
+    release_all(&h);
+    return list;
+}
+
 PyDoc_STRVAR(split_doc,
 "split(seq, bounds, /)\n--\n\n"
 "List of tuples seq[bounds[i] : bounds[i + 1]] (bounds ascending).");
@@ -917,6 +1054,8 @@ static PyMethodDef methods[] = {
     {"copy_ranges", copy_ranges, METH_VARARGS, copy_ranges_doc},
     {"zero_ranges", zero_ranges, METH_VARARGS, zero_ranges_doc},
     {"split", split, METH_VARARGS, split_doc},
+    {"ipv4_strings", ipv4_strings, METH_O, ipv4_strings_doc},
+    {"ipv6_strings", ipv6_strings, METH_VARARGS, ipv6_strings_doc},
     {"frame_lengths", frame_lengths, METH_O, frame_lengths_doc},
     {"join_frames", join_frames, METH_VARARGS, join_frames_doc},
     {"decode_headers", decode_headers, METH_VARARGS, decode_headers_doc},

@@ -1,5 +1,6 @@
 """The compiled byte loops agree with their pure-Python versions."""
 
+import ipaddress
 import struct
 from pathlib import Path
 
@@ -78,13 +79,13 @@ def test_slices_and_copy_ranges_match():
     np.testing.assert_array_equal(dst_c, dst_py)
     assert dst_c.any()
     # Blanking: ranges of one width (the common case), mixed and empty ones.
-    for lengths in (np.full(300, 7), lengths, np.r_[0, -3, lengths[:50]]):
-        starts_ = starts[: len(lengths)]
+    for widths in (np.full(300, 7), lengths, np.r_[0, -3, lengths[:50]]):
+        at = starts[: len(widths)]
         zc, zpy = dst_c.copy(), dst_c.copy()
-        _loops.zero_ranges(zc, starts_, lengths)
-        _loops.zero_ranges_py(zpy, starts_, lengths)
+        _loops.zero_ranges(zc, at, widths)
+        _loops.zero_ranges_py(zpy, at, widths)
         np.testing.assert_array_equal(zc, zpy)
-        assert not zc[starts_[0] : starts_[0] + max(lengths[0], 0)].any()
+        assert not zc[at[0] : at[0] + max(widths[0], 0)].any()
 
 
 @compiled
@@ -109,6 +110,22 @@ def test_split_and_frame_packing_match():
             got = _loops.join_frames(frames, size, k)
             assert isinstance(got, bytearray)
             assert got == _loops.join_frames_py(frames, size, k)
+    addresses = np.r_[0, 2**32 - 1, 0x7F000001, rng.integers(0, 2**32, 500)]
+    assert _loops.ipv4_strings(addresses) == _loops.ipv4_strings_py(addresses)
+    assert _loops.ipv4_strings([0x0A000001]) == ["10.0.0.1"]
+    texts = [
+        "::", "::1", "1::", "::ffff:1.2.3.4", "::1.2.3.4", "1:0:0:2:0:0:3:4",
+        "1:0:2:0:0:3::", "2001:db8::1", "1:2:3:4:5:6:7:0", "0:1:0:2:0:3:0:4",
+        "fe80::abcd:0:0:1", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+    ]  # fmt: skip
+    numbers = [int(ipaddress.IPv6Address(t)) for t in texts]
+    numbers += [int(x) for x in rng.integers(0, 2**63, 300, dtype=np.uint64)]
+    numbers += [int(x) << 64 for x in rng.integers(0, 2**16, 50)]  # runs of zeros
+    high = np.array([x >> 64 for x in numbers], dtype=np.uint64)
+    low = np.array([x & (2**64 - 1) for x in numbers], dtype=np.uint64)
+    got = _loops.ipv6_strings(high, low)
+    assert got == _loops.ipv6_strings_py(high, low)
+    assert got == [str(ipaddress.IPv6Address(x)) for x in numbers]
     flat = list(range(int(counts.sum())))
     bounds = np.r_[0, np.cumsum(counts)]
     assert _loops.split(flat, bounds) == _loops.split_py(flat, bounds)
@@ -165,6 +182,8 @@ def test_compiled_loops_check_their_ranges():
     with pytest.raises(IndexError, match="outside"):
         _loops.zero_ranges(dst, [8], [3])
     _loops.zero_ranges(dst, [-5], [0])  # empty ranges may point anywhere
+    with pytest.raises(ValueError, match="not an IPv4 address"):
+        _loops.ipv4_strings([2**32])
     with pytest.raises(IndexError, match="ascending"):
         _loops.split([1, 2, 3], [0, 2, 1])
     with pytest.raises(IndexError, match="ascending"):
