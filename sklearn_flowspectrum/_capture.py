@@ -10,8 +10,8 @@ Two ways lead from a capture file to dissected packets:
   the headers of all packets of a chunk at once: in one compiled loop when
   :mod:`sklearn_flowspectrum._loops` has it, else with numpy (the same
   decisions).  Packets this decoder does not fully understand (fragments,
-  IPv6 extension headers, tunnels, uncommon link types, anything truncated
-  or odd) are handed to ``dissect`` one by one, so both paths give the same
+  IPv6 extension headers, PPPoE, MPLS, deeply nested tunnels, uncommon link
+  types, anything odd) are handed to ``dissect`` one by one, so both paths give the same
   answer for every packet.
 
 A corrupt capture raises :class:`CaptureError` (a :class:`ValueError`) that
