@@ -11,8 +11,8 @@ Two ways lead from a capture file to dissected packets:
   :mod:`sklearn_flowspectrum._loops` has it, else with numpy (the same
   decisions).  Packets this decoder does not fully understand (fragments,
   IPv6 extension headers, PPPoE, MPLS, deeply nested tunnels, uncommon link
-  types, anything odd) are handed to ``dissect`` one by one, so both paths give the same
-  answer for every packet.
+  types, anything odd) are handed to ``dissect`` one by one, so both paths
+  give the same answer for every packet.
 
 A corrupt capture raises :class:`CaptureError` (a :class:`ValueError`) that
 names the file and the byte offset of the problem, after every record before
