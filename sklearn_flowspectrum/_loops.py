@@ -17,7 +17,10 @@ Python objects:
 * ``decode_headers`` (compiled only, else ``None``) decodes the link, IP and
   TCP/UDP headers of a batch of packets: the pure-Python side of that loop
   is the numpy decoder in :mod:`sklearn_flowspectrum._capture`, which it
-  must agree with.
+  must agree with;
+* ``pcapng_packets`` (compiled only, else ``None``) walks runs of pcapng
+  enhanced packet blocks; without it the block-by-block reader in
+  :mod:`sklearn_flowspectrum._capture` reads them.
 
 ``sklearn_flowspectrum._speedups`` (C, built at install when a compiler is
 there) runs them in one call each; without it, or with the environment
@@ -47,6 +50,7 @@ __all__ = [
     "ipv4_strings",
     "ipv6_strings",
     "join_frames",
+    "pcapng_packets",
     "record_headers",
     "slices",
     "split",
@@ -283,6 +287,8 @@ if COMPILED:
     def split(seq, bounds):
         return _speedups.split(seq, _int64(bounds))
 
+    pcapng_packets = _speedups.pcapng_packets
+
     def zero_ranges(buf, starts, lengths):
         _speedups.zero_ranges(buf, _int64(starts), _int64(lengths))
 
@@ -351,5 +357,5 @@ else:
     split, frame_lengths, join_frames = split_py, frame_lengths_py, join_frames_py
     zero_ranges, ipv4_strings = zero_ranges_py, ipv4_strings_py
     ipv6_strings = ipv6_strings_py
-    decode_headers = None
+    decode_headers = pcapng_packets = None
     SessionIndex = SessionIndexPy

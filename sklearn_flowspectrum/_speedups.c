@@ -119,6 +119,93 @@ done:
     return res;
 }
 
+PyDoc_STRVAR(pcapng_packets_doc,
+"pcapng_packets(buf, start, end, big_endian, multiplier, offset_ns, /)\n--\n\n"
+"Walk the enhanced packet blocks of a pcapng section in buf[start:end] and\n"
+"stop at the first block that is anything else: another block type, a block\n"
+"not whole in the buffer, or one the Python reader must judge (a bad length\n"
+"or trailer, an unknown interface, a packet longer than its block, or a\n"
+"timestamp this conversion does not cover).  Per interface, ts_ns =\n"
+"ts * multiplier + offset_ns (multiplier 0: leave it to Python).  Returns\n"
+"(stop, data_offsets, caplen, orig_len, ts_ns, interface), arrays as int64\n"
+"bytearrays.");
+
+static PyObject *
+pcapng_packets(PyObject *self, PyObject *args)
+{
+    PyObject *o_buf, *o_mult, *o_off, *res = NULL;
+    Py_ssize_t start, end;
+    int big;
+    if (!PyArg_ParseTuple(args, "OnnpOO:pcapng_packets", &o_buf, &start, &end, &big,
+                          &o_mult, &o_off))
+        return NULL;
+    held h = {.n = 0};
+    int64_t *cols[5] = {NULL};
+    PyObject *arrays[5] = {NULL};
+    Py_buffer *buf, *vm, *vo;
+    if (!(buf = hold(&h, o_buf, 0, 0, -1, "buf")) ||
+        !(vm = hold(&h, o_mult, 0, 8, -1, "multiplier")) ||
+        !(vo = hold(&h, o_off, 0, 8, vm->len / 8, "offset_ns")))
+        goto done;
+    if (start < 0 || end < start || end > buf->len) {
+        PyErr_SetString(PyExc_IndexError, "start and end outside the buffer");
+        goto done;
+    }
+    const unsigned char *b = buf->buf;
+    const int64_t *mult = vm->buf, *off = vo->buf;
+    uint32_t n_ifaces = (uint32_t)(vm->len / 8);
+    Py_ssize_t n = 0, cap = 0, p = start;
+    while (end - p >= 12) {
+        const unsigned char *q = b + p;
+        uint32_t total = u32(q + 4, big);
+        /* The smallest enhanced packet block: 8 + 20 + 4 bytes. */
+        if (u32(q, big) != 6 || total < 32 || total % 4 || total > (1u << 26) ||
+            (Py_ssize_t)total > end - p || u32(q + total - 4, big) != total)
+            break;
+        uint32_t iface = u32(q + 8, big), caplen = u32(q + 20, big);
+        if (iface >= n_ifaces || mult[iface] <= 0 || caplen > total - 32)
+            break;
+        uint64_t ts = (uint64_t)u32(q + 12, big) << 32 | u32(q + 16, big);
+        /* Exact in int64 (Python's integers never overflow): stay far below. */
+        if (ts > (uint64_t)(INT64_MAX / 4) / (uint64_t)mult[iface] ||
+            off[iface] > INT64_MAX / 4 || off[iface] < -(INT64_MAX / 4))
+            break;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 4096;
+            for (int j = 0; j < 5; j++) {
+                int64_t *grown = PyMem_Realloc(cols[j], cap * sizeof(int64_t));
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto done;
+                }
+                cols[j] = grown;
+            }
+        }
+        cols[0][n] = p + 28;
+        cols[1][n] = caplen;
+        cols[2][n] = u32(q + 24, big);
+        cols[3][n] = (int64_t)ts * mult[iface] + off[iface];
+        cols[4][n] = iface;
+        n++;
+        p += total;
+    }
+    for (int j = 0; j < 5; j++) {
+        arrays[j] = PyByteArray_FromStringAndSize((const char *)cols[j],
+                                                  n * (Py_ssize_t)sizeof(int64_t));
+        if (arrays[j] == NULL)
+            goto done;
+    }
+    res = Py_BuildValue("(nOOOOO)", p, arrays[0], arrays[1], arrays[2], arrays[3],
+                        arrays[4]);
+done:
+    for (int j = 0; j < 5; j++) {
+        PyMem_Free(cols[j]);
+        Py_XDECREF(arrays[j]);
+    }
+    release_all(&h);
+    return res;
+}
+
 PyDoc_STRVAR(slices_doc,
 "slices(buf, starts, lengths, /)\n--\n\n"
 "List of bytes objects buf[starts[i] : starts[i] + lengths[i]].");
@@ -1050,6 +1137,7 @@ static PyTypeObject SessionIndexType = {
 
 static PyMethodDef methods[] = {
     {"record_headers", record_headers, METH_VARARGS, record_headers_doc},
+    {"pcapng_packets", pcapng_packets, METH_VARARGS, pcapng_packets_doc},
     {"slices", slices, METH_VARARGS, slices_doc},
     {"copy_ranges", copy_ranges, METH_VARARGS, copy_ranges_doc},
     {"zero_ranges", zero_ranges, METH_VARARGS, zero_ranges_doc},

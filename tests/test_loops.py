@@ -12,7 +12,13 @@ import sklearn_flowspectrum._capture as capture_module
 import sklearn_flowspectrum._layouts as layouts_module
 import sklearn_flowspectrum._sessions as sessions_module
 from sklearn_flowspectrum import PcapSessionVectorizer, _loops, read_sessions
-from sklearn_flowspectrum._capture import _PAD, _Batch, _strided, iter_batches
+from sklearn_flowspectrum._capture import (
+    _PAD,
+    _Batch,
+    _strided,
+    iter_batches,
+    iter_records,
+)
 from tests import _pcaps as P
 from tests.test_sessions import both_engines
 
@@ -359,3 +365,87 @@ def test_compiled_header_decoder_matches_numpy_on_ndpi():
         except ValueError:  # corrupt files end early; what came before counts
             pass
     assert seen > 100_000
+
+
+# -- pcapng: compiled runs of packet blocks against the block-by-block reader ------
+
+T0 = 1_600_000_000_123_456_000
+
+
+def _pcapng_variants():
+    frames = [
+        P.eth(P.ipv4(P.tcp(443, 1000 + i, b"x" * (i * 37 % 200)))) for i in range(30)
+    ]
+    many = [(i % 2, T0 + 1000 * i, f) for i, f in enumerate(frames)]
+    ok = P.pcapng_section([(1, 6), (1, 9)], many)
+    mixed = P.pcapng_section(
+        [(1, None), (101, 9), (113, 0x80 | 20), (1, 3, 0, 100)],
+        [
+            (0, T0, frames[0]),
+            (1, T0 + 123, P.ipv6(P.udp(1, 2, b"v6"), nxt=17)),
+            (2, T0 - T0 % 10**9, P.sll(P.ipv4(P.udp(7, 8, b"s"), proto=17))),
+            (3, T0 - T0 % 10**6, frames[1]),
+            (0, T0 + 5000, frames[2], "pb"),
+            (0, 0, frames[3][:40], "spb", len(frames[3])),
+            *many[:10],
+        ],
+        endian=">",
+    )
+    two_sections = ok + P.pcapng_section([(101, 9)], [(0, T0, frames[4])], endian=">")
+    plain = P.pcapng_section([(1, 6), (1, 9)], many, extra_blocks=False)
+    first = plain.index(frames[0]) - 28  # the first packet block
+    second = first + struct.unpack_from("<I", plain, first + 4)[0]
+    cases = {
+        "ok": ok,
+        "mixed": mixed,
+        "two sections": two_sections,
+        "cut short": plain[:-6],
+        "truncated block header": plain + b"\x06\x00",
+        "bad trailer": plain[:-4] + bytes(4),
+    }
+    bad_iface = bytearray(plain)
+    bad_iface[second + 8 : second + 12] = struct.pack("<I", 7)
+    cases["unknown interface"] = bytes(bad_iface)
+    long_caplen = bytearray(plain)
+    long_caplen[second + 20 : second + 24] = struct.pack("<I", 10_000)
+    cases["caplen past the block"] = bytes(long_caplen)
+    odd_length = bytearray(plain)
+    odd_length[second + 4 : second + 8] = struct.pack("<I", 30)
+    cases["bad length"] = bytes(odd_length)
+    return cases
+
+
+def _via_batches(path):
+    out, err = [], None
+    try:
+        for b in iter_batches(path):
+            for s, c, o, t, lt in zip(
+                b.start, b.caplen, b.orig_len, b.ts_ns, b.linktype
+            ):
+                out.append((int(t), bytes(b.data[s : s + c]), int(o), int(lt)))
+    except ValueError as exc:
+        err = str(exc)
+    return out, err
+
+
+def _via_records(path):
+    out, err = [], None
+    try:
+        out.extend(tuple(r) for r in iter_records(path))
+    except ValueError as exc:
+        err = str(exc)
+    return out, err
+
+
+@pytest.mark.parametrize("case", sorted(_pcapng_variants()))
+@pytest.mark.parametrize("chunk", [64, 200, 1000, 1 << 22])
+def test_pcapng_packet_runs_read_as_block_by_block(tmp_path, monkeypatch, case, chunk):
+    # Small read-ahead buffers: blocks straddle them and runs stop at their ends.
+    monkeypatch.setattr(capture_module, "DEFAULT_CHUNK_SIZE", chunk)
+    path = P.write_bytes(tmp_path / "x.pcapng", _pcapng_variants()[case])
+    batched, batched_err = _via_batches(path)
+    records, records_err = _via_records(path)
+    assert batched == records
+    assert batched_err == records_err
+    assert (records_err is None) == (case in ("ok", "mixed", "two sections"))
+    assert len(records) > 0

@@ -526,6 +526,20 @@ def test_lenient_modes_keep_going(tmp_path, engine):
     pd.testing.assert_frame_equal(report, report2)
 
 
+@pytest.mark.parametrize("cut", [6, 30])
+def test_corrupt_pcapng_keeps_the_packets_before_the_problem(tmp_path, cut):
+    # The fast path once dropped the packets of a pcapng read before its error.
+    frames = [P.eth(P.ipv4(P.udp(1000 + i, 53, b"x" * 20), proto=17)) for i in range(5)]
+    pkts = [(0, T0 + i, f) for i, f in enumerate(frames)]
+    data = P.pcapng_section([(1, 6)], pkts, extra_blocks=False)[:-cut]
+    path = P.write_bytes(tmp_path / "cut.pcapng", data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CaptureWarning)
+        table, report = both_engines(path, on_error="warn")
+    assert report["packets"].tolist() == [4] and len(table) == 4
+    assert "claims" in report["error"].iloc[0]
+
+
 def test_directory_without_captures(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no capture files"):
