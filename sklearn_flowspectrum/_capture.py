@@ -548,12 +548,16 @@ def _pcapng_records(f, name, runs=False):
                     f"but holds {len(body) - 20}",
                 )
             i = ifaces[iface]
-            yield (
-                _ts_to_ns((hi << 32) | lo, i.resol, i.offset_s),
-                body[20 : 20 + caplen],
-                orig,
-                i.linktype,
-            )
+            ts_ns = _ts_to_ns((hi << 32) | lo, i.resol, i.offset_s)
+            if not -(2**63) <= ts_ns < 2**63:
+                raise CaptureError(
+                    name,
+                    pos,
+                    f"packet block at byte {pos} has a timestamp of {ts_ns} ns, "
+                    "outside the years 1677 to 2262 that 64-bit nanoseconds hold; "
+                    "corrupt capture",
+                )
+            yield (ts_ns, body[20 : 20 + caplen], orig, i.linktype)
         elif btype == 3:  # simple packet block: no timestamp, interface 0
             if not ifaces:
                 raise CaptureError(

@@ -412,6 +412,10 @@ def _pcapng_variants():
     odd_length = bytearray(plain)
     odd_length[second + 4 : second + 8] = struct.pack("<I", 30)
     cases["bad length"] = bytes(odd_length)
+    # Milliseconds: 10**13 of them do not fit 64-bit nanoseconds.
+    cases["timestamp out of range"] = P.pcapng_section(
+        [(1, 3)], [(0, T0 - T0 % 10**6, frames[0]), (0, 10**19, frames[1])]
+    )
     return cases
 
 
@@ -449,3 +453,5 @@ def test_pcapng_packet_runs_read_as_block_by_block(tmp_path, monkeypatch, case, 
     assert batched_err == records_err
     assert (records_err is None) == (case in ("ok", "mixed", "two sections"))
     assert len(records) > 0
+    if case == "timestamp out of range":
+        assert "outside the years 1677 to 2262" in records_err
