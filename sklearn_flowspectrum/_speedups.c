@@ -56,6 +56,35 @@ hold(held *h, PyObject *obj, int writable, Py_ssize_t itemsize, Py_ssize_t n,
     return v;
 }
 
+/* The arguments (buf, starts, lengths) of a loop over byte ranges of buf;
+ * checks that every range of positive length lies in buf (those of length
+ * zero or less are empty).  Returns the number of ranges, -1 on error. */
+static Py_ssize_t
+hold_ranges(held *h, PyObject *args, const char *fmt, int writable,
+            Py_buffer **buf, const int64_t **starts, const int64_t **lengths)
+{
+    PyObject *o_buf, *o_s, *o_l;
+    Py_buffer *vs, *vl;
+    if (!PyArg_ParseTuple(args, fmt, &o_buf, &o_s, &o_l) ||
+        !(*buf = hold(h, o_buf, writable, 0, -1, "buf")) ||
+        !(vl = hold(h, o_l, 0, 8, -1, "lengths")) ||
+        !(vs = hold(h, o_s, 0, 8, vl->len / 8, "starts")))
+        return -1;
+    Py_ssize_t n = vl->len / 8;
+    const int64_t *st = vs->buf, *ln = vl->buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (ln[i] > 0 && (st[i] < 0 || st[i] > (int64_t)(*buf)->len - ln[i])) {
+            PyErr_Format(PyExc_IndexError, "range %zd [%lld, +%lld) outside the "
+                         "buffer of %zd bytes", i, (long long)st[i],
+                         (long long)ln[i], (*buf)->len);
+            return -1;
+        }
+    }
+    *starts = st;
+    *lengths = ln;
+    return n;
+}
+
 PyDoc_STRVAR(record_headers_doc,
 "record_headers(buf, big_endian, /)\n--\n\n"
 "Walk the 16-byte pcap record headers in buf from offset 0, following each\n"
@@ -208,35 +237,23 @@ done:
 
 PyDoc_STRVAR(slices_doc,
 "slices(buf, starts, lengths, /)\n--\n\n"
-"List of bytes objects buf[starts[i] : starts[i] + lengths[i]].");
+"List of bytes objects buf[starts[i] : starts[i] + lengths[i]] (lengths of\n"
+"zero or less: empty).");
 
 static PyObject *
 slices(PyObject *self, PyObject *args)
 {
-    PyObject *o_buf, *o_starts, *o_lengths, *list = NULL;
-    if (!PyArg_ParseTuple(args, "OOO:slices", &o_buf, &o_starts, &o_lengths))
-        return NULL;
+    PyObject *list = NULL;
     held h = {.n = 0};
-    Py_buffer *buf, *vs, *vl;
-    if (!(buf = hold(&h, o_buf, 0, 0, -1, "buf")) ||
-        !(vs = hold(&h, o_starts, 0, 8, -1, "starts")) ||
-        !(vl = hold(&h, o_lengths, 0, 8, vs->len / 8, "lengths")))
-        goto done;
-    Py_ssize_t n = vs->len / 8;
-    const int64_t *st = vs->buf, *ln = vl->buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (st[i] < 0 || ln[i] < 0 || st[i] > (int64_t)buf->len - ln[i]) {
-            PyErr_Format(PyExc_IndexError, "slice %zd [%lld, +%lld) outside the "
-                         "buffer of %zd bytes", i, (long long)st[i],
-                         (long long)ln[i], buf->len);
-            goto done;
-        }
-    }
-    list = PyList_New(n);
-    if (list == NULL)
+    Py_buffer *buf;
+    const int64_t *st, *ln;
+    Py_ssize_t n = hold_ranges(&h, args, "OOO:slices", 0, &buf, &st, &ln);
+    if (n < 0 || !(list = PyList_New(n)))
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *b = PyBytes_FromStringAndSize((const char *)buf->buf + st[i], ln[i]);
+        PyObject *b = ln[i] > 0 ? PyBytes_FromStringAndSize(
+                                      (const char *)buf->buf + st[i], ln[i])
+                                : PyBytes_FromStringAndSize(NULL, 0);
         if (b == NULL) {
             Py_CLEAR(list);
             goto done;
@@ -293,30 +310,15 @@ PyDoc_STRVAR(zero_ranges_doc,
 static PyObject *
 zero_ranges(PyObject *self, PyObject *args)
 {
-    PyObject *o_buf, *o_s, *o_l, *res = NULL;
-    if (!PyArg_ParseTuple(args, "OOO:zero_ranges", &o_buf, &o_s, &o_l))
-        return NULL;
     held h = {.n = 0};
-    Py_buffer *buf, *vs, *vl;
-    if (!(buf = hold(&h, o_buf, 1, 0, -1, "buf")) ||
-        !(vl = hold(&h, o_l, 0, 8, -1, "lengths")) ||
-        !(vs = hold(&h, o_s, 0, 8, vl->len / 8, "starts")))
-        goto done;
-    Py_ssize_t n = vl->len / 8;
-    const int64_t *s = vs->buf, *l = vl->buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (l[i] > 0 && (s[i] < 0 || s[i] > (int64_t)buf->len - l[i])) {
-            PyErr_Format(PyExc_IndexError, "range %zd outside the buffer", i);
-            goto done;
-        }
-    }
+    Py_buffer *buf;
+    const int64_t *st, *ln;
+    Py_ssize_t n = hold_ranges(&h, args, "OOO:zero_ranges", 1, &buf, &st, &ln);
     for (Py_ssize_t i = 0; i < n; i++)
-        if (l[i] > 0)
-            memset((char *)buf->buf + s[i], 0, (size_t)l[i]);
-    res = Py_NewRef(Py_None);
-done:
+        if (ln[i] > 0)
+            memset((char *)buf->buf + st[i], 0, (size_t)ln[i]);
     release_all(&h);
-    return res;
+    return n < 0 ? NULL : Py_NewRef(Py_None);
 }
 
 /* Decimal digits of v (0-255) at p; returns the next position. */

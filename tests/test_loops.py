@@ -177,6 +177,8 @@ def test_compiled_loops_check_their_ranges():
         _loops.slices(src, [90], [20])
     with pytest.raises(IndexError, match="outside"):
         _loops.slices(src, [-1], [2])
+    assert _loops.slices(src, [-1, 200], [0, -2]) == [b"", b""]
+    assert _loops.slices_py(src, [-1, 200], [0, -2]) == [b"", b""]
     dst = np.zeros(10, np.uint8)
     with pytest.raises(IndexError, match="outside"):
         _loops.copy_ranges(dst, [5], src, [0], [6])
