@@ -29,7 +29,9 @@ read_sessions + transform 1,048,038 and 1,060,360 packets/s, 24.2x and 23.9x
 the dpkt loop (43,246 and 44,332 packets/s); pure-Python loops 585,173 and
 568,739 packets/s (13.5x, 12.8x).  At commit 48b8d87: 1,149,169 packets/s,
 23.4x (dpkt 49,145), the same packets as pcapng 1,174,414, pure-Python loops
-673,775 (13.7x).  Memory of read_sessions: 85 MB allocated at most for the
+673,775 (13.7x).  At commit 5957e99: 1,143,902 packets/s, 24.0x (dpkt
+47,667), pcapng 1,022,702, pure-Python loops 562,805 (11.8x).  Memory of
+read_sessions: 85 MB allocated at most for the
 213 MB file, 101 MB for twice the packets of the same sessions, 165 MB for
 twice the packets and sessions.
 """
