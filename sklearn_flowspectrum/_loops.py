@@ -92,11 +92,8 @@ def record_headers_py(buf, big_endian):
     except struct.error:  # the header at `off` runs past the buffer
         offsets.pop()
     offsets = np.array(offsets, dtype=np.int64)
-    with memoryview(buf) as view:
-        n = max(len(view) - 3, 0)
-        u32 = np.ndarray((n,), (">" if big_endian else "<") + "u4", view, strides=(1,))
-        words = u32[offsets[:, None] + np.arange(0, 16, 4)].astype(np.uint32)
-        del u32
+    headers = np.frombuffer(buf, np.uint8)[offsets[:, None] + np.arange(16)]
+    words = headers.view((">" if big_endian else "<") + "u4").astype(np.uint32)
     return offsets, words
 
 
