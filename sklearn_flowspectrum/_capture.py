@@ -728,10 +728,8 @@ _UNDECIDED = -1
 _VLAN = (0x8100, 0x88A8, 0x9100)
 # Ethertypes and next headers that dissect() follows further than the fast path.
 _ETH_DEFER = (0x8864, 0x8847, 0x8848)
-_IP_DEFER = (4, 41)
 _IPV6_DEFER = (0, 43, 60, 44, 51, 4, 41)
 _RAW = tuple(sorted(_RAW_LINKTYPES))
-_ARANGE4 = np.arange(4, dtype=np.int64)
 _RAW_ARRAY = np.array(_RAW, dtype=np.int64)
 _HEADER_CODES = (_TRUNCATED, _MALFORMED, _FRAGMENT, _NOT_IP, _NOT_TCP_UDP)
 
