@@ -9,7 +9,8 @@ and is re-exported here:
 - sessions -> byte images: ``_layers`` (frame dissection), ``_layouts`` (image
   layouts, byte maps, masking), ``_vectorizer`` (:class:`PcapSessionVectorizer`),
   ``_idx`` (USTC-TK2016 / MNIST IDX files)
-- images -> spectra: ``_nn`` (torch modules), ``_embedder``
+- images -> spectra: ``_nn`` (torch modules), ``_nn1d`` (the 1-D
+  convolution variant), ``_embedder``
   (:class:`AMAESpectrumEmbedder`)
 - spectra -> decisions: ``_classifier`` (:class:`FlowSpectrumClassifier`)
 
@@ -37,6 +38,7 @@ _LAZY = {
     "AMAESpectrumEmbedder": "sklearn_flowspectrum._embedder",
     "AMAELoss": "sklearn_flowspectrum._nn",
     "AMAEModule": "sklearn_flowspectrum._nn",
+    "AMAE1dModule": "sklearn_flowspectrum._nn1d",
 }
 
 
@@ -68,6 +70,7 @@ __all__ = [
     "read_idx",
     "write_idx",
     # images -> spectra
+    "AMAE1dModule",
     "AMAELoss",
     "AMAEModule",
     "AMAESpectrumEmbedder",

@@ -108,7 +108,9 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     module : torch module class or instance, default=AMAEModule
         The network; its ``side`` and ``n_classes`` are set from the data.
         Further arguments go through ``module__<name>`` (e.g.
-        ``module__mapper_hidden=(128,)``).
+        ``module__mapper_hidden=(128,)``).  :class:`AMAE1dModule` is the same
+        network with 1-D convolutions along the byte sequence
+        (``module__kernel_size``).
     criterion : torch module class, default=AMAELoss
         Loss; weights through ``criterion__<name>``.
     optimizer : torch optimizer class, default=torch.optim.AdamW

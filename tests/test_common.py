@@ -8,6 +8,7 @@ it is then reported as xfail with that reason, never silently skipped.
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_flowspectrum import (
+    AMAE1dModule,
     AMAESpectrumEmbedder,
     FlowSpectrumClassifier,
     PcapSessionVectorizer,
@@ -30,6 +31,15 @@ ESTIMATORS = [
         random_state=0,
         module__channels=(8, 4),
         module__mapper_hidden=(16,),
+    ),
+    # The 1-D convolution network (module parameter kernel_size).
+    AMAESpectrumEmbedder(
+        module=AMAE1dModule,
+        max_epochs=1,
+        random_state=0,
+        module__channels=(8, 4),
+        module__mapper_hidden=(16,),
+        module__kernel_size=3,
     ),
 ]
 
