@@ -74,6 +74,14 @@ DEFAULT_CHUNK_SIZE = 4 << 20
 _PAD = 256
 _ZEROS = bytes(_PAD)
 _PCAPNG_BATCH = 1 << 16
+# pcapng blocks read here, by type: name and the bytes of fixed fields that
+# their body (without the trailing length) must hold.
+_PCAPNG_BLOCKS = {
+    1: ("interface description block", 8),  # linktype, reserved, snaplen
+    2: ("packet block", 20),  # interface, drops, time, caplen, length
+    3: ("simple packet block", 4),  # original length
+    6: ("enhanced packet block", 20),  # interface, time, caplen, length
+}
 
 
 class CaptureError(ValueError):
@@ -517,19 +525,20 @@ def _pcapng_records(f, name, runs=False):
             )
         body = body[:-4]
         if head[:4] == _PCAPNG_SHB:
-            pass
-        elif btype == 6 or btype == 2:  # enhanced packet block / obsolete packet block
+            btype = None
+        elif btype in _PCAPNG_BLOCKS:
+            what, fixed = _PCAPNG_BLOCKS[btype]
+            if len(body) < fixed:
+                raise CaptureError(
+                    name,
+                    pos,
+                    f"{what} at byte {pos} is too short: {total} bytes, its fixed "
+                    f"fields need {fixed + 12}",
+                )
+        if btype == 6 or btype == 2:  # enhanced packet block / obsolete packet block
             if btype == 6:
-                if len(body) < 20:
-                    raise CaptureError(
-                        name, pos, f"enhanced packet block at byte {pos} is too short"
-                    )
                 iface, hi, lo, caplen, orig = struct.unpack_from(e + "IIIII", body, 0)
             else:
-                if len(body) < 20:
-                    raise CaptureError(
-                        name, pos, f"packet block at byte {pos} is too short"
-                    )
                 iface, _, hi, lo, caplen, orig = struct.unpack_from(
                     e + "HHIIII", body, 0
                 )
@@ -574,10 +583,6 @@ def _pcapng_records(f, name, runs=False):
             # libpcap also reports time 0 for simple packet blocks.
             yield (0, body[4 : 4 + caplen], orig, i.linktype)
         elif btype == 1:  # interface description block
-            if len(body) < 8:
-                raise CaptureError(
-                    name, pos, f"interface description block at byte {pos} is too short"
-                )
             ifaces.append(_parse_idb(body, e))
             scale = None
         pos += total
