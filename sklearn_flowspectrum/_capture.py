@@ -385,21 +385,37 @@ class _Readahead:
     ``read`` behaves like the file's; ``window`` returns the buffer and the
     range of unread bytes in it (refilled first when less than half is
     left), followed by ``_PAD`` zero bytes; ``skip`` consumes from it.  A
-    refill makes a new buffer, so views of an old one stay valid.
+    refill makes a new buffer, so views of an old one stay valid.  Buffers
+    are no larger than what is left of the file, and there is no refill
+    once the file's end is in the buffer (files of one session are small).
     """
 
     def __init__(self, f, size):
         self.f, self.size = f, size
         self.buf, self.at, self.end = bytearray(_PAD), 0, 0
+        self.at_eof = False
+
+    def _left(self):
+        """Bytes of the file not read yet (as far as its size says)."""
+        try:
+            return os.fstat(self.f.fileno()).st_size - self.f.tell()
+        except (OSError, AttributeError, ValueError):  # not a plain file
+            return self.size
 
     def window(self):
-        if self.end - self.at < self.size // 2:
+        if not self.at_eof and self.end - self.at < self.size // 2:
             rest = self.buf[self.at : self.end]
-            buf = bytearray(self.size + _PAD)
+            left = self._left()
+            if left <= 0:
+                self.at_eof = True
+                return self.buf, self.at, self.end
+            room = min(self.size, len(rest) + left)
+            buf = bytearray(room + _PAD)
             buf[: len(rest)] = rest
             with memoryview(buf) as mv:
-                got = self.f.readinto(mv[len(rest) : self.size])
+                got = self.f.readinto(mv[len(rest) : room])
             self.buf, self.at, self.end = buf, 0, len(rest) + got
+            self.at_eof = got < room - len(rest)
         return self.buf, self.at, self.end
 
     def skip(self, n):
