@@ -312,7 +312,10 @@ def _real_body(kind, e="<"):
         + _option(e, 0, b""),
         "pb": struct.pack(e + "HHIIII", 0, 0, hi, lo, len(frame), len(frame)) + frame,
         "spb": struct.pack(e + "I", len(frame)) + frame,
-        "nrb": struct.pack(e + "HH", 1, 9) + A4 + b"host\0" + b"\0" * 3
+        "nrb": struct.pack(e + "HH", 1, 9)
+        + A4
+        + b"host\0"
+        + b"\0" * 3
         + struct.pack(e + "HH", 0, 0),
         "isb": struct.pack(e + "III", 0, hi, lo) + _option(e, 4, bytes(8)),
         "epb": struct.pack(e + "IIIII", 0, hi, lo, len(frame), len(frame)) + frame,

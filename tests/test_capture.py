@@ -361,12 +361,25 @@ def test_pcapng_short_simple_packet_block(tmp_path):
     for endian in "<>":
         data, start, _ = P.pcapng_fuzz_file("spb", 0, "zeros", endian=endian)
         path = P.write_bytes(tmp_path / f"spb{endian == '<'}.pcapng", data)
-        for (packets, err) in _read_both_ways(path):
+        for packets, err in _read_both_ways(path):
             assert len(packets) == 1
             assert str(err) == (
                 f"{path}: simple packet block at byte {start} is too short: 12 "
                 "bytes, its fixed fields need 16"
             )
+
+
+def test_short_simple_packet_block_in_the_vectorizer(tmp_path):
+    from sklearn_flowspectrum import PcapSessionVectorizer
+
+    data, start, _ = P.pcapng_fuzz_file("spb", 0, "zeros")
+    bad = P.write_bytes(tmp_path / "spb.pcapng", data)
+    good = P.write_bytes(tmp_path / "good.pcapng", _good_pcapng())
+    vectorizer = PcapSessionVectorizer().fit([good])
+    with pytest.raises(
+        CaptureError, match=f"spb.pcapng: simple packet block at byte {start}"
+    ):
+        vectorizer.transform([good, bad])
 
 
 def test_capture_error_pickles():

@@ -18,6 +18,7 @@ from sklearn_flowspectrum.datasets import (
     load_iscx_vpn2016_sample,
     load_sample_captures,
 )
+from tests import _pcaps as P
 
 CAPTURES = load_sample_captures().filenames
 OICQ, THREEMA, H323, MGCP, MUMBLE, DAZN = CAPTURES
@@ -158,6 +159,21 @@ def test_bad_inputs_one_line(capsys, tmp_path, kind, fragment):
     ):
         code, _, err = run(capsys, *command)
         assert_one_line_error(code, err, fragment)
+
+
+def test_damaged_pcapng_block_is_one_line_or_a_warning(capsys, tmp_path):
+    data, start, _ = P.pcapng_fuzz_file("spb", 0, "zeros")
+    bad = P.write_bytes(tmp_path / "spb.pcapng", data)
+    out = tmp_path / "s.csv"
+    code, _, err = run(capsys, "sessions", OICQ, bad, "-o", out)
+    assert_one_line_error(code, err, f"{bad}: simple packet block at byte {start}")
+    assert not out.exists()
+    code, _, err = run(capsys, "sessions", OICQ, bad, "-o", out, "--on-error", "warn")
+    assert code == 0, err
+    assert f"{bad}: simple packet block at byte {start}" in err
+    table = pd.read_csv(out)
+    assert (table["file"] == OICQ).sum() == 29
+    assert (table["file"] == str(bad)).sum() == 1
 
 
 def test_bad_output_names(capsys, tmp_path):

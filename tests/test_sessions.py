@@ -540,6 +540,65 @@ def test_corrupt_pcapng_keeps_the_packets_before_the_problem(tmp_path, cut):
     assert "claims" in report["error"].iloc[0]
 
 
+@pytest.mark.parametrize("engine", ["auto", "python"])
+def test_damaged_pcapng_blocks_warn_and_keep_the_other_files(tmp_path, engine):
+    # Every pcapng block type with bodies of 0 to 40 bytes (the multiples of 4,
+    # which get past the length check, and 1 to 3; test_capture reads every
+    # length), in one call with good files: each damaged file is reported and warned
+    # about, nothing raises, and the good files are read; with one job and
+    # two (threads keep it fast; errors cross processes by pickling, which
+    # test_capture_error_pickles covers).  A 12-byte simple packet block once
+    # escaped on_error="warn" (struct.error) and lost the good files.
+    import joblib
+
+    good = P.write_pcap(
+        tmp_path / "good.pcap", [P.eth(p) for p in P.tcp_conversation()]
+    )
+    damaged = []
+    for kind, n, fill in P.pcapng_fuzz_cases():
+        if fill == "real" and (n % 4 == 0 or n < 4):
+            data, start, _ = P.pcapng_fuzz_file(kind, n, fill)
+            path = P.write_bytes(tmp_path / f"{kind}-{n}.pcapng", data)
+            damaged.append((str(path), start))
+    paths = [good, *(p for p, _ in damaged), good]
+    results = []
+    for n_jobs in (1, 2):
+        with (
+            pytest.warns(CaptureWarning) as caught,
+            joblib.parallel_config(backend="threading"),
+        ):
+            table, report = read_sessions(
+                paths,
+                on_error="warn",
+                n_jobs=n_jobs,
+                engine=engine,
+                return_report=True,
+            )
+        results.append((table, report))
+        errors = report["error"].dropna()
+        assert sorted(str(w.message).split(" (kept")[0] for w in caught) == sorted(
+            errors
+        )
+    (table, report), (table2, report2) = results
+    pd.testing.assert_frame_equal(table, table2)
+    pd.testing.assert_frame_equal(report, report2)
+    n = len(P.tcp_conversation())
+    assert report["packets"].iloc[[0, -1]].tolist() == [n, n]
+    assert report["error"].iloc[[0, -1]].isna().all()
+    assert (table["file"] == str(good)).sum() == 2
+    rows = report.iloc[1:-1]
+    for (path, start), file, packets, error in zip(
+        damaged, rows["file"], rows["packets"], rows["error"]
+    ):
+        assert file == path and packets >= 1
+        if isinstance(error, str):
+            assert error.startswith(f"{path}: ") and f"at byte {start}" in error
+    spb = report.set_index("file").loc[str(tmp_path / "spb-0.pcapng")]
+    assert "simple packet block at byte" in spb["error"]
+    assert "is too short" in spb["error"] and spb["packets"] == 1
+    assert_accounted(report, table)
+
+
 def test_directory_without_captures(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no capture files"):
