@@ -22,7 +22,7 @@ import os
 import socket
 import warnings
 from itertools import chain
-from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -584,8 +584,76 @@ def _take(cols, idx):
     return out
 
 
+# The ``labels`` value that takes each capture's class from its folder.
+LABELS_FROM_FOLDERS = "dir"
+
+
+class _Entry(NamedTuple):
+    """One capture to read, from :func:`_expand_paths`."""
+
+    file: str  # the path as given, or as found in a folder given
+    label: object
+    error: object  # a CaptureError known before reading, or None
+    given: str  # the entry of ``paths`` it comes from
+
+
+def _captures_in(folder):
+    """Capture files under ``folder``: ``[(path, parts, error)]``, sorted.
+
+    Every file in the folder and its subfolders whose name ends in one of
+    :data:`CAPTURE_SUFFIXES` (any case), in the order of its path below
+    ``folder`` (``parts``: the names of the subfolders and the file).
+    Symbolic links to files and folders are followed (a link back to a
+    folder above it, which would never end, is not); a folder that cannot be
+    listed is an entry of its own with an error.
+    """
+    found = []
+
+    def visit(path, parts, above):
+        try:
+            with os.scandir(path) as it:
+                items = sorted(it, key=operator.attrgetter("name"))
+        except OSError as exc:
+            err = CaptureError(path, None, f"folder cannot be read ({exc.strerror})")
+            found.append((path, parts, err))
+            return
+        for item in items:
+            child = os.path.join(path, item.name)
+            try:
+                is_dir = item.is_dir()  # follows symbolic links
+            except OSError:
+                is_dir = False
+            if is_dir:
+                real = os.path.realpath(child)
+                if real not in above:
+                    visit(child, (*parts, item.name), above | {real})
+            elif item.name.lower().endswith(CAPTURE_SUFFIXES):
+                found.append((child, (*parts, item.name), None))
+
+    visit(folder, (), frozenset([os.path.realpath(folder)]))
+    return found
+
+
+def _folder_label(given, parts):
+    """The class of a capture by the folder rule of ``labels="dir"``.
+
+    ``parts`` are the names below the folder ``given`` (``None``: the capture
+    was given by name).  The names are those of the paths, not of the targets
+    of symbolic links.
+    """
+    if parts is None:
+        return os.path.basename(os.path.dirname(os.path.abspath(given)))
+    if len(parts) > 1:
+        return parts[0]
+    return os.path.basename(os.path.abspath(given))
+
+
 def _expand_paths(paths, labels):
-    """``[(file, label, error)]`` in the order given, directories expanded."""
+    """The captures of ``paths``, folders expanded: a list of :class:`_Entry`.
+
+    These are the folder and label rules of :func:`read_sessions` (and of
+    the command line, which calls this function).
+    """
     if isinstance(paths, (str, os.PathLike)):
         given = [paths]
     else:
@@ -605,7 +673,8 @@ def _expand_paths(paths, labels):
                 f"({p!r})"
             )
     names = [os.fspath(p) for p in given]
-    if labels is None:
+    by_folder = isinstance(labels, str) and labels == LABELS_FROM_FOLDERS
+    if labels is None or by_folder:
         per_path = [None] * len(names)
     elif isinstance(labels, dict):
         norm = {os.fspath(k): v for k, v in labels.items()}
@@ -620,34 +689,42 @@ def _expand_paths(paths, labels):
         if len(per_path) != len(names):
             raise ValueError(
                 f"labels has {len(per_path)} entries but paths has {len(names)}; "
-                "give one label per path, a dict path -> label, or one label "
-                "for all"
+                "give one label per path, a dict path -> label, one label "
+                f"for all, or {LABELS_FROM_FOLDERS!r} (folder names)"
             )
     out = []
     for name, label in zip(names, per_path):
-        p = Path(name)
-        if p.is_dir():
-            files = sorted(
-                e.name
-                for e in os.scandir(p)
-                if e.is_file() and e.name.lower().endswith(CAPTURE_SUFFIXES)
-            )
-            if not files:
+        if os.path.isdir(name):
+            found = _captures_in(name)
+            if not found:
                 err = CaptureError(
                     name,
                     None,
-                    f"directory holds no capture files ({', '.join(CAPTURE_SUFFIXES)})",
+                    "folder holds no capture files "
+                    f"({', '.join('*' + s for s in CAPTURE_SUFFIXES)}), not in "
+                    "its subfolders either",
                 )
-                out.append((name, label, err))
-            out.extend((os.path.join(name, f), label, None) for f in files)
+                out.append(_Entry(name, label, err, name))
+            for file, parts, err in found:
+                if err is None:
+                    err = _file_error(file)
+                if by_folder:
+                    label = _folder_label(name, parts)
+                out.append(_Entry(file, label, err, name))
             continue
-        try:
-            _check_file(name)
-            err = None
-        except CaptureError as exc:
-            err = exc
-        out.append((name, label, err))
+        if by_folder:
+            label = _folder_label(name, None)
+        out.append(_Entry(name, label, _file_error(name), name))
     return out
+
+
+def _file_error(name):
+    """The CaptureError of a path that is not a readable file, or None."""
+    try:
+        _check_file(name)
+    except CaptureError as exc:
+        return exc
+    return None
 
 
 def _dedupe_key(frames, linktype, mode, keep_bytes):
@@ -689,15 +766,24 @@ def read_sessions(
     paths : str, os.PathLike or list of them
         Capture files (classic pcap in either byte order with micro- or
         nanosecond timestamps, or pcapng with any number of sections and
-        interfaces).  A directory stands for its files ending in ``.pcap``,
-        ``.pcapng`` or ``.cap`` (sorted by name, not recursive).  Link types:
+        interfaces), or folders.  A folder stands for every file in it and
+        in its subfolders whose name ends in ``.pcap``, ``.pcapng`` or
+        ``.cap`` (any case), sorted by path; symbolic links to files and
+        folders are followed.  Link types:
         Ethernet (with 802.1Q/QinQ tags, PPPoE, MPLS), Linux SLL and SLL2,
         raw IPv4/IPv6, BSD loopback (NULL/LOOP); IPv6 extension headers and
         IP-in-IP tunnels (the inner packet counts) are followed.
-    labels : None, scalar, sequence or dict, default=None
-        A ``label`` column: one label for all files, one per entry of
-        ``paths`` (a directory's label applies to all its files), or a dict
-        mapping each entry of ``paths`` to its label.
+    labels : None, "dir", scalar, sequence or dict, default=None
+        A ``label`` column.  ``"dir"``: each capture's class is a folder
+        name -- for a capture found in a folder of ``paths``, the subfolder
+        directly under that folder (``captures/dns/2024/a.pcap`` in
+        ``captures``: ``"dns"``), or the folder's own name when the capture
+        lies directly in it; for a file given by name, the folder it is in.
+        The names are those of the paths, not of the targets of symbolic
+        links.  Otherwise one label for all files, one per entry of
+        ``paths`` (a folder's label applies to all its files), or a dict
+        mapping each entry of ``paths`` to its label (a list ``["dir"]`` is
+        the label ``"dir"``).
     flows : bool, default=False
         Group by the one-directional 5-tuple (flows) instead of sessions.
     keep_bytes : int, default=784
@@ -831,10 +917,10 @@ def read_sessions(
 
     entries = _expand_paths(paths, labels)
     if on_error == "raise":
-        for _, _, err in entries:
-            if err is not None:
-                raise err
-    todo = [name for name, _, err in entries if err is None]
+        for entry in entries:
+            if entry.error is not None:
+                raise entry.error
+    todo = [entry.file for entry in entries if entry.error is None]
     args = (bool(flows), keep_bytes, bool(drop_retransmissions), bool(drop_empty))
     if n_jobs is None or n_jobs == 1 or len(todo) < 2:
         results = [_read_one(name, *args, on_error, engine) for name in todo]
@@ -845,7 +931,7 @@ def read_sessions(
     results = iter(results)
 
     parts, reports, file_labels = [], [], []
-    for name, label, err in entries:
+    for name, label, err, _ in entries:
         if err is not None:
             cols, report = None, _new_report(name)
             report["error"] = str(err)
@@ -906,7 +992,7 @@ _OBJECT_COLUMNS = frozenset(
 
 def _assemble(entries, parts, file_labels, with_labels):
     columns = {c: [] for c in _COLUMNS}
-    for (name, _, _), cols, label in zip(entries, parts, file_labels):
+    for (name, *_), cols, label in zip(entries, parts, file_labels):
         if cols is None:
             continue
         n = len(cols["packets"])

@@ -425,6 +425,97 @@ def test_labels_per_path_dict_and_errors(tmp_path):
     assert "label" not in read_sessions(first).columns
 
 
+def _class_folders(tmp_path):
+    """captures/{dns,http/2024,tls -> elsewhere}/..., a capture directly in the
+    root, a symbolic link into another class and a text file."""
+    root = tmp_path / "captures"
+    dns = P.write_pcap(
+        _mkdir(root / "dns") / "q.pcap", [P.eth(P.ipv4(P.udp(1, 53, b"q"), proto=17))]
+    )
+    http = P.write_pcap(
+        _mkdir(root / "http" / "2024") / "get.pcap",
+        [P.eth(p) for p in P.tcp_conversation(dport=80)],
+    )
+    elsewhere = _mkdir(tmp_path / "elsewhere" / "data")
+    P.write_pcapng(
+        elsewhere / "hello.pcapng",
+        [(1, 6)],
+        [(0, T0, P.eth(P.ipv4(P.udp(2, 443, b"tls"), proto=17)))],
+    )
+    (root / "tls").symlink_to(elsewhere, target_is_directory=True)
+    (root / "http" / "linked.pcap").symlink_to(dns)  # a DNS capture filed as http
+    top = P.write_pcap(root / "top.cap", [P.eth(P.ipv4(P.udp(3, 4, b"t"), proto=17))])
+    (root / "dns" / "notes.txt").write_text("not a capture")
+    return root, dns, http, top
+
+
+def _mkdir(path):
+    path.mkdir(parents=True)
+    return path
+
+
+def test_class_folders_are_read_recursively_with_labels_from_folders(tmp_path):
+    root, dns, http, top = _class_folders(tmp_path)
+    table, report = both_engines(root, labels="dir")
+    expected = [
+        (str(dns), "dns"),
+        (str(http), "http"),  # the class is the folder directly under the root
+        (str(root / "http" / "linked.pcap"), "http"),  # the link's folder
+        (str(root / "tls" / "hello.pcapng"), "tls"),  # a linked class folder
+        (str(top), "captures"),  # directly in the root: the root's name
+    ]
+    assert report["file"].tolist() == [f for f, _ in expected]
+    assert report["error"].isna().all()
+    per_file = table.groupby("file", sort=False)["label"].agg(set)
+    assert {f: labels for f, labels in per_file.items()} == {
+        f: {label} for f, label in expected
+    }
+    # A class folder given itself, and files given by name (one a link).
+    t = read_sessions([root / "http", dns, root / "tls" / "hello.pcapng"], "dir")
+    assert t.groupby("file", sort=False)["label"].first().tolist() == [
+        "2024",
+        "http",
+        "dns",
+        "tls",
+    ]
+    # Without labels="dir" the same files are read.
+    assert read_sessions(root)["file"].unique().tolist() == [f for f, _ in expected]
+    assert read_sessions([dns, http], labels=["dir", "dir"])["label"].eq("dir").all()
+
+
+def test_a_link_back_up_is_not_followed_forever(tmp_path):
+    root, dns, http, top = _class_folders(tmp_path)
+    (root / "http" / "2024" / "up").symlink_to(root, target_is_directory=True)
+    once = read_sessions(root)["file"].tolist()
+    assert len(once) == len(set(once)) == 5
+
+
+def test_folder_problems_are_reported_like_file_problems(tmp_path, monkeypatch):
+    root, *_ = _class_folders(tmp_path)
+    (root / "dns" / "gone.pcap").symlink_to(tmp_path / "nowhere.pcap")
+    with pytest.raises(CaptureError, match="gone.pcap: no such file"):
+        read_sessions(root)
+    scandir = os.scandir
+
+    def refuse_http(path):
+        if os.fspath(path).endswith("http"):
+            raise PermissionError(13, "Permission denied")
+        return scandir(path)
+
+    monkeypatch.setattr(sessions_module.os, "scandir", refuse_http)
+    with pytest.warns(CaptureWarning) as caught:
+        table, report = read_sessions(
+            root, labels="dir", on_error="warn", return_report=True
+        )
+    errors = dict(zip(report["file"], report["error"]))
+    assert errors[str(root / "http")] == (
+        f"{root / 'http'}: folder cannot be read (Permission denied)"
+    )
+    assert errors[str(root / "dns" / "gone.pcap")].endswith("no such file")
+    assert len(caught) == 2
+    assert set(table["label"]) == {"dns", "tls", "captures"}
+
+
 def test_parameter_validation(tmp_path):
     path = P.write_pcap(tmp_path / "v.pcap", [])
     for kwargs, msg in [
