@@ -65,6 +65,7 @@ REPORT_COLUMNS = (
 )
 _ON_ERROR = ("raise", "warn", "ignore")
 CHUNK_SIZE = DEFAULT_CHUNK_SIZE  # bytes of classic pcap read at once
+KEEP_BYTES = 784  # default budget of kept bytes: one 28x28 image
 
 
 @contextlib.contextmanager
@@ -114,9 +115,10 @@ class _SessionBuilder:
     frames are collected flat (session id, frame) and grouped at the end.
     """
 
-    def __init__(self, flows, keep_bytes, drop_retransmissions):
+    def __init__(self, flows, keep_bytes, keep_packets, drop_retransmissions):
         self.flows = flows
         self.keep_bytes = keep_bytes
+        self.keep_packets = keep_packets
         self.drop_retx = drop_retransmissions
         self.index = SessionIndex()
         self.n = 0
@@ -206,6 +208,7 @@ class _SessionBuilder:
         m = len(codes)
         n_local = len(gmap)
         cap = batch.caplen[ok]
+        count_before = self.count.a[gmap]
         self.count.a[gmap] += np.bincount(codes, minlength=n_local)
         self.bytes.a[gmap] += _isum(codes, batch.orig_len[ok], n_local)
         pay_before = self.payload.a[gmap]
@@ -216,13 +219,14 @@ class _SessionBuilder:
         np.maximum.at(last, codes, np.arange(m))
         self.last_ts.a[gmap] = batch.ts_ns[ok[last]]
 
-        # Frames to keep: those of sessions whose budgets were not yet both
-        # met before the packet (the USTC image and the concatenated payload).
+        # Frames to keep: those of sessions whose budgets were not yet all
+        # met before the packet (the USTC image, the concatenated payload and
+        # the number of frames).
         open_ = ~self.done.a[gmap]
         cand = np.flatnonzero(open_[codes])
         if not len(cand):
             return
-        kb = self.keep_bytes
+        kb, kp = self.keep_bytes, self.keep_packets
         cc = codes[cand]
         order = np.argsort(cc, kind="stable")
         cc = cc[order]
@@ -237,15 +241,18 @@ class _SessionBuilder:
         cs_pl = np.cumsum(pl) - pl
         img_prior = img_before[cc] + cs_img - cs_img[starts][grp]
         pl_prior = pay_before[cc] + cs_pl - cs_pl[starts][grp]
-        kept = idx[(24 + img_prior < kb) | (pl_prior < kb)]
+        count_prior = count_before[cc] + np.arange(len(cc)) - starts[grp]
+        kept = idx[(24 + img_prior < kb) | (pl_prior < kb) | (count_prior < kp)]
         kept.sort()
         pk = ok[kept]
         self.kept_gid.append(gmap[codes[kept]])
         self.kept_frames.extend(slices(batch.data, batch.start[pk], cap[kept]))
         self.kept_ts.append(batch.ts_ns[pk])
         self.kept_len.append(batch.orig_len[pk])
-        self.done.a[gmap] = (24 + self.image.a[gmap] >= kb) & (
-            self.payload.a[gmap] >= kb
+        self.done.a[gmap] = (
+            (24 + self.image.a[gmap] >= kb)
+            & (self.payload.a[gmap] >= kb)
+            & (self.count.a[gmap] >= kp)
         )
 
     def _retransmissions(self, batch, dec, gid, swap):
@@ -387,9 +394,10 @@ def _address(raw, version):
 class _ReferenceBuilder:
     """The plain implementation of the session semantics (see read_sessions)."""
 
-    def __init__(self, flows, keep_bytes, drop_retransmissions):
+    def __init__(self, flows, keep_bytes, keep_packets, drop_retransmissions):
         self.flows = flows
         self.keep_bytes = keep_bytes
+        self.keep_packets = keep_packets
         self.drop_retx = drop_retransmissions
         self.sessions = {}
         self.packets_read = 0
@@ -434,7 +442,11 @@ class _ReferenceBuilder:
                     return
                 self.retx_seen.add(rkey)
         kb = self.keep_bytes
-        if 24 + s["image"] < kb or s["payload"] < kb:
+        if (
+            24 + s["image"] < kb
+            or s["payload"] < kb
+            or s["packets"] < self.keep_packets
+        ):
             s["frames"].append(rec.frame)
             s["frame_ts"].append(rec.ts_ns)
             s["frame_len"].append(rec.orig_len)
@@ -523,22 +535,21 @@ def _new_report(name):
     return report
 
 
-def _read_one(name, flows, keep_bytes, drop_retx, drop_empty, on_error, engine):
+def _read_one(name, flows, keep, drop_retx, drop_empty, on_error, engine):
     """Read one capture into session columns and its report row."""
     report = _new_report(name)
     with _gc_paused():
         return _read_one_inner(
-            name, report, flows, keep_bytes, drop_retx, drop_empty, on_error, engine
+            name, report, flows, keep, drop_retx, drop_empty, on_error, engine
         )
 
 
-def _read_one_inner(
-    name, report, flows, keep_bytes, drop_retx, drop_empty, on_error, engine
-):
+def _read_one_inner(name, report, flows, keep, drop_retx, drop_empty, on_error, engine):
+    # keep: (keep_bytes, keep_packets)
     if engine == "python":
-        builder = _ReferenceBuilder(flows, keep_bytes, drop_retx)
+        builder = _ReferenceBuilder(flows, *keep, drop_retx)
     else:
-        builder = _SessionBuilder(flows, keep_bytes, drop_retx)
+        builder = _SessionBuilder(flows, *keep, drop_retx)
     try:
         report["format"] = capture_format(name)
         if engine == "python":
@@ -743,7 +754,8 @@ def read_sessions(
     labels=None,
     *,
     flows=False,
-    keep_bytes=784,
+    keep_bytes=KEEP_BYTES,
+    keep_packets=0,
     drop_empty=False,
     drop_duplicates=False,
     drop_retransmissions=False,
@@ -791,6 +803,10 @@ def read_sessions(
         packet on until both budgets are met: the USTC-TK2016 image
         ``24 + sum(16 + len(frame))`` and the concatenated TCP/UDP payload
         each reach ``keep_bytes``.  Frames are stored whole.
+    keep_packets : int, default=0
+        Also keep at least the first ``keep_packets`` frames of every
+        session (the ``"packets"`` layout of :class:`PcapSessionVectorizer`
+        takes one frame per slot, ``n_bytes // packet_bytes`` of them).
     drop_empty : bool, default=False
         Drop sessions without any TCP/UDP payload (``payload_bytes == 0``).
     drop_duplicates : bool or {"frames", "payload"}, default=False
@@ -838,7 +854,8 @@ def read_sessions(
         length and the captured bytes), ``linktype``, ``label`` (when
         labels are given), ``frames`` (tuple of bytes), ``frame_ts_ns`` and
         ``frame_orig_len`` (tuples of int, one per kept frame).
-        ``attrs["keep_bytes"]`` holds ``keep_bytes``, ``attrs["flows"]``
+        ``attrs["keep_bytes"]`` and ``attrs["keep_packets"]`` hold
+        ``keep_bytes`` and ``keep_packets``, ``attrs["flows"]``
         ``flows``, and ``attrs["report"]`` the per-file report (a
         :class:`SessionReport`: a tuple of one dict per file, as cheap to
         carry through pandas operations as a DataFrame is not;
@@ -899,12 +916,13 @@ def read_sessions(
             "drop_duplicates must be False, True, 'frames' or 'payload', got "
             f"{drop_duplicates!r}"
         )
-    if (
-        not isinstance(keep_bytes, numbers.Integral)
-        or isinstance(keep_bytes, bool)
-        or keep_bytes < 0
-    ):
-        raise ValueError(f"keep_bytes must be an int >= 0, got {keep_bytes!r}")
+    for param, value in (("keep_bytes", keep_bytes), ("keep_packets", keep_packets)):
+        if (
+            not isinstance(value, numbers.Integral)
+            or isinstance(value, bool)
+            or value < 0
+        ):
+            raise ValueError(f"{param} must be an int >= 0, got {value!r}")
     for flag, value in (
         ("flows", flows),
         ("drop_empty", drop_empty),
@@ -913,7 +931,7 @@ def read_sessions(
     ):
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{flag} must be a bool, got {value!r}")
-    keep_bytes = int(keep_bytes)
+    keep_bytes, keep_packets = int(keep_bytes), int(keep_packets)
 
     entries = _expand_paths(paths, labels)
     if on_error == "raise":
@@ -921,7 +939,12 @@ def read_sessions(
             if entry.error is not None:
                 raise entry.error
     todo = [entry.file for entry in entries if entry.error is None]
-    args = (bool(flows), keep_bytes, bool(drop_retransmissions), bool(drop_empty))
+    args = (
+        bool(flows),
+        (keep_bytes, keep_packets),
+        bool(drop_retransmissions),
+        bool(drop_empty),
+    )
     if n_jobs is None or n_jobs == 1 or len(todo) < 2:
         results = [_read_one(name, *args, on_error, engine) for name in todo]
     else:
@@ -968,6 +991,7 @@ def read_sessions(
                     report["sessions"] -= int(counts[report["file"]])
             table = table.loc[~dup].reset_index(drop=True)
     table.attrs["keep_bytes"] = keep_bytes
+    table.attrs["keep_packets"] = keep_packets
     table.attrs["flows"] = bool(flows)
     report = SessionReport(reports)
     table.attrs["report"] = report

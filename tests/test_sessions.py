@@ -516,6 +516,32 @@ def test_folder_problems_are_reported_like_file_problems(tmp_path, monkeypatch):
     assert set(table["label"]) == {"dns", "tls", "captures"}
 
 
+def test_keep_packets_keeps_the_first_frames_too(tmp_path, monkeypatch):
+    from sklearn_flowspectrum import PcapSessionVectorizer
+
+    # Big payloads: the byte budgets are met after the handshake and one packet.
+    conversation = P.tcp_conversation(
+        requests=[b"q" * 1000] * 5, replies=[b"r" * 1000] * 5
+    )
+    path = P.write_pcap(tmp_path / "big.pcap", [P.eth(p) for p in conversation])
+    few, _ = both_engines(path)
+    many, _ = both_engines(path, keep_packets=7)
+    assert len(few.loc[0, "frames"]) == 4 and len(many.loc[0, "frames"]) == 7
+    assert many.loc[0, "frames"] == tuple(P.eth(p) for p in conversation[:7])
+    assert (few.attrs["keep_packets"], many.attrs["keep_packets"]) == (0, 7)
+    assert len(read_sessions(path, keep_packets=100).loc[0, "frames"]) == 14
+    monkeypatch.setattr(sessions_module, "CHUNK_SIZE", 1500)  # a few per batch
+    pd.testing.assert_frame_equal(read_sessions(path, keep_packets=7), many)
+    monkeypatch.undo()
+    packets = PcapSessionVectorizer(layout="packets", scale=False)  # 7 slots
+    with pytest.warns(UserWarning, match="with keep_packets=7 to fill them"):
+        packets.fit(few).transform(few)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        images = packets.fit(many).transform(many)
+    assert images[0, 6 * 112 :].any()  # the last slot holds a packet
+
+
 def test_parameter_validation(tmp_path):
     path = P.write_pcap(tmp_path / "v.pcap", [])
     for kwargs, msg in [
@@ -524,6 +550,7 @@ def test_parameter_validation(tmp_path):
         ({"drop_duplicates": "yes"}, "drop_duplicates must be"),
         ({"keep_bytes": -1}, "keep_bytes must be an int"),
         ({"keep_bytes": 7.5}, "keep_bytes must be an int"),
+        ({"keep_packets": -1}, "keep_packets must be an int"),
         ({"flows": "no"}, "flows must be a bool"),
     ]:
         with pytest.raises(ValueError, match=msg):
