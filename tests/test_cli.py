@@ -321,6 +321,22 @@ def test_vectorize_remasks_published_rows(capsys, tmp_path, idx_pair):
     np.testing.assert_array_equal(np.load(out), expected)
     code, _, err = run(capsys, "vectorize", idx_pair["l7"], "-o", out)
     assert_one_line_error(code, err, "not USTC-TK2016 AllLayers")
+    # Label codes of published files stay codes (no legend, no renumbering).
+    labels = tmp_path / "masked-labels-idx1-ubyte"
+    (tmp_path / "masked-labels-idx1-ubyte.names.txt").write_text("0\tstale\n")
+    code, _, err = run(
+        capsys,
+        "vectorize",
+        idx_pair["alllayers"],
+        "-o",
+        out,
+        "--labels-output",
+        labels,
+    )
+    assert code == 0, err
+    beside = str(idx_pair["alllayers"]).replace("images-idx3", "labels-idx1")
+    np.testing.assert_array_equal(read_idx(labels), read_idx(beside))
+    assert not (tmp_path / "masked-labels-idx1-ubyte.names.txt").exists()
 
 
 def test_fit_predict_idx(capsys, tmp_path, idx_pair, idx_model):
