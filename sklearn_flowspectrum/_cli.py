@@ -1187,8 +1187,8 @@ def build_parser():
         parents=[common],
         help="read captures into a session table (CSV or Parquet)",
         description="Read pcap/pcapng captures (files or folders) and write one "
-        "row per TCP/UDP session: file, 5-tuple, times, packet and byte counts "
-        "(the packet bytes themselves are not written).",
+        "row per TCP/UDP session: file, 5-tuple, times, packet and byte counts, "
+        "label (see --labels; the packet bytes themselves are not written).",
     )
     p.add_argument(
         "inputs", nargs="+", metavar="CAPTURE", help="capture file or folder"
