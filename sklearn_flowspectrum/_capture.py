@@ -74,6 +74,14 @@ DEFAULT_CHUNK_SIZE = 4 << 20
 _PAD = 256
 _ZEROS = bytes(_PAD)
 _PCAPNG_BATCH = 1 << 16
+# pcapng blocks read here, by type: name and the bytes of fixed fields that
+# their body (without the trailing length) must hold.
+_PCAPNG_BLOCKS = {
+    1: ("interface description block", 8),  # linktype, reserved, snaplen
+    2: ("packet block", 20),  # interface, drops, time, caplen, length
+    3: ("simple packet block", 4),  # original length
+    6: ("enhanced packet block", 20),  # interface, time, caplen, length
+}
 
 
 class CaptureError(ValueError):
@@ -377,21 +385,37 @@ class _Readahead:
     ``read`` behaves like the file's; ``window`` returns the buffer and the
     range of unread bytes in it (refilled first when less than half is
     left), followed by ``_PAD`` zero bytes; ``skip`` consumes from it.  A
-    refill makes a new buffer, so views of an old one stay valid.
+    refill makes a new buffer, so views of an old one stay valid.  Buffers
+    are no larger than what is left of the file, and there is no refill
+    once the file's end is in the buffer (files of one session are small).
     """
 
     def __init__(self, f, size):
         self.f, self.size = f, size
         self.buf, self.at, self.end = bytearray(_PAD), 0, 0
+        self.at_eof = False
+
+    def _left(self):
+        """Bytes of the file not read yet (as far as its size says)."""
+        try:
+            return os.fstat(self.f.fileno()).st_size - self.f.tell()
+        except (OSError, AttributeError, ValueError):  # not a plain file
+            return self.size
 
     def window(self):
-        if self.end - self.at < self.size // 2:
+        if not self.at_eof and self.end - self.at < self.size // 2:
             rest = self.buf[self.at : self.end]
-            buf = bytearray(self.size + _PAD)
+            left = self._left()
+            if left <= 0:
+                self.at_eof = True
+                return self.buf, self.at, self.end
+            room = min(self.size, len(rest) + left)
+            buf = bytearray(room + _PAD)
             buf[: len(rest)] = rest
             with memoryview(buf) as mv:
-                got = self.f.readinto(mv[len(rest) : self.size])
+                got = self.f.readinto(mv[len(rest) : room])
             self.buf, self.at, self.end = buf, 0, len(rest) + got
+            self.at_eof = got < room - len(rest)
         return self.buf, self.at, self.end
 
     def skip(self, n):
@@ -517,19 +541,20 @@ def _pcapng_records(f, name, runs=False):
             )
         body = body[:-4]
         if head[:4] == _PCAPNG_SHB:
-            pass
-        elif btype == 6 or btype == 2:  # enhanced packet block / obsolete packet block
+            btype = None
+        elif btype in _PCAPNG_BLOCKS:
+            what, fixed = _PCAPNG_BLOCKS[btype]
+            if len(body) < fixed:
+                raise CaptureError(
+                    name,
+                    pos,
+                    f"{what} at byte {pos} is too short: {total} bytes, its fixed "
+                    f"fields need {fixed + 12}",
+                )
+        if btype == 6 or btype == 2:  # enhanced packet block / obsolete packet block
             if btype == 6:
-                if len(body) < 20:
-                    raise CaptureError(
-                        name, pos, f"enhanced packet block at byte {pos} is too short"
-                    )
                 iface, hi, lo, caplen, orig = struct.unpack_from(e + "IIIII", body, 0)
             else:
-                if len(body) < 20:
-                    raise CaptureError(
-                        name, pos, f"packet block at byte {pos} is too short"
-                    )
                 iface, _, hi, lo, caplen, orig = struct.unpack_from(
                     e + "HHIIII", body, 0
                 )
@@ -574,10 +599,6 @@ def _pcapng_records(f, name, runs=False):
             # libpcap also reports time 0 for simple packet blocks.
             yield (0, body[4 : 4 + caplen], orig, i.linktype)
         elif btype == 1:  # interface description block
-            if len(body) < 8:
-                raise CaptureError(
-                    name, pos, f"interface description block at byte {pos} is too short"
-                )
             ifaces.append(_parse_idb(body, e))
             scale = None
         pos += total

@@ -22,8 +22,8 @@ from sklearn_flowspectrum._version import __version__
 
 MODEL_FORMAT = "sklearn_flowspectrum.model"
 MODEL_VERSION = 1
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
 PCAP_ROW_MAGIC = bytes.fromhex("a1b2c3d4")
+NPY_MAGIC = b"\x93NUMPY"
 # Columns of the session table that hold packet bytes: not written to CSV.
 _BYTE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len")
 _MASK_HELP = (
@@ -93,102 +93,123 @@ def _mask_text(mask):
     return mask if isinstance(mask, str) else ",".join(mask)
 
 
-def _is_idx(path):
-    """True when ``path`` holds an IDX file (plain or gzip)."""
+def _image_format(path):
+    """``"idx"`` (plain or gzip) or ``"npy"`` when ``path`` holds session
+    images, else None."""
     import gzip
 
     try:
         with open(path, "rb") as f:
-            head = f.read(4)
+            head = f.read(len(NPY_MAGIC))
+            if head == NPY_MAGIC:
+                return "npy"
             if head[:2] == b"\x1f\x8b":
                 f.seek(0)
                 with gzip.open(f) as g:
                     head = g.read(4)
     except (OSError, EOFError):
-        return False
-    return len(head) == 4 and head[:2] == b"\0\0" and head[2] in (8, 9, 11, 12, 13, 14)
+        return None
+    if len(head) >= 4 and head[:2] == b"\0\0" and head[2] in (8, 9, 11, 12, 13, 14):
+        return "idx"
+    return None
 
 
 def _expand_inputs(inputs):
-    """Split the inputs into capture files and IDX image files.
+    """Split the inputs into captures and session-image files (IDX, .npy).
 
-    Folders are searched recursively for ``*.pcap``, ``*.pcapng`` and
-    ``*.cap``.  A file is an IDX file when its magic number says so; every
-    other file must be a pcap or pcapng capture.
+    Folders and the files that are not image files are captures, expanded by
+    the folder rules of :func:`read_sessions`: ``captures`` is a list of its
+    entries (``file``, ``label`` by the folder rule, ``error``, ``given``).
+    An input that does not exist, or a folder without captures, stops the
+    command here.  Whether a file is a readable capture is left to reading,
+    so that ``--on-error`` treats a file given by name as it treats the same
+    file in a folder.
     """
-    from sklearn_flowspectrum._capture import CaptureError, capture_format
+    from sklearn_flowspectrum._sessions import LABELS_FROM_FOLDERS, _expand_paths
 
-    captures, idx = [], []
+    capture_inputs, images = [], []
     for raw in inputs:
         path = Path(raw)
         if path.is_dir():
-            found = sorted(
-                p
-                for p in path.rglob("*")
-                if p.is_file() and p.suffix.lower() in CAPTURE_SUFFIXES
-            )
-            if not found:
-                raise CLIError(f"{raw}: folder holds no .pcap/.pcapng/.cap file")
-            captures.extend(str(p) for p in found)
+            capture_inputs.append(str(raw))
             continue
         if not path.exists():
             raise CLIError(f"{raw}: no such file or folder")
         if not path.is_file():
             raise CLIError(f"{raw}: not a regular file")
-        if _is_idx(path):
-            idx.append(str(path))
+        if _image_format(path):
+            images.append(str(path))
             continue
-        try:
-            capture_format(path)
-        except CaptureError as exc:
-            raise CLIError(
-                f"{raw}: not a capture (pcap/pcapng) or IDX file ({exc.reason})"
-            ) from None
-        captures.append(str(path))
-    if captures and idx:
+        capture_inputs.append(str(raw))
+    captures = []
+    if capture_inputs:
+        captures = _expand_paths(capture_inputs, LABELS_FROM_FOLDERS)
+    for entry in captures:
+        if entry.error is not None and entry.file == entry.given:
+            raise CLIError(str(entry.error))  # a folder without captures
+    if captures and images:
         raise CLIError(
-            "give either capture files or IDX image files, not both "
-            f"(captures: {captures[0]}, ...; IDX: {idx[0]}, ...)"
+            "give either capture files or image files (IDX, .npy), not both "
+            f"(captures: {captures[0].file}, ...; images: {images[0]}, ...)"
         )
-    return captures, idx
+    return captures, images
 
 
 def _labels_for(captures, how):
-    """One label per capture: its folder name, or from a CSV (file,label)."""
-    if how is None:
-        return None
-    if how == "dir":
-        return [Path(p).resolve().parent.name for p in captures]
+    """One label per capture: by the folder rule (``how`` None or "dir", the
+    default of every command), or from a CSV file.
+
+    The CSV has the columns ``file`` and ``label`` (more are ignored, so a
+    table written by ``flowspectrum sessions`` serves); a capture is found by
+    its path, else by its file name, and must have one label.
+    """
+    from sklearn_flowspectrum._sessions import LABELS_FROM_FOLDERS
+
+    if how is None or how == LABELS_FROM_FOLDERS:
+        return [entry.label for entry in captures]
     import pandas as pd
 
     table_path = Path(how)
     if not table_path.is_file():
-        raise CLIError(f"{how}: labels file not found (expected a CSV: file,label)")
+        raise CLIError(
+            f"{how}: labels file not found (expected 'dir' or a CSV: file,label)"
+        )
     try:
-        table = pd.read_csv(table_path, dtype=str)
+        table = pd.read_csv(table_path, dtype=str, keep_default_na=False)
     except Exception as exc:  # noqa: BLE001 - any parse error is the user's input
         raise CLIError(f"{how}: cannot read labels CSV ({exc})") from None
     if not {"file", "label"} <= set(table.columns):
         raise CLIError(f"{how}: labels CSV needs the columns 'file' and 'label'")
-    by_name = {}
+    by_path, by_name = {}, {}
     for file, label in zip(table["file"], table["label"]):
-        by_name[os.path.normpath(file)] = label
-        by_name.setdefault(Path(file).name, label)
+        by_path.setdefault(os.path.normpath(file), set()).add(label)
+        by_name.setdefault(Path(file).name, set()).add(label)
     labels = []
-    for p in captures:
-        label = by_name.get(os.path.normpath(p), by_name.get(Path(p).name))
-        if label is None:
-            raise CLIError(f"{p}: no label for this capture in {how}")
-        labels.append(label)
+    for entry in captures:
+        found = by_path.get(os.path.normpath(entry.file))
+        if found is None:
+            found = by_name.get(Path(entry.file).name)
+        if found is None:
+            raise CLIError(f"{entry.file}: no label for this capture in {how}")
+        if len(found) > 1:
+            raise CLIError(
+                f"{entry.file}: {how} gives it {len(found)} labels "
+                f"({', '.join(sorted(found))}); a capture has one label"
+            )
+        labels.append(next(iter(found)))
     return labels
 
 
-def _read_captures(captures, labels, args, console):
-    """read_sessions over the captures, with a per-file progress bar."""
+def _read_captures(captures, labels, args, console, vectorizer=None):
+    """read_sessions over the captures, with a per-file progress bar.
+
+    With a ``vectorizer``, the frames its images need are kept.
+    """
     import pandas as pd
 
     from sklearn_flowspectrum._capture import CaptureError
-    from sklearn_flowspectrum._sessions import read_sessions
+    from sklearn_flowspectrum._sessions import KEEP_BYTES, read_sessions
+    from sklearn_flowspectrum._vectorizer import _frames_needed
 
     kwargs = {
         "flows": getattr(args, "flows", False),
@@ -200,31 +221,41 @@ def _read_captures(captures, labels, args, console):
     }
     if getattr(args, "keep_bytes", None) is not None:
         kwargs["keep_bytes"] = args.keep_bytes
+    if vectorizer is not None:
+        keep_bytes, keep_packets = _frames_needed(
+            vectorizer.n_bytes, vectorizer.layout, vectorizer.packet_bytes
+        )
+        kwargs["keep_bytes"] = max(KEEP_BYTES, keep_bytes)
+        kwargs["keep_packets"] = keep_packets
+    files = [entry.file for entry in captures]
     n_jobs = getattr(args, "n_jobs", None)
     tables, reports = [], []
     with _Timer() as timer:
         try:
-            if n_jobs not in (None, 1) or len(captures) == 1:
+            if n_jobs not in (None, 1) or len(files) == 1:
                 # joblib reads the files in parallel: no per-file progress.
-                table, report = read_sessions(captures, labels, n_jobs=n_jobs, **kwargs)
+                table, report = read_sessions(files, labels, n_jobs=n_jobs, **kwargs)
                 tables, reports = [table], [report]
             else:
                 for i, path in enumerate(
-                    console.progress(captures, total=len(captures), desc="captures")
+                    console.progress(files, total=len(files), desc="captures")
                 ):
-                    label = None if labels is None else labels[i]
-                    table, report = read_sessions(path, label, **kwargs)
+                    # A list: a class folder named "dir" is a label, not a rule.
+                    label = None if labels is None else [labels[i]]
+                    table, report = read_sessions([path], label, **kwargs)
                     tables.append(table)
                     reports.append(report)
         except CaptureError as exc:
             raise CLIError(str(exc)) from None
     sessions = pd.concat(tables, ignore_index=True)
-    sessions.attrs = {"keep_bytes": tables[0].attrs.get("keep_bytes")}
+    sessions.attrs = {
+        key: tables[0].attrs.get(key) for key in ("keep_bytes", "keep_packets")
+    }
     report = pd.concat(reports, ignore_index=True)
     sessions.attrs["report"] = report
     unit = "flows" if kwargs["flows"] else "sessions"
     console.info(
-        f"read {len(captures)} capture(s): {int(report['packets'].sum()):,} "
+        f"read {len(files)} capture(s): {int(report['packets'].sum()):,} "
         f"packets, {int(report['used'].sum()):,} TCP/UDP, {len(sessions):,} "
         f"{unit} ({timer.seconds:.1f} s)"
     )
@@ -234,61 +265,122 @@ def _read_captures(captures, labels, args, console):
     if len(sessions) == 0:
         raise CLIError(
             f"no TCP/UDP {unit} in the given captures "
-            f"({', '.join(captures[:3])}{', ...' if len(captures) > 3 else ''})"
+            f"({', '.join(files[:3])}{', ...' if len(files) > 3 else ''})"
         )
     return sessions
 
 
-def _read_idx_inputs(idx_files, console, need_labels=False):
-    """Rows (n, n_bytes) uint8 and labels (or None) from IDX image files."""
+def _read_image_file(path):
+    """Session images ``(n, n_bytes)`` uint8 from an IDX or .npy file."""
     from sklearn_flowspectrum._idx import read_idx
 
-    rows, labels = [], []
-    for path in idx_files:
-        try:
+    try:
+        if _image_format(path) == "npy":
+            images = np.load(path, allow_pickle=False)
+        else:
             images = read_idx(path)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CLIError(f"{path}: cannot read the images ({exc})") from None
+    if images.dtype != np.uint8 or images.ndim < 2:
+        raise CLIError(
+            f"{path}: expected uint8 session images, got {images.dtype} of "
+            f"shape {images.shape}"
+        )
+    return images.reshape(images.shape[0], -1)
+
+
+def _read_labels_file(path):
+    """Labels from a file as ``vectorize --labels-output`` writes it: .npy,
+    CSV with a ``label`` column, or IDX (class names from its legend)."""
+    from sklearn_flowspectrum._idx import _named_labels, read_idx
+
+    path = Path(path)
+    name = path.name.lower()
+    if not path.is_file():
+        raise CLIError(f"{path}: labels file not found")
+    try:
+        if name.endswith((".csv", ".csv.gz")):
+            import pandas as pd
+
+            table = pd.read_csv(path, dtype=str, keep_default_na=False)
+            if "label" not in table.columns:
+                raise CLIError(f"{path}: labels CSV needs a 'label' column")
+            y = table["label"].to_numpy(dtype=object)
+        elif _image_format(path) == "npy":
+            y = np.load(path, allow_pickle=False)
+        elif _image_format(path) == "idx":
+            y = _named_labels(read_idx(path), path)
+        else:
+            raise CLIError(
+                f"{path}: not a labels file (.npy, .csv or IDX, as "
+                "'flowspectrum vectorize --labels-output' writes them)"
+            )
+    except (ValueError, OSError, EOFError) as exc:
+        raise CLIError(f"{path}: cannot read the labels ({exc})") from None
+    if y.ndim != 1:
+        raise CLIError(f"{path}: labels must be one per image, got shape {y.shape}")
+    return y
+
+
+def _read_idx_inputs(idx_files, console, need_labels=False, labels_file=None):
+    """Rows (n, n_bytes) uint8 and labels (or None) from session-image files.
+
+    Labels come from ``labels_file`` (for all the images, in order), else
+    from the labels-idx1 file beside each images-idx3 file (class names from
+    its legend, when there is one).
+    """
+    from sklearn_flowspectrum._idx import _labels_beside, _named_labels, read_idx
+    from sklearn_flowspectrum._sessions import LABELS_FROM_FOLDERS
+
+    if labels_file == LABELS_FROM_FOLDERS:
+        raise CLIError(
+            f"--labels {LABELS_FROM_FOLDERS} is for captures in class folders; "
+            "image files take a labels file (--labels FILE) or the labels-idx1 "
+            "file beside them"
+        )
+    rows, labels, unlabelled = [], [], []
+    for path in idx_files:
+        images = _read_image_file(path)
+        rows.append(images)
+        if labels_file is not None:
+            continue
+        label_path = _labels_beside(path)
+        if label_path is None or not label_path.is_file():
+            unlabelled.append((path, label_path))
+            continue
+        try:
+            y = _named_labels(read_idx(label_path), label_path)
         except ValueError as exc:
             raise CLIError(str(exc)) from None
-        if images.dtype != np.uint8 or images.ndim < 2:
+        if y.ndim != 1 or len(y) != len(images):
             raise CLIError(
-                f"{path}: expected uint8 session images, got {images.dtype} of "
-                f"shape {images.shape}"
+                f"{label_path}: {y.size} labels for {len(images)} images in {path}"
             )
-        images = images.reshape(images.shape[0], -1)
-        label_path = _labels_beside(path)
-        if label_path is not None:
-            try:
-                y = read_idx(label_path)
-            except ValueError as exc:
-                raise CLIError(str(exc)) from None
-            if y.ndim != 1 or len(y) != len(images):
-                raise CLIError(
-                    f"{label_path}: {y.size} labels for {len(images)} images in {path}"
-                )
-            labels.append(y)
-        elif need_labels:
-            raise CLIError(
-                f"{path}: no labels file beside it (expected "
-                f"{Path(path).name.replace('images-idx3', 'labels-idx1')})"
-            )
-        else:
-            labels = None
-        rows.append(images)
+        labels.append(y)
     widths = {r.shape[1] for r in rows}
     if len(widths) > 1:
-        raise CLIError(f"IDX inputs have different image sizes: {sorted(widths)}")
+        raise CLIError(f"image inputs have different image sizes: {sorted(widths)}")
     X = np.concatenate(rows)
-    y = np.concatenate(labels) if labels else None
+    if labels_file is not None:
+        y = _read_labels_file(labels_file)
+        if len(y) != len(X):
+            raise CLIError(
+                f"{labels_file}: {len(y)} labels for {len(X)} images in "
+                f"{', '.join(map(str, idx_files))}"
+            )
+    elif unlabelled:
+        if need_labels:
+            path, beside = unlabelled[0]
+            where = f" beside it (expected {beside.name})" if beside else ""
+            raise CLIError(
+                f"{path}: no labels file{where}; give --labels FILE, as "
+                "'flowspectrum vectorize --labels-output' writes it"
+            )
+        y = None
+    else:
+        y = np.concatenate(labels)
     console.info(f"read {len(X):,} session images of {X.shape[1]} bytes")
     return X, y
-
-
-def _labels_beside(path):
-    name = Path(path).name
-    if "images-idx3" not in name:
-        return None
-    candidate = Path(path).with_name(name.replace("images-idx3", "labels-idx1"))
-    return candidate if candidate.is_file() else None
 
 
 def _are_pcap_rows(X):
@@ -346,7 +438,7 @@ def _cmd_sessions(args, console):
         _check_table_path(args.report)
     captures, idx = _expand_inputs(args.inputs)
     if idx:
-        raise CLIError(f"{idx[0]}: an IDX image file, not a capture")
+        raise CLIError(f"{idx[0]}: a session-image file, not a capture")
     labels = _labels_for(captures, args.labels)
     sessions = _read_captures(captures, labels, args, console)
     _write_table(_public_columns(sessions), args.output, console)
@@ -389,11 +481,14 @@ def _save_images(images, path, console):
 
 
 def _save_labels(labels, path, console):
-    from sklearn_flowspectrum._idx import write_idx
+    """Write labels that ``fit`` and ``predict`` read back (see _read_labels_file)."""
+    from sklearn_flowspectrum._idx import _legend_path, _legend_text, write_idx
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     labels = np.asarray(labels)
+    if labels.dtype == object:  # class names: as text, not pickled objects
+        labels = labels.astype(str)
     name = path.name.lower()
     if name.endswith(".npy"):
         np.save(path, labels)
@@ -401,13 +496,21 @@ def _save_labels(labels, path, console):
         import pandas as pd
 
         pd.DataFrame({"label": labels}).to_csv(path, index=False)
+    elif labels.dtype.kind in "iu" and np.all((labels >= 0) & (labels < 256)):
+        # Codes already (labels of published IDX files): kept as they are.
+        write_idx(path, labels.astype(np.uint8))
+        _legend_path(path).unlink(missing_ok=True)
     else:
         names, codes = np.unique(labels, return_inverse=True)
         if len(names) > 256:
             raise CLIError("more than 256 classes do not fit an IDX label file")
+        try:
+            legend_text = _legend_text([str(n) for n in names])
+        except ValueError as exc:
+            raise CLIError(str(exc)) from None
         write_idx(path, codes.astype(np.uint8))
-        legend = Path(str(path) + ".names.txt")
-        legend.write_text("".join(f"{i}\t{n}\n" for i, n in enumerate(names)))
+        legend = _legend_path(path)
+        legend.write_text(legend_text, encoding="utf-8")
         console.info(f"label codes: {legend}")
     console.info(f"wrote {len(labels):,} labels to {path}")
 
@@ -420,11 +523,11 @@ def _cmd_vectorize(args, console):
     try:
         if captures:
             labels = _labels_for(captures, args.labels)
-            sessions = _read_captures(captures, labels, args, console)
-            labels = sessions["label"].to_numpy() if labels is not None else None
+            sessions = _read_captures(captures, labels, args, console, vec)
+            labels = sessions["label"].to_numpy()
             images = vec.fit_transform(sessions)
         else:
-            X, labels = _read_idx_inputs(idx, console)
+            X, labels = _read_idx_inputs(idx, console, labels_file=args.labels)
             if _are_pcap_rows(X) < 0.5:
                 raise CLIError(
                     f"{idx[0]}: rows are not USTC-TK2016 AllLayers (pcap file) "
@@ -436,7 +539,10 @@ def _cmd_vectorize(args, console):
     _save_images(images, args.output, console)
     if args.labels_output:
         if labels is None:
-            raise CLIError("no labels to write: give --labels (or an IDX labels file)")
+            raise CLIError(
+                "no labels to write: give --labels FILE (or a labels-idx1 file "
+                "beside the images-idx3 file)"
+            )
         _save_labels(labels, args.labels_output, console)
     return 0
 
@@ -478,18 +584,13 @@ def _cmd_fit(args, console):
 
     captures, idx = _expand_inputs(args.inputs)
     if captures:
-        labels = _labels_for(captures, args.labels or "dir")
-        X = _read_captures(captures, labels, args, console)
+        labels = _labels_for(captures, args.labels)
+        X = _read_captures(captures, labels, args, console, _vectorizer(args))
         y = X["label"].to_numpy()
         input_kind = "sessions"
         capture_vectorizer = None
     else:
-        if args.labels:
-            raise CLIError(
-                "--labels is for captures; IDX images take their labels "
-                "from the labels-idx1 file beside them"
-            )
-        X, y = _read_idx_inputs(idx, console, need_labels=True)
+        X, y = _read_idx_inputs(idx, console, need_labels=True, labels_file=args.labels)
         if _are_pcap_rows(X) >= 0.5:
             if args.layers != "all":
                 raise CLIError(
@@ -629,11 +730,15 @@ def _cmd_predict(args, console):
     captures, idx = _expand_inputs(args.inputs)
     try:
         if captures:
-            sessions = _read_captures(captures, None, args, console)
+            if bundle["input"] == "sessions":
+                vectorizer = pipe.named_steps["vectorizer"]
+            else:
+                vectorizer = bundle["capture_vectorizer"]
+            sessions = _read_captures(captures, None, args, console, vectorizer)
             if bundle["input"] == "sessions":
                 X = sessions
             else:
-                X = bundle["capture_vectorizer"].fit_transform(sessions)
+                X = vectorizer.fit_transform(sessions)
             out = _public_columns(sessions)[
                 [
                     c
@@ -935,8 +1040,9 @@ def _add_common_capture_options(p, labels=True):
         "--on-error",
         choices=("raise", "warn"),
         default="raise",
-        help="a corrupt capture stops the command (raise, the default) or is "
-        "reported and the packets before the problem are used (warn)",
+        help="a corrupt or unreadable capture, given by name or found in a "
+        "folder, stops the command (raise, the default) or is reported and the "
+        "packets before the problem are used (warn)",
     )
     p.add_argument(
         "--n-jobs",
@@ -962,10 +1068,16 @@ def _add_common_capture_options(p, labels=True):
     if labels:
         p.add_argument(
             "--labels",
-            metavar="dir|CSV",
-            help="label every session of a capture: 'dir' takes the name of the "
-            "folder the capture is in; a CSV file with columns file,label maps "
-            "capture files to labels",
+            metavar="dir|FILE",
+            help="the class of every session of a capture.  'dir' (the "
+            "default): the name of the folder directly under the folder given "
+            "(captures/dns/2024/a.pcap in captures: dns; a capture directly in "
+            "the folder given: that folder's name; a capture given by name: "
+            "the folder it is in; symbolic links: the link's folder, not the "
+            "target's).  A CSV file with columns file,label (a 'sessions' "
+            "table serves) maps capture files to labels.  Image inputs (IDX, "
+            ".npy): a labels file as 'vectorize --labels-output' writes it "
+            "(default: the labels-idx1 file beside an images-idx3 file)",
         )
 
 
@@ -1075,8 +1187,8 @@ def build_parser():
         parents=[common],
         help="read captures into a session table (CSV or Parquet)",
         description="Read pcap/pcapng captures (files or folders) and write one "
-        "row per TCP/UDP session: file, 5-tuple, times, packet and byte counts "
-        "(the packet bytes themselves are not written).",
+        "row per TCP/UDP session: file, 5-tuple, times, packet and byte counts, "
+        "label (see --labels; the packet bytes themselves are not written).",
     )
     p.add_argument(
         "inputs", nargs="+", metavar="CAPTURE", help="capture file or folder"
@@ -1095,13 +1207,15 @@ def build_parser():
     p = sub.add_parser(
         "vectorize",
         parents=[common],
-        help="turn captures or IDX images into session images (IDX or .npy)",
+        help="turn captures or IDX/.npy images into session images (IDX or .npy)",
         description="Turn captures (files or folders) into one byte image per "
         "session, or re-mask / re-lay out published USTC-TK2016 AllLayers IDX "
         "images.  The output holds uint8 bytes: .npy, or IDX (USTC-TK2016 "
         "format) for a name like images-idx3-ubyte.gz.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture, folder or IDX")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
+    )
     p.add_argument("-o", "--output", required=True, help="images .npy or IDX file")
     p.add_argument(
         "--labels-output",
@@ -1118,11 +1232,14 @@ def build_parser():
         description="Train PcapSessionVectorizer -> AMAESpectrumEmbedder -> "
         "FlowSpectrumClassifier on labelled sessions and save it with joblib.  "
         "Captures: a folder per class (the folder name is the label; or "
-        "--labels CSV).  IDX: images-idx3 files with labels-idx1 files beside "
-        "them (AllLayers images are masked like captures; L7 images are used "
-        "as they are).",
+        "--labels CSV).  Images: IDX images-idx3 files with labels-idx1 files "
+        "beside them, or what 'vectorize' wrote (.npy or IDX) with "
+        "--labels FILE (AllLayers images are masked like captures; L7 images "
+        "are used as they are).",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture, folder or IDX")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
+    )
     p.add_argument("-o", "--output", required=True, help="model file (.joblib)")
     p.add_argument(
         "--test-size",
@@ -1146,7 +1263,9 @@ def build_parser():
         "probability and the session's spectrum value d(A).",
     )
     p.add_argument("model", help="a model saved by 'flowspectrum fit'")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture, folder or IDX")
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
+    )
     p.add_argument("-o", "--output", default="-", help="CSV file (default: stdout)")
     _add_common_capture_options(p, labels=False)
     p.set_defaults(func=_cmd_predict)

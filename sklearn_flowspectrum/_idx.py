@@ -219,13 +219,11 @@ def load_idx_pair(images_path, labels_path=None, *, flatten=True):
         if labels_path is None:
             labels_path = _single(folder, "*labels-idx1*")
     elif labels_path is None:
-        if "images-idx3" not in images_path.name:
+        labels_path = _labels_beside(images_path)
+        if labels_path is None:
             raise ValueError(
                 f"{images_path}: cannot guess the labels file; pass labels_path"
             )
-        labels_path = images_path.with_name(
-            images_path.name.replace("images-idx3", "labels-idx1")
-        )
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     if labels.ndim != 1:
@@ -248,3 +246,66 @@ def _single(folder, pattern):
             f"{[p.name for p in found]}"
         )
     return found[0]
+
+
+def _labels_beside(images_path):
+    """The labels file named after an images file (``images-idx3`` ->
+    ``labels-idx1``, as USTC-TK2016 and MNIST name them), whether or not it
+    exists; ``None`` when the name has no ``images-idx3``."""
+    images_path = Path(images_path)
+    if "images-idx3" not in images_path.name:
+        return None
+    return images_path.with_name(images_path.name.replace("images-idx3", "labels-idx1"))
+
+
+# An IDX label file holds codes 0-255; class names go to a legend beside it,
+# one "code<TAB>name" line per class.
+LEGEND_SUFFIX = ".names.txt"
+
+
+def _legend_path(labels_path):
+    return Path(os.fspath(labels_path) + LEGEND_SUFFIX)
+
+
+def _legend_text(names):
+    """The legend of ``names`` (code ``i`` is ``names[i]``)."""
+    for name in names:
+        if "\t" in name or "\n" in name or "\r" in name:
+            raise ValueError(
+                f"class name {name!r} holds a tab or a line break, which the "
+                f"{LEGEND_SUFFIX} legend of an IDX label file cannot"
+            )
+    return "".join(f"{i}\t{name}\n" for i, name in enumerate(names))
+
+
+def _read_legend(labels_path):
+    """Class names by code from the legend beside ``labels_path``, or None."""
+    legend = _legend_path(labels_path)
+    if not legend.is_file():
+        return None
+    names = {}
+    with open(legend, encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            code, tab, name = line.rstrip("\r\n").partition("\t")
+            if not tab or not code.isdigit():
+                raise ValueError(
+                    f"{legend}: line {number} is not 'code<TAB>class name'"
+                )
+            names[int(code)] = name
+    return names
+
+
+def _named_labels(codes, labels_path):
+    """``codes`` read from ``labels_path`` as class names when a legend lies
+    beside it (else the codes as they are)."""
+    names = _read_legend(labels_path)
+    if names is None:
+        return codes
+    unnamed = sorted(set(np.unique(codes).tolist()) - set(names))
+    if unnamed:
+        raise ValueError(
+            f"{_legend_path(labels_path)}: no class name for label code "
+            f"{unnamed[0]} of {labels_path}"
+        )
+    lookup = np.array([names.get(i, "") for i in range(max(names) + 1)], dtype=object)
+    return lookup[codes.astype(np.intp)]

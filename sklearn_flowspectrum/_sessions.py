@@ -22,7 +22,7 @@ import os
 import socket
 import warnings
 from itertools import chain
-from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,7 @@ REPORT_COLUMNS = (
 )
 _ON_ERROR = ("raise", "warn", "ignore")
 CHUNK_SIZE = DEFAULT_CHUNK_SIZE  # bytes of classic pcap read at once
+KEEP_BYTES = 784  # default budget of kept bytes: one 28x28 image
 
 
 @contextlib.contextmanager
@@ -114,9 +115,10 @@ class _SessionBuilder:
     frames are collected flat (session id, frame) and grouped at the end.
     """
 
-    def __init__(self, flows, keep_bytes, drop_retransmissions):
+    def __init__(self, flows, keep_bytes, keep_packets, drop_retransmissions):
         self.flows = flows
         self.keep_bytes = keep_bytes
+        self.keep_packets = keep_packets
         self.drop_retx = drop_retransmissions
         self.index = SessionIndex()
         self.n = 0
@@ -206,6 +208,7 @@ class _SessionBuilder:
         m = len(codes)
         n_local = len(gmap)
         cap = batch.caplen[ok]
+        count_before = self.count.a[gmap]
         self.count.a[gmap] += np.bincount(codes, minlength=n_local)
         self.bytes.a[gmap] += _isum(codes, batch.orig_len[ok], n_local)
         pay_before = self.payload.a[gmap]
@@ -216,13 +219,14 @@ class _SessionBuilder:
         np.maximum.at(last, codes, np.arange(m))
         self.last_ts.a[gmap] = batch.ts_ns[ok[last]]
 
-        # Frames to keep: those of sessions whose budgets were not yet both
-        # met before the packet (the USTC image and the concatenated payload).
+        # Frames to keep: those of sessions whose budgets were not yet all
+        # met before the packet (the USTC image, the concatenated payload and
+        # the number of frames).
         open_ = ~self.done.a[gmap]
         cand = np.flatnonzero(open_[codes])
         if not len(cand):
             return
-        kb = self.keep_bytes
+        kb, kp = self.keep_bytes, self.keep_packets
         cc = codes[cand]
         order = np.argsort(cc, kind="stable")
         cc = cc[order]
@@ -237,15 +241,18 @@ class _SessionBuilder:
         cs_pl = np.cumsum(pl) - pl
         img_prior = img_before[cc] + cs_img - cs_img[starts][grp]
         pl_prior = pay_before[cc] + cs_pl - cs_pl[starts][grp]
-        kept = idx[(24 + img_prior < kb) | (pl_prior < kb)]
+        count_prior = count_before[cc] + np.arange(len(cc)) - starts[grp]
+        kept = idx[(24 + img_prior < kb) | (pl_prior < kb) | (count_prior < kp)]
         kept.sort()
         pk = ok[kept]
         self.kept_gid.append(gmap[codes[kept]])
         self.kept_frames.extend(slices(batch.data, batch.start[pk], cap[kept]))
         self.kept_ts.append(batch.ts_ns[pk])
         self.kept_len.append(batch.orig_len[pk])
-        self.done.a[gmap] = (24 + self.image.a[gmap] >= kb) & (
-            self.payload.a[gmap] >= kb
+        self.done.a[gmap] = (
+            (24 + self.image.a[gmap] >= kb)
+            & (self.payload.a[gmap] >= kb)
+            & (self.count.a[gmap] >= kp)
         )
 
     def _retransmissions(self, batch, dec, gid, swap):
@@ -387,9 +394,10 @@ def _address(raw, version):
 class _ReferenceBuilder:
     """The plain implementation of the session semantics (see read_sessions)."""
 
-    def __init__(self, flows, keep_bytes, drop_retransmissions):
+    def __init__(self, flows, keep_bytes, keep_packets, drop_retransmissions):
         self.flows = flows
         self.keep_bytes = keep_bytes
+        self.keep_packets = keep_packets
         self.drop_retx = drop_retransmissions
         self.sessions = {}
         self.packets_read = 0
@@ -434,7 +442,11 @@ class _ReferenceBuilder:
                     return
                 self.retx_seen.add(rkey)
         kb = self.keep_bytes
-        if 24 + s["image"] < kb or s["payload"] < kb:
+        if (
+            24 + s["image"] < kb
+            or s["payload"] < kb
+            or s["packets"] < self.keep_packets
+        ):
             s["frames"].append(rec.frame)
             s["frame_ts"].append(rec.ts_ns)
             s["frame_len"].append(rec.orig_len)
@@ -523,22 +535,21 @@ def _new_report(name):
     return report
 
 
-def _read_one(name, flows, keep_bytes, drop_retx, drop_empty, on_error, engine):
+def _read_one(name, flows, keep, drop_retx, drop_empty, on_error, engine):
     """Read one capture into session columns and its report row."""
     report = _new_report(name)
     with _gc_paused():
         return _read_one_inner(
-            name, report, flows, keep_bytes, drop_retx, drop_empty, on_error, engine
+            name, report, flows, keep, drop_retx, drop_empty, on_error, engine
         )
 
 
-def _read_one_inner(
-    name, report, flows, keep_bytes, drop_retx, drop_empty, on_error, engine
-):
+def _read_one_inner(name, report, flows, keep, drop_retx, drop_empty, on_error, engine):
+    # keep: (keep_bytes, keep_packets)
     if engine == "python":
-        builder = _ReferenceBuilder(flows, keep_bytes, drop_retx)
+        builder = _ReferenceBuilder(flows, *keep, drop_retx)
     else:
-        builder = _SessionBuilder(flows, keep_bytes, drop_retx)
+        builder = _SessionBuilder(flows, *keep, drop_retx)
     try:
         report["format"] = capture_format(name)
         if engine == "python":
@@ -584,8 +595,76 @@ def _take(cols, idx):
     return out
 
 
+# The ``labels`` value that takes each capture's class from its folder.
+LABELS_FROM_FOLDERS = "dir"
+
+
+class _Entry(NamedTuple):
+    """One capture to read, from :func:`_expand_paths`."""
+
+    file: str  # the path as given, or as found in a folder given
+    label: object
+    error: object  # a CaptureError known before reading, or None
+    given: str  # the entry of ``paths`` it comes from
+
+
+def _captures_in(folder):
+    """Capture files under ``folder``: ``[(path, parts, error)]``, sorted.
+
+    Every file in the folder and its subfolders whose name ends in one of
+    :data:`CAPTURE_SUFFIXES` (any case), in the order of its path below
+    ``folder`` (``parts``: the names of the subfolders and the file).
+    Symbolic links to files and folders are followed (a link back to a
+    folder above it, which would never end, is not); a folder that cannot be
+    listed is an entry of its own with an error.
+    """
+    found = []
+
+    def visit(path, parts, above):
+        try:
+            with os.scandir(path) as it:
+                items = sorted(it, key=operator.attrgetter("name"))
+        except OSError as exc:
+            err = CaptureError(path, None, f"folder cannot be read ({exc.strerror})")
+            found.append((path, parts, err))
+            return
+        for item in items:
+            child = os.path.join(path, item.name)
+            try:
+                is_dir = item.is_dir()  # follows symbolic links
+            except OSError:
+                is_dir = False
+            if is_dir:
+                real = os.path.realpath(child)
+                if real not in above:
+                    visit(child, (*parts, item.name), above | {real})
+            elif item.name.lower().endswith(CAPTURE_SUFFIXES):
+                found.append((child, (*parts, item.name), None))
+
+    visit(folder, (), frozenset([os.path.realpath(folder)]))
+    return found
+
+
+def _folder_label(given, parts):
+    """The class of a capture by the folder rule of ``labels="dir"``.
+
+    ``parts`` are the names below the folder ``given`` (``None``: the capture
+    was given by name).  The names are those of the paths, not of the targets
+    of symbolic links.
+    """
+    if parts is None:
+        return os.path.basename(os.path.dirname(os.path.abspath(given)))
+    if len(parts) > 1:
+        return parts[0]
+    return os.path.basename(os.path.abspath(given))
+
+
 def _expand_paths(paths, labels):
-    """``[(file, label, error)]`` in the order given, directories expanded."""
+    """The captures of ``paths``, folders expanded: a list of :class:`_Entry`.
+
+    These are the folder and label rules of :func:`read_sessions` (and of
+    the command line, which calls this function).
+    """
     if isinstance(paths, (str, os.PathLike)):
         given = [paths]
     else:
@@ -605,7 +684,8 @@ def _expand_paths(paths, labels):
                 f"({p!r})"
             )
     names = [os.fspath(p) for p in given]
-    if labels is None:
+    by_folder = isinstance(labels, str) and labels == LABELS_FROM_FOLDERS
+    if labels is None or by_folder:
         per_path = [None] * len(names)
     elif isinstance(labels, dict):
         norm = {os.fspath(k): v for k, v in labels.items()}
@@ -620,34 +700,42 @@ def _expand_paths(paths, labels):
         if len(per_path) != len(names):
             raise ValueError(
                 f"labels has {len(per_path)} entries but paths has {len(names)}; "
-                "give one label per path, a dict path -> label, or one label "
-                "for all"
+                "give one label per path, a dict path -> label, one label "
+                f"for all, or {LABELS_FROM_FOLDERS!r} (folder names)"
             )
     out = []
     for name, label in zip(names, per_path):
-        p = Path(name)
-        if p.is_dir():
-            files = sorted(
-                e.name
-                for e in os.scandir(p)
-                if e.is_file() and e.name.lower().endswith(CAPTURE_SUFFIXES)
-            )
-            if not files:
+        if os.path.isdir(name):
+            found = _captures_in(name)
+            if not found:
                 err = CaptureError(
                     name,
                     None,
-                    f"directory holds no capture files ({', '.join(CAPTURE_SUFFIXES)})",
+                    "folder holds no capture files "
+                    f"({', '.join('*' + s for s in CAPTURE_SUFFIXES)}), not in "
+                    "its subfolders either",
                 )
-                out.append((name, label, err))
-            out.extend((os.path.join(name, f), label, None) for f in files)
+                out.append(_Entry(name, label, err, name))
+            for file, parts, err in found:
+                if err is None:
+                    err = _file_error(file)
+                if by_folder:
+                    label = _folder_label(name, parts)
+                out.append(_Entry(file, label, err, name))
             continue
-        try:
-            _check_file(name)
-            err = None
-        except CaptureError as exc:
-            err = exc
-        out.append((name, label, err))
+        if by_folder:
+            label = _folder_label(name, None)
+        out.append(_Entry(name, label, _file_error(name), name))
     return out
+
+
+def _file_error(name):
+    """The CaptureError of a path that is not a readable file, or None."""
+    try:
+        _check_file(name)
+    except CaptureError as exc:
+        return exc
+    return None
 
 
 def _dedupe_key(frames, linktype, mode, keep_bytes):
@@ -666,7 +754,8 @@ def read_sessions(
     labels=None,
     *,
     flows=False,
-    keep_bytes=784,
+    keep_bytes=KEEP_BYTES,
+    keep_packets=0,
     drop_empty=False,
     drop_duplicates=False,
     drop_retransmissions=False,
@@ -689,15 +778,24 @@ def read_sessions(
     paths : str, os.PathLike or list of them
         Capture files (classic pcap in either byte order with micro- or
         nanosecond timestamps, or pcapng with any number of sections and
-        interfaces).  A directory stands for its files ending in ``.pcap``,
-        ``.pcapng`` or ``.cap`` (sorted by name, not recursive).  Link types:
+        interfaces), or folders.  A folder stands for every file in it and
+        in its subfolders whose name ends in ``.pcap``, ``.pcapng`` or
+        ``.cap`` (any case), sorted by path; symbolic links to files and
+        folders are followed.  Link types:
         Ethernet (with 802.1Q/QinQ tags, PPPoE, MPLS), Linux SLL and SLL2,
         raw IPv4/IPv6, BSD loopback (NULL/LOOP); IPv6 extension headers and
         IP-in-IP tunnels (the inner packet counts) are followed.
-    labels : None, scalar, sequence or dict, default=None
-        A ``label`` column: one label for all files, one per entry of
-        ``paths`` (a directory's label applies to all its files), or a dict
-        mapping each entry of ``paths`` to its label.
+    labels : None, "dir", scalar, sequence or dict, default=None
+        A ``label`` column.  ``"dir"``: each capture's class is a folder
+        name -- for a capture found in a folder of ``paths``, the subfolder
+        directly under that folder (``captures/dns/2024/a.pcap`` in
+        ``captures``: ``"dns"``), or the folder's own name when the capture
+        lies directly in it; for a file given by name, the folder it is in.
+        The names are those of the paths, not of the targets of symbolic
+        links.  Otherwise one label for all files, one per entry of
+        ``paths`` (a folder's label applies to all its files), or a dict
+        mapping each entry of ``paths`` to its label (a list ``["dir"]`` is
+        the label ``"dir"``).
     flows : bool, default=False
         Group by the one-directional 5-tuple (flows) instead of sessions.
     keep_bytes : int, default=784
@@ -705,6 +803,10 @@ def read_sessions(
         packet on until both budgets are met: the USTC-TK2016 image
         ``24 + sum(16 + len(frame))`` and the concatenated TCP/UDP payload
         each reach ``keep_bytes``.  Frames are stored whole.
+    keep_packets : int, default=0
+        Also keep at least the first ``keep_packets`` frames of every
+        session (the ``"packets"`` layout of :class:`PcapSessionVectorizer`
+        takes one frame per slot, ``n_bytes // packet_bytes`` of them).
     drop_empty : bool, default=False
         Drop sessions without any TCP/UDP payload (``payload_bytes == 0``).
     drop_duplicates : bool or {"frames", "payload"}, default=False
@@ -752,7 +854,8 @@ def read_sessions(
         length and the captured bytes), ``linktype``, ``label`` (when
         labels are given), ``frames`` (tuple of bytes), ``frame_ts_ns`` and
         ``frame_orig_len`` (tuples of int, one per kept frame).
-        ``attrs["keep_bytes"]`` holds ``keep_bytes``, ``attrs["flows"]``
+        ``attrs["keep_bytes"]`` and ``attrs["keep_packets"]`` hold
+        ``keep_bytes`` and ``keep_packets``, ``attrs["flows"]``
         ``flows``, and ``attrs["report"]`` the per-file report (a
         :class:`SessionReport`: a tuple of one dict per file, as cheap to
         carry through pandas operations as a DataFrame is not;
@@ -813,12 +916,13 @@ def read_sessions(
             "drop_duplicates must be False, True, 'frames' or 'payload', got "
             f"{drop_duplicates!r}"
         )
-    if (
-        not isinstance(keep_bytes, numbers.Integral)
-        or isinstance(keep_bytes, bool)
-        or keep_bytes < 0
-    ):
-        raise ValueError(f"keep_bytes must be an int >= 0, got {keep_bytes!r}")
+    for param, value in (("keep_bytes", keep_bytes), ("keep_packets", keep_packets)):
+        if (
+            not isinstance(value, numbers.Integral)
+            or isinstance(value, bool)
+            or value < 0
+        ):
+            raise ValueError(f"{param} must be an int >= 0, got {value!r}")
     for flag, value in (
         ("flows", flows),
         ("drop_empty", drop_empty),
@@ -827,15 +931,20 @@ def read_sessions(
     ):
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{flag} must be a bool, got {value!r}")
-    keep_bytes = int(keep_bytes)
+    keep_bytes, keep_packets = int(keep_bytes), int(keep_packets)
 
     entries = _expand_paths(paths, labels)
     if on_error == "raise":
-        for _, _, err in entries:
-            if err is not None:
-                raise err
-    todo = [name for name, _, err in entries if err is None]
-    args = (bool(flows), keep_bytes, bool(drop_retransmissions), bool(drop_empty))
+        for entry in entries:
+            if entry.error is not None:
+                raise entry.error
+    todo = [entry.file for entry in entries if entry.error is None]
+    args = (
+        bool(flows),
+        (keep_bytes, keep_packets),
+        bool(drop_retransmissions),
+        bool(drop_empty),
+    )
     if n_jobs is None or n_jobs == 1 or len(todo) < 2:
         results = [_read_one(name, *args, on_error, engine) for name in todo]
     else:
@@ -845,7 +954,7 @@ def read_sessions(
     results = iter(results)
 
     parts, reports, file_labels = [], [], []
-    for name, label, err in entries:
+    for name, label, err, _ in entries:
         if err is not None:
             cols, report = None, _new_report(name)
             report["error"] = str(err)
@@ -882,6 +991,7 @@ def read_sessions(
                     report["sessions"] -= int(counts[report["file"]])
             table = table.loc[~dup].reset_index(drop=True)
     table.attrs["keep_bytes"] = keep_bytes
+    table.attrs["keep_packets"] = keep_packets
     table.attrs["flows"] = bool(flows)
     report = SessionReport(reports)
     table.attrs["report"] = report
@@ -906,7 +1016,7 @@ _OBJECT_COLUMNS = frozenset(
 
 def _assemble(entries, parts, file_labels, with_labels):
     columns = {c: [] for c in _COLUMNS}
-    for (name, _, _), cols, label in zip(entries, parts, file_labels):
+    for (name, *_), cols, label in zip(entries, parts, file_labels):
         if cols is None:
             continue
         n = len(cols["packets"])

@@ -487,21 +487,28 @@ def _warn_rows(status):
         )
 
 
+def _frames_needed(n_bytes, layout, packet_bytes):
+    """What a session table must keep for these images: ``(keep_bytes,
+    keep_packets)``, the arguments of :func:`read_sessions` that give it."""
+    return n_bytes, (n_bytes // packet_bytes if layout == "packets" else 0)
+
+
 def _check_table(table, n_bytes, layout, packet_bytes):
+    keep_bytes, keep_packets = _frames_needed(n_bytes, layout, packet_bytes)
     keep = table.attrs.get("keep_bytes")
-    if keep is not None and keep < n_bytes:
+    if keep is not None and keep < keep_bytes:
         raise ValueError(
             f"the session table keeps the frames of {keep} bytes per session "
             f"(read_sessions(keep_bytes={keep})), fewer than n_bytes={n_bytes}; "
-            f"read the captures again with keep_bytes>={n_bytes}"
+            f"read the captures again with keep_bytes>={keep_bytes}"
         )
-    if layout == "packets" and "packets" in table.columns:
+    if keep_packets and "packets" in table.columns:
         kept = table["frames"].map(len).to_numpy()
-        wanted = np.minimum(table["packets"].to_numpy(), n_bytes // packet_bytes)
+        wanted = np.minimum(table["packets"].to_numpy(), keep_packets)
         short = int((kept < wanted).sum())
         if short:
             _warn(
                 f"{short} of {len(table)} sessions have fewer kept frames than "
                 "slots of the 'packets' layout; their last slots stay empty. "
-                "Read the captures with a larger keep_bytes to fill them"
+                f"Read the captures with keep_packets={keep_packets} to fill them"
             )

@@ -275,3 +275,93 @@ def tcp_conversation(
         cb += len(r)
     pk.append(ipv4(tcp(sport, dport, seq=ca, ack=cb, flags=TH_FIN | TH_ACK), a, b))
     return pk
+
+
+# -- damaged pcapng --------------------------------------------------------------
+
+# Every kind of pcapng block a reader meets: the section header (as the start of a
+# second section), interface description, the obsolete packet block, simple packet,
+# name resolution, interface statistics, enhanced packet, custom (copyable and not)
+# and a type no reader knows.
+PCAPNG_BLOCK_TYPES = {
+    "shb": 0x0A0D0D0A,
+    "idb": 1,
+    "pb": 2,
+    "spb": 3,
+    "nrb": 4,
+    "isb": 5,
+    "epb": 6,
+    "custom": 0x00000BAD,
+    "custom_nocopy": 0x40000BAD,
+    "unknown": 0x7FFF0001,
+}
+FUZZ_FILLS = ("zeros", "ones", "real")
+
+
+def _real_body(kind, e="<"):
+    """A well-formed body (without the length fields) of a block of ``kind``."""
+    frame = eth(ipv4(udp(7, 53, b"fuzz"), proto=17))
+    hi, lo = 0x5F5E1, 0x12345678
+    bodies = {
+        "shb": struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1)
+        + _option(e, 4, b"fuzz")
+        + _option(e, 0, b""),
+        "idb": struct.pack(e + "HHI", 1, 0, 0)
+        + _option(e, 9, b"\x09")
+        + _option(e, 14, struct.pack(e + "q", 3))
+        + _option(e, 0, b""),
+        "pb": struct.pack(e + "HHIIII", 0, 0, hi, lo, len(frame), len(frame)) + frame,
+        "spb": struct.pack(e + "I", len(frame)) + frame,
+        "nrb": struct.pack(e + "HH", 1, 9)
+        + A4
+        + b"host\0"
+        + b"\0" * 3
+        + struct.pack(e + "HH", 0, 0),
+        "isb": struct.pack(e + "III", 0, hi, lo) + _option(e, 4, bytes(8)),
+        "epb": struct.pack(e + "IIIII", 0, hi, lo, len(frame), len(frame)) + frame,
+        "custom": struct.pack(e + "I", 32473) + b"custom data",
+        "unknown": bytes(range(1, 41)),
+    }
+    bodies["custom_nocopy"] = bodies["custom"]
+    return bodies[kind]
+
+
+def pcapng_fuzz_file(kind, body_len, fill, *, endian="<"):
+    """A pcapng file of two good sections with a damaged block between them.
+
+    The block has the type of ``kind`` (a key of :data:`PCAPNG_BLOCK_TYPES`), a
+    body of ``body_len`` bytes (the total length field says ``12 + body_len``,
+    whether or not that is a multiple of 4) filled with zeros, 0xFF bytes or the
+    start of a well-formed body of its type (``fill`` "zeros", "ones", "real").
+
+    Returns ``(data, start, stop)``: the file's bytes and the damaged block's
+    byte range.  Each good section holds one UDP packet.
+    """
+    e = endian
+    if fill == "zeros":
+        body = bytes(body_len)
+    elif fill == "ones":
+        body = b"\xff" * body_len
+    else:
+        body = (_real_body(kind, e) + bytes(body_len))[:body_len]
+    frame = eth(ipv4(udp(5000, 53, b"good"), proto=17))
+    good = pcapng_section(
+        [(1, 6)], [(0, 1_600_000_000_000_000_000, frame)], endian=e, extra_blocks=False
+    )
+    total = 12 + body_len
+    block = (
+        struct.pack(e + "II", PCAPNG_BLOCK_TYPES[kind], total)
+        + body
+        + struct.pack(e + "I", total)
+    )
+    return good + block + good, len(good), len(good) + len(block)
+
+
+def pcapng_fuzz_cases(max_body=40):
+    """``(kind, body_len, fill)`` of every block kind, body length and fill."""
+    return [
+        (kind, n, fill)
+        for kind in PCAPNG_BLOCK_TYPES
+        for n in range(max_body + 1)
+        for fill in FUZZ_FILLS
+    ]

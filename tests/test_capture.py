@@ -304,6 +304,84 @@ def test_pcapng_simple_packet_without_interface(tmp_path):
     assert "defines no interface" in str(_read_all(path)[1])
 
 
+def _read_both_ways(path):
+    """Packets and error (or None) through the record path and the batch path."""
+    out = []
+    for batched in (False, True):
+        packets, error = [], None
+        try:
+            if batched:
+                for b in iter_batches(path):
+                    packets.extend(
+                        (int(t), bytes(b.data[s : s + c]), int(o), int(lt))
+                        for s, c, o, t, lt in zip(
+                            b.start, b.caplen, b.orig_len, b.ts_ns, b.linktype
+                        )
+                    )
+            else:
+                packets.extend(tuple(r) for r in iter_records(path))
+        except CaptureError as exc:
+            error = exc
+        out.append((packets, error))
+    return out
+
+
+@pytest.mark.parametrize("kind", list(P.PCAPNG_BLOCK_TYPES))
+def test_pcapng_block_fuzz(tmp_path, kind):
+    # A block of every type with every body length from 0 to 40 bytes (zeros,
+    # 0xFF bytes, or the start of a real body) between two good sections:
+    # reading gives the packets before it and then either goes on or raises a
+    # CaptureError naming the file and an offset inside the block; both paths
+    # agree.  A 12-byte simple packet block once raised struct.error.
+    frame = P.eth(P.ipv4(P.udp(5000, 53, b"good"), proto=17))
+    endings = set()
+    for n in range(41):
+        for fill in P.FUZZ_FILLS:
+            data, start, stop = P.pcapng_fuzz_file(kind, n, fill)
+            path = P.write_bytes(tmp_path / f"{kind}-{n}-{fill}.pcapng", data)
+            (records, rec_err), (batched, batch_err) = _read_both_ways(path)
+            case = f"{kind}, body of {n} bytes, {fill}"
+            assert records == batched, case
+            assert str(rec_err) == str(batch_err), case
+            assert records[0][1] == frame, case
+            if rec_err is None:
+                assert records[-1][1] == frame and len(records) >= 2, case
+                endings.add("read")
+            else:
+                assert rec_err.file == str(path), case
+                assert start <= rec_err.offset < stop, (case, str(rec_err))
+                assert str(rec_err).startswith(f"{path}: "), case
+                assert f"at byte {start}" in str(rec_err), (case, str(rec_err))
+                endings.add("error")
+    # every kind has lengths that are refused (not a multiple of 4)
+    assert "error" in endings
+
+
+def test_pcapng_short_simple_packet_block(tmp_path):
+    for endian in "<>":
+        data, start, _ = P.pcapng_fuzz_file("spb", 0, "zeros", endian=endian)
+        path = P.write_bytes(tmp_path / f"spb{endian == '<'}.pcapng", data)
+        for packets, err in _read_both_ways(path):
+            assert len(packets) == 1
+            assert str(err) == (
+                f"{path}: simple packet block at byte {start} is too short: 12 "
+                "bytes, its fixed fields need 16"
+            )
+
+
+def test_short_simple_packet_block_in_the_vectorizer(tmp_path):
+    from sklearn_flowspectrum import PcapSessionVectorizer
+
+    data, start, _ = P.pcapng_fuzz_file("spb", 0, "zeros")
+    bad = P.write_bytes(tmp_path / "spb.pcapng", data)
+    good = P.write_bytes(tmp_path / "good.pcapng", _good_pcapng())
+    vectorizer = PcapSessionVectorizer().fit([good])
+    with pytest.raises(
+        CaptureError, match=f"spb.pcapng: simple packet block at byte {start}"
+    ):
+        vectorizer.transform([good, bad])
+
+
 def test_capture_error_pickles():
     import pickle
 

@@ -7,6 +7,7 @@ import io
 import shutil
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from sklearn_flowspectrum.datasets import (
     load_iscx_vpn2016_sample,
     load_sample_captures,
 )
+from tests import _pcaps as P
 
 CAPTURES = load_sample_captures().filenames
 OICQ, THREEMA, H323, MGCP, MUMBLE, DAZN = CAPTURES
@@ -145,9 +147,9 @@ def _bad_input(folder, kind):
     "kind, fragment",
     [
         ("missing", "no such file"),
-        ("text", "not a capture"),
+        ("text", "not a pcap or pcapng file"),
         ("empty", "empty"),
-        ("folder", "no .pcap"),
+        ("folder", "holds no capture files"),
     ],
 )
 def test_bad_inputs_one_line(capsys, tmp_path, kind, fragment):
@@ -158,6 +160,106 @@ def test_bad_inputs_one_line(capsys, tmp_path, kind, fragment):
     ):
         code, _, err = run(capsys, *command)
         assert_one_line_error(code, err, fragment)
+
+
+def test_damaged_pcapng_block_is_one_line_or_a_warning(capsys, tmp_path):
+    data, start, _ = P.pcapng_fuzz_file("spb", 0, "zeros")
+    bad = P.write_bytes(tmp_path / "spb.pcapng", data)
+    out = tmp_path / "s.csv"
+    code, _, err = run(capsys, "sessions", OICQ, bad, "-o", out)
+    assert_one_line_error(code, err, f"{bad}: simple packet block at byte {start}")
+    assert not out.exists()
+    code, _, err = run(capsys, "sessions", OICQ, bad, "-o", out, "--on-error", "warn")
+    assert code == 0, err
+    assert f"{bad}: simple packet block at byte {start}" in err
+    table = pd.read_csv(out)
+    assert (table["file"] == OICQ).sum() == 29
+    assert (table["file"] == str(bad)).sum() == 1
+
+
+def test_on_error_warn_treats_a_named_file_as_one_in_a_folder(capsys, tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    shutil.copy(OICQ, folder / "good.pcap")
+    (folder / "empty.pcap").write_bytes(b"")
+    (folder / "text.pcap").write_text("hello, not a capture")
+    (folder / "cut.pcap").write_bytes(open(MGCP, "rb").read()[:-10])
+    named = sorted(str(p) for p in folder.iterdir())
+    outputs = []
+    for inputs in ([folder], named):
+        out, report = tmp_path / "s.csv", tmp_path / "r.csv"
+        code, _, err = run(
+            capsys,
+            "sessions",
+            *inputs,
+            "-o",
+            out,
+            "--report",
+            report,
+            "--on-error",
+            "warn",
+        )
+        assert code == 0, err
+        for bad in ("empty.pcap", "text.pcap", "cut.pcap"):
+            assert f"{folder / bad}: " in err
+        outputs.append((pd.read_csv(out), pd.read_csv(report)))
+        code, _, err = run(capsys, "sessions", *inputs, "-o", out)
+        assert_one_line_error(code, err, str(folder / "cut.pcap"))
+    (by_folder, report_folder), (by_name, report_name) = outputs
+    pd.testing.assert_frame_equal(by_folder, by_name)
+    pd.testing.assert_frame_equal(report_folder, report_name)
+    assert report_folder["error"].notna().sum() == 3
+
+
+def test_image_commands_read_what_their_images_need(capsys, tmp_path):
+    # vectorize and fit have no --keep-bytes: they must not need it.
+    from sklearn_flowspectrum import PcapSessionVectorizer, read_sessions
+
+    out = tmp_path / "x.npy"
+    code, _, err = run(capsys, "vectorize", THREEMA, "-o", out, "--n-bytes", "1000")
+    assert code == 0, err
+    wide = PcapSessionVectorizer(n_bytes=1000, scale=False)
+    expected = wide.fit_transform(read_sessions(THREEMA, keep_bytes=1000))
+    np.testing.assert_array_equal(np.load(out), expected)
+    # Sessions of big packets: the byte budgets alone keep 4 frames of 14.
+    conversation = P.tcp_conversation(
+        requests=[b"q" * 1000] * 5, replies=[b"r" * 1000] * 5
+    )
+    big = P.write_pcap(tmp_path / "big.pcap", [P.eth(p) for p in conversation])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no advice to read with keep_packets
+        code, _, err = run(capsys, "vectorize", big, "-o", out, "--layout", "packets")
+    assert code == 0, err
+    slots = PcapSessionVectorizer(layout="packets", scale=False)
+    expected = slots.fit_transform(read_sessions(big, keep_packets=7))
+    np.testing.assert_array_equal(np.load(out), expected)
+    assert np.load(out)[0, 6 * 112 :].any()
+    model = tmp_path / "wide.joblib"
+    code, _, err = run(
+        capsys,
+        "fit",
+        OICQ,
+        H323,
+        "-o",
+        model,
+        "--n-bytes",
+        "1000",
+        *FAST,
+        "--labels",
+        _labels_csv(tmp_path, {OICQ: "chat", H323: "voip"}),
+    )
+    assert code == 0, err
+    code, out, err = run(capsys, "predict", model, THREEMA)
+    assert code == 0, err
+    assert len(pd.read_csv(io.StringIO(out))) == 6
+
+
+def _labels_csv(tmp_path, labels):
+    path = tmp_path / "labels.csv"
+    pd.DataFrame({"file": list(labels), "label": list(labels.values())}).to_csv(
+        path, index=False
+    )
+    return path
 
 
 def test_bad_output_names(capsys, tmp_path):
@@ -219,6 +321,22 @@ def test_vectorize_remasks_published_rows(capsys, tmp_path, idx_pair):
     np.testing.assert_array_equal(np.load(out), expected)
     code, _, err = run(capsys, "vectorize", idx_pair["l7"], "-o", out)
     assert_one_line_error(code, err, "not USTC-TK2016 AllLayers")
+    # Label codes of published files stay codes (no legend, no renumbering).
+    labels = tmp_path / "masked-labels-idx1-ubyte"
+    (tmp_path / "masked-labels-idx1-ubyte.names.txt").write_text("0\tstale\n")
+    code, _, err = run(
+        capsys,
+        "vectorize",
+        idx_pair["alllayers"],
+        "-o",
+        out,
+        "--labels-output",
+        labels,
+    )
+    assert code == 0, err
+    beside = str(idx_pair["alllayers"]).replace("images-idx3", "labels-idx1")
+    np.testing.assert_array_equal(read_idx(labels), read_idx(beside))
+    assert not (tmp_path / "masked-labels-idx1-ubyte.names.txt").exists()
 
 
 def test_fit_predict_idx(capsys, tmp_path, idx_pair, idx_model):
@@ -254,6 +372,130 @@ def test_predict_rejects_what_does_not_fit(capsys, tmp_path, idx_pair, idx_model
     assert_one_line_error(code, err, "not a model saved by 'flowspectrum fit'")
     code, _, err = run(capsys, "predict", tmp_path / "none.joblib", OICQ)
     assert_one_line_error(code, err, "model file not found")
+
+
+def _class_root(tmp_path):
+    """captures/{chat,chat/2024,voip,streaming -> elsewhere} of the sample
+    captures; voip/mumble.pcapng links to a file in a folder named chat."""
+    root = tmp_path / "captures"
+    elsewhere = tmp_path / "elsewhere"
+    for folder in ("chat/2024", "voip"):
+        (root / folder).mkdir(parents=True)
+    for folder in ("streams", "chat"):
+        (elsewhere / folder).mkdir(parents=True)
+    shutil.copy(OICQ, root / "chat" / "oicq.pcap")
+    shutil.copy(THREEMA, root / "chat" / "2024" / "threema.pcap")
+    shutil.copy(H323, root / "voip" / "h323.pcap")
+    shutil.copy(MGCP, root / "voip" / "mgcp.pcap")
+    shutil.copy(DAZN, elsewhere / "streams" / "dazn.pcapng")
+    shutil.copy(MUMBLE, elsewhere / "chat" / "mumble.pcapng")
+    (root / "streaming").symlink_to(elsewhere / "streams", target_is_directory=True)
+    (root / "voip" / "mumble.pcapng").symlink_to(elsewhere / "chat" / "mumble.pcapng")
+    return root
+
+
+def test_commands_read_class_folders_like_read_sessions(capsys, tmp_path):
+    from sklearn_flowspectrum import read_sessions
+
+    root = _class_root(tmp_path)
+    expected = read_sessions(root, labels="dir")
+    by_file = expected.groupby("file", sort=False)["label"].first()
+    assert by_file.to_dict() == {
+        str(root / "chat" / "2024" / "threema.pcap"): "chat",  # nested: the class
+        str(root / "chat" / "oicq.pcap"): "chat",
+        str(root / "streaming" / "dazn.pcapng"): "streaming",  # a linked folder
+        str(root / "voip" / "h323.pcap"): "voip",
+        str(root / "voip" / "mgcp.pcap"): "voip",
+        str(root / "voip" / "mumble.pcapng"): "voip",  # the link's folder
+    }
+    out = tmp_path / "s.csv"
+    code, _, err = run(capsys, "sessions", root, "-o", out)  # labels by default
+    assert code == 0, err
+    table = pd.read_csv(out)
+    assert table["file"].tolist() == expected["file"].tolist()
+    assert table["label"].tolist() == expected["label"].tolist()
+    labels = tmp_path / "y.npy"
+    code, _, err = run(
+        capsys, "vectorize", root, "-o", tmp_path / "x.npy", "--labels-output", labels
+    )
+    assert code == 0, err
+    assert np.load(labels).tolist() == expected["label"].tolist()
+
+
+def test_vectorize_outputs_feed_fit_and_predict(capsys, tmp_path):
+    root = _class_root(tmp_path)
+    # sessions -> a labels CSV (chat renamed) -> vectorize .npy -> fit -> predict
+    table = tmp_path / "sessions.csv"
+    assert run(capsys, "sessions", root, "-o", table)[0] == 0
+    edited = pd.read_csv(table).replace({"label": {"chat": "messaging"}})
+    edited.to_csv(table, index=False)
+    images, labels = tmp_path / "x.npy", tmp_path / "y.npy"
+    code, _, err = run(
+        capsys,
+        "vectorize",
+        root,
+        "-o",
+        images,
+        "--labels",
+        table,
+        "--labels-output",
+        labels,
+    )
+    assert code == 0, err
+    model = tmp_path / "npy.joblib"
+    code, _, err = run(capsys, "fit", images, "--labels", labels, "-o", model, *FAST)
+    assert code == 0, err
+    assert "classes: messaging (35), streaming (3), voip (14)" in err
+    code, out, err = run(capsys, "predict", model, images)
+    assert code == 0, err
+    assert set(pd.read_csv(io.StringIO(out))["label"]) <= {
+        "messaging",
+        "streaming",
+        "voip",
+    }
+    code, _, err = run(capsys, "fit", images, "-o", model, *FAST)
+    assert_one_line_error(code, err, "x.npy: no labels file", "--labels FILE")
+    # vectorize IDX with its legend -> fit (class names, not codes) -> predict
+    idx_images = tmp_path / "train-images-idx3-ubyte.gz"
+    idx_labels = tmp_path / "train-labels-idx1-ubyte.gz"
+    code, _, err = run(
+        capsys, "vectorize", root, "-o", idx_images, "--labels-output", idx_labels
+    )
+    assert code == 0, err
+    model = tmp_path / "idx.joblib"
+    code, _, err = run(capsys, "fit", idx_images, "-o", model, *FAST)
+    assert code == 0, err
+    assert "classes: chat (35), streaming (3), voip (14)" in err
+    code, out, err = run(capsys, "predict", model, idx_images)
+    assert code == 0, err
+    pred = pd.read_csv(io.StringIO(out))
+    assert pred["true_label"].value_counts().to_dict() == {
+        "chat": 35,
+        "voip": 14,
+        "streaming": 3,
+    }
+    assert set(pred["label"]) <= {"chat", "streaming", "voip"}
+
+
+def test_labels_files_that_do_not_fit(capsys, tmp_path):
+    root = _class_root(tmp_path)
+    images, labels = tmp_path / "x.npy", tmp_path / "y.csv"
+    assert (
+        run(capsys, "vectorize", root, "-o", images, "--labels-output", labels)[0] == 0
+    )
+    short = tmp_path / "short.csv"
+    pd.read_csv(labels).head(5).to_csv(short, index=False)
+    code, _, err = run(capsys, "fit", images, "--labels", short, "-o", tmp_path / "m")
+    assert_one_line_error(code, err, "short.csv: 5 labels for 52 images")
+    code, _, err = run(capsys, "fit", images, "--labels", "dir", "-o", tmp_path / "m")
+    assert_one_line_error(code, err, "--labels dir is for captures")
+    # one capture, two labels in a labels CSV
+    twice = tmp_path / "twice.csv"
+    pd.DataFrame({"file": [OICQ, OICQ], "label": ["a", "b"]}).to_csv(twice)
+    code, _, err = run(
+        capsys, "sessions", OICQ, "--labels", twice, "-o", tmp_path / "s.csv"
+    )
+    assert_one_line_error(code, err, "gives it 2 labels (a, b)")
 
 
 def test_fit_needs_labels_and_two_classes(capsys, tmp_path):

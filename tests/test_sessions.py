@@ -425,6 +425,123 @@ def test_labels_per_path_dict_and_errors(tmp_path):
     assert "label" not in read_sessions(first).columns
 
 
+def _class_folders(tmp_path):
+    """captures/{dns,http/2024,tls -> elsewhere}/..., a capture directly in the
+    root, a symbolic link into another class and a text file."""
+    root = tmp_path / "captures"
+    dns = P.write_pcap(
+        _mkdir(root / "dns") / "q.pcap", [P.eth(P.ipv4(P.udp(1, 53, b"q"), proto=17))]
+    )
+    http = P.write_pcap(
+        _mkdir(root / "http" / "2024") / "get.pcap",
+        [P.eth(p) for p in P.tcp_conversation(dport=80)],
+    )
+    elsewhere = _mkdir(tmp_path / "elsewhere" / "data")
+    P.write_pcapng(
+        elsewhere / "hello.pcapng",
+        [(1, 6)],
+        [(0, T0, P.eth(P.ipv4(P.udp(2, 443, b"tls"), proto=17)))],
+    )
+    (root / "tls").symlink_to(elsewhere, target_is_directory=True)
+    (root / "http" / "linked.pcap").symlink_to(dns)  # a DNS capture filed as http
+    top = P.write_pcap(root / "top.cap", [P.eth(P.ipv4(P.udp(3, 4, b"t"), proto=17))])
+    (root / "dns" / "notes.txt").write_text("not a capture")
+    return root, dns, http, top
+
+
+def _mkdir(path):
+    path.mkdir(parents=True)
+    return path
+
+
+def test_class_folders_are_read_recursively_with_labels_from_folders(tmp_path):
+    root, dns, http, top = _class_folders(tmp_path)
+    table, report = both_engines(root, labels="dir")
+    expected = [
+        (str(dns), "dns"),
+        (str(http), "http"),  # the class is the folder directly under the root
+        (str(root / "http" / "linked.pcap"), "http"),  # the link's folder
+        (str(root / "tls" / "hello.pcapng"), "tls"),  # a linked class folder
+        (str(top), "captures"),  # directly in the root: the root's name
+    ]
+    assert report["file"].tolist() == [f for f, _ in expected]
+    assert report["error"].isna().all()
+    per_file = table.groupby("file", sort=False)["label"].agg(set)
+    assert {f: labels for f, labels in per_file.items()} == {
+        f: {label} for f, label in expected
+    }
+    # A class folder given itself, and files given by name (one a link).
+    t = read_sessions([root / "http", dns, root / "tls" / "hello.pcapng"], "dir")
+    assert t.groupby("file", sort=False)["label"].first().tolist() == [
+        "2024",
+        "http",
+        "dns",
+        "tls",
+    ]
+    # Without labels="dir" the same files are read.
+    assert read_sessions(root)["file"].unique().tolist() == [f for f, _ in expected]
+    assert read_sessions([dns, http], labels=["dir", "dir"])["label"].eq("dir").all()
+
+
+def test_a_link_back_up_is_not_followed_forever(tmp_path):
+    root, dns, http, top = _class_folders(tmp_path)
+    (root / "http" / "2024" / "up").symlink_to(root, target_is_directory=True)
+    once = read_sessions(root)["file"].tolist()
+    assert len(once) == len(set(once)) == 5
+
+
+def test_folder_problems_are_reported_like_file_problems(tmp_path, monkeypatch):
+    root, *_ = _class_folders(tmp_path)
+    (root / "dns" / "gone.pcap").symlink_to(tmp_path / "nowhere.pcap")
+    with pytest.raises(CaptureError, match="gone.pcap: no such file"):
+        read_sessions(root)
+    scandir = os.scandir
+
+    def refuse_http(path):
+        if os.fspath(path).endswith("http"):
+            raise PermissionError(13, "Permission denied")
+        return scandir(path)
+
+    monkeypatch.setattr(sessions_module.os, "scandir", refuse_http)
+    with pytest.warns(CaptureWarning) as caught:
+        table, report = read_sessions(
+            root, labels="dir", on_error="warn", return_report=True
+        )
+    errors = dict(zip(report["file"], report["error"]))
+    assert errors[str(root / "http")] == (
+        f"{root / 'http'}: folder cannot be read (Permission denied)"
+    )
+    assert errors[str(root / "dns" / "gone.pcap")].endswith("no such file")
+    assert len(caught) == 2
+    assert set(table["label"]) == {"dns", "tls", "captures"}
+
+
+def test_keep_packets_keeps_the_first_frames_too(tmp_path, monkeypatch):
+    from sklearn_flowspectrum import PcapSessionVectorizer
+
+    # Big payloads: the byte budgets are met after the handshake and one packet.
+    conversation = P.tcp_conversation(
+        requests=[b"q" * 1000] * 5, replies=[b"r" * 1000] * 5
+    )
+    path = P.write_pcap(tmp_path / "big.pcap", [P.eth(p) for p in conversation])
+    few, _ = both_engines(path)
+    many, _ = both_engines(path, keep_packets=7)
+    assert len(few.loc[0, "frames"]) == 4 and len(many.loc[0, "frames"]) == 7
+    assert many.loc[0, "frames"] == tuple(P.eth(p) for p in conversation[:7])
+    assert (few.attrs["keep_packets"], many.attrs["keep_packets"]) == (0, 7)
+    assert len(read_sessions(path, keep_packets=100).loc[0, "frames"]) == 14
+    monkeypatch.setattr(sessions_module, "CHUNK_SIZE", 1500)  # a few per batch
+    pd.testing.assert_frame_equal(read_sessions(path, keep_packets=7), many)
+    monkeypatch.undo()
+    packets = PcapSessionVectorizer(layout="packets", scale=False)  # 7 slots
+    with pytest.warns(UserWarning, match="with keep_packets=7 to fill them"):
+        packets.fit(few).transform(few)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        images = packets.fit(many).transform(many)
+    assert images[0, 6 * 112 :].any()  # the last slot holds a packet
+
+
 def test_parameter_validation(tmp_path):
     path = P.write_pcap(tmp_path / "v.pcap", [])
     for kwargs, msg in [
@@ -433,6 +550,7 @@ def test_parameter_validation(tmp_path):
         ({"drop_duplicates": "yes"}, "drop_duplicates must be"),
         ({"keep_bytes": -1}, "keep_bytes must be an int"),
         ({"keep_bytes": 7.5}, "keep_bytes must be an int"),
+        ({"keep_packets": -1}, "keep_packets must be an int"),
         ({"flows": "no"}, "flows must be a bool"),
     ]:
         with pytest.raises(ValueError, match=msg):
@@ -538,6 +656,65 @@ def test_corrupt_pcapng_keeps_the_packets_before_the_problem(tmp_path, cut):
         table, report = both_engines(path, on_error="warn")
     assert report["packets"].tolist() == [4] and len(table) == 4
     assert "claims" in report["error"].iloc[0]
+
+
+@pytest.mark.parametrize("engine", ["auto", "python"])
+def test_damaged_pcapng_blocks_warn_and_keep_the_other_files(tmp_path, engine):
+    # Every pcapng block type with bodies of 0 to 40 bytes (the multiples of 4,
+    # which get past the length check, and 1 to 3; test_capture reads every
+    # length), in one call with good files: each damaged file is reported and warned
+    # about, nothing raises, and the good files are read; with one job and
+    # two (threads keep it fast; errors cross processes by pickling, which
+    # test_capture_error_pickles covers).  A 12-byte simple packet block once
+    # escaped on_error="warn" (struct.error) and lost the good files.
+    import joblib
+
+    good = P.write_pcap(
+        tmp_path / "good.pcap", [P.eth(p) for p in P.tcp_conversation()]
+    )
+    damaged = []
+    for kind, n, fill in P.pcapng_fuzz_cases():
+        if fill == "real" and (n % 4 == 0 or n < 4):
+            data, start, _ = P.pcapng_fuzz_file(kind, n, fill)
+            path = P.write_bytes(tmp_path / f"{kind}-{n}.pcapng", data)
+            damaged.append((str(path), start))
+    paths = [good, *(p for p, _ in damaged), good]
+    results = []
+    for n_jobs in (1, 2):
+        with (
+            pytest.warns(CaptureWarning) as caught,
+            joblib.parallel_config(backend="threading"),
+        ):
+            table, report = read_sessions(
+                paths,
+                on_error="warn",
+                n_jobs=n_jobs,
+                engine=engine,
+                return_report=True,
+            )
+        results.append((table, report))
+        errors = report["error"].dropna()
+        assert sorted(str(w.message).split(" (kept")[0] for w in caught) == sorted(
+            errors
+        )
+    (table, report), (table2, report2) = results
+    pd.testing.assert_frame_equal(table, table2)
+    pd.testing.assert_frame_equal(report, report2)
+    n = len(P.tcp_conversation())
+    assert report["packets"].iloc[[0, -1]].tolist() == [n, n]
+    assert report["error"].iloc[[0, -1]].isna().all()
+    assert (table["file"] == str(good)).sum() == 2
+    rows = report.iloc[1:-1]
+    for (path, start), file, packets, error in zip(
+        damaged, rows["file"], rows["packets"], rows["error"]
+    ):
+        assert file == path and packets >= 1
+        if isinstance(error, str):
+            assert error.startswith(f"{path}: ") and f"at byte {start}" in error
+    spb = report.set_index("file").loc[str(tmp_path / "spb-0.pcapng")]
+    assert "simple packet block at byte" in spb["error"]
+    assert "is too short" in spb["error"] and spb["packets"] == 1
+    assert_accounted(report, table)
 
 
 def test_directory_without_captures(tmp_path):
