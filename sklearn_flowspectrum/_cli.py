@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn_flowspectrum._atomic import all_or_nothing, atomic_output
 from sklearn_flowspectrum._version import __version__
 
 MODEL_FORMAT = "sklearn_flowspectrum.model"
@@ -321,14 +322,51 @@ def _check_images_path(path):
         )
 
 
+def _escape_undecodable(text):
+    """``text`` as valid UTF-8: each undecodable byte of a file name as ``\\xNN``.
+
+    Python reads such bytes of a file name as lone surrogates (PEP 383),
+    which no UTF-8 file can hold.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that stand for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _escaped_table(table):
+    """``table`` with :func:`_escape_undecodable` applied to its text cells."""
+    from pandas.api.types import is_string_dtype
+
+    columns = {
+        name: table[name].map(
+            lambda v: _escape_undecodable(v) if isinstance(v, str) else v
+        )
+        for name in table.columns
+        if is_string_dtype(table[name].dtype)  # object and str columns
+    }
+    return table.assign(**columns) if columns else table
+
+
 def _write_table(table, path, console):
     _check_table_path(path)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.name.lower().endswith(".parquet"):
-        table.to_parquet(path, index=False)
-    else:
-        table.to_csv(path, index=False)
+    table = _escaped_table(table)
+    try:
+        with atomic_output(path) as temporary:
+            if path.name.lower().endswith(".parquet"):
+                table.to_parquet(temporary, index=False)
+            else:
+                table.to_csv(temporary, index=False)
+    except (ValueError, TypeError) as exc:  # incl. pyarrow's ArrowInvalid
+        raise CLIError(f"{path}: cannot write the table ({exc})") from None
     console.info(f"wrote {len(table):,} rows to {path}")
 
 
@@ -378,7 +416,8 @@ def _save_images(images, path, console):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.name.lower().endswith(".npy"):
-        np.save(path, images)
+        with atomic_output(path) as temporary:
+            np.save(temporary, images)
     else:
         # USTC-TK2016 stores square images as (n, side, side).
         side = int(round(np.sqrt(images.shape[1])))
@@ -396,18 +435,27 @@ def _save_labels(labels, path, console):
     labels = np.asarray(labels)
     name = path.name.lower()
     if name.endswith(".npy"):
-        np.save(path, labels)
+        with atomic_output(path) as temporary:
+            np.save(temporary, labels)
     elif name.endswith((".csv", ".csv.gz")):
         import pandas as pd
 
-        pd.DataFrame({"label": labels}).to_csv(path, index=False)
+        table = _escaped_table(pd.DataFrame({"label": labels}))
+        with atomic_output(path) as temporary:
+            table.to_csv(temporary, index=False)
     else:
         names, codes = np.unique(labels, return_inverse=True)
         if len(names) > 256:
             raise CLIError("more than 256 classes do not fit an IDX label file")
         write_idx(path, codes.astype(np.uint8))
         legend = Path(str(path) + ".names.txt")
-        legend.write_text("".join(f"{i}\t{n}\n" for i, n in enumerate(names)))
+        with atomic_output(legend) as temporary:
+            temporary.write_text(
+                "".join(
+                    f"{i}\t{_escape_undecodable(str(n))}\n" for i, n in enumerate(names)
+                ),
+                encoding="utf-8",
+            )
         console.info(f"label codes: {legend}")
     console.info(f"wrote {len(labels):,} labels to {path}")
 
@@ -433,10 +481,12 @@ def _cmd_vectorize(args, console):
             images = vec.fit_transform(X)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    if args.labels_output and labels is None:
+        raise CLIError("no labels to write: give --labels (or an IDX labels file)")
+    # main() runs the command all-or-nothing: the images appear only together
+    # with their labels.
     _save_images(images, args.output, console)
     if args.labels_output:
-        if labels is None:
-            raise CLIError("no labels to write: give --labels (or an IDX labels file)")
         _save_labels(labels, args.labels_output, console)
     return 0
 
@@ -681,7 +731,7 @@ def _cmd_predict(args, console):
     out["spectrum"] = spectra
     console.info(f"classified {len(out):,} sessions ({timer.seconds:.1f} s)")
     if args.output == "-":
-        out.to_csv(sys.stdout, index=False)
+        _escaped_table(out).to_csv(sys.stdout, index=False)
     else:
         _write_table(out, args.output, console)
     counts = pd.Series(labels).value_counts()
@@ -838,9 +888,10 @@ def _cmd_demo(args, console):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.txt").write_text(
-        "Protocol\n  " + "\n  ".join(protocol) + "\n" + "\n".join(results) + "\n"
-    )
+    with atomic_output(out / "results.txt") as temporary:
+        temporary.write_text(
+            "Protocol\n  " + "\n  ".join(protocol) + "\n" + "\n".join(results) + "\n"
+        )
     if args.save_model:
         import joblib
 
@@ -881,7 +932,8 @@ def _demo_plots(pipe, X_train, X_test, y_test, names, alllayers, out, console):
         )
 
     def save(fig, name):
-        fig.savefig(out / name, dpi=110)
+        with atomic_output(out / name) as temporary:
+            fig.savefig(temporary, dpi=110)
         plt.close(fig)
         console.info(f"wrote {out / name}: {_DEMO_PLOTS[name]}")
 
@@ -1200,7 +1252,9 @@ def main(argv=None):
         return 2
     console = _Console(quiet=args.quiet)
     try:
-        return args.func(args, console)
+        # The outputs of a command appear together, once it has succeeded.
+        with all_or_nothing():
+            return args.func(args, console)
     except CLIError as exc:
         if args.traceback:
             raise
