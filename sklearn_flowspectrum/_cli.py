@@ -523,9 +523,24 @@ def _make_pipeline(args, input_kind):
     return Pipeline(steps)
 
 
-def _cmd_fit(args, console):
-    import joblib
+def _save_model(bundle, path, console, optimizer_state=False):
+    """Write the model bundle; without the optimizer's state unless asked.
 
+    Adam's two moment estimates per weight are twice the size of the network
+    and serve only to resume training: a fresh optimizer (skorch's
+    ``initialize_optimizer``) replaces them, which changes no prediction.
+    """
+    from sklearn_flowspectrum._model_file import dump_model_file
+
+    if not optimizer_state:
+        bundle["pipeline"].named_steps["embedder"].initialize_optimizer()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dump_model_file(bundle, path)
+    console.info(f"saved the model to {path}")
+
+
+def _cmd_fit(args, console):
     captures, idx = _expand_inputs(args.inputs)
     if captures:
         labels = _labels_for(captures, args.labels or "dir")
@@ -598,10 +613,7 @@ def _cmd_fit(args, console):
         "n_bytes": int(args.n_bytes),
         "classes": classes.tolist(),
     }
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(bundle, out)
-    console.info(f"saved the model to {out}")
+    _save_model(bundle, args.output, console, optimizer_state=args.save_optimizer)
     return 0
 
 
@@ -638,13 +650,23 @@ def _hold_out(X, y, captures, args):
 
 
 def _load_model(path):
-    import joblib
+    from sklearn_flowspectrum._model_file import RefusedGlobalError, load_model_file
 
     path = Path(path)
     if not path.is_file():
         raise CLIError(f"{path}: model file not found")
     try:
-        bundle = joblib.load(path)
+        bundle = load_model_file(path)
+    except RefusedGlobalError as exc:
+        if exc.global_name.startswith("joblib."):
+            raise CLIError(
+                f"{path}: a model in the joblib format of an earlier development "
+                "version, which cannot be checked for code before loading; "
+                "train it again with 'flowspectrum fit'"
+            ) from None
+        raise CLIError(
+            f"{path}: {exc}; load models only from a trusted source"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any unpickling error: not a model
         raise CLIError(
             f"{path}: not a model saved by 'flowspectrum fit' ({type(exc).__name__})"
@@ -893,9 +915,7 @@ def _cmd_demo(args, console):
             "Protocol\n  " + "\n  ".join(protocol) + "\n" + "\n".join(results) + "\n"
         )
     if args.save_model:
-        import joblib
-
-        joblib.dump(
+        _save_model(
             {
                 "format": MODEL_FORMAT,
                 "version": MODEL_VERSION,
@@ -907,8 +927,8 @@ def _cmd_demo(args, console):
                 "classes": [int(c) for c in np.unique(y)],
             },
             args.save_model,
+            console,
         )
-        console.info(f"saved the model to {args.save_model}")
     if not args.no_plots:
         _demo_plots(pipe, X_train, X_test, y_test, names, alllayers, out, console)
     return 0
@@ -1168,7 +1188,8 @@ def build_parser():
         parents=[common],
         help="train a model on labelled captures or IDX images and save it",
         description="Train PcapSessionVectorizer -> AMAESpectrumEmbedder -> "
-        "FlowSpectrumClassifier on labelled sessions and save it with joblib.  "
+        "FlowSpectrumClassifier on labelled sessions and save it (a pickle "
+        "file, which joblib.load reads too).  "
         "Captures: a folder per class (the folder name is the label; or "
         "--labels CSV).  IDX: images-idx3 files with labels-idx1 files beside "
         "them (AllLayers images are masked like captures; L7 images are used "
@@ -1176,6 +1197,13 @@ def build_parser():
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture, folder or IDX")
     p.add_argument("-o", "--output", required=True, help="model file (.joblib)")
+    p.add_argument(
+        "--save-optimizer",
+        action="store_true",
+        help="also save the optimizer's state (Adam's moment estimates: twice "
+        "the size of the network) to resume training exactly with partial_fit; "
+        "prediction does not need it",
+    )
     p.add_argument(
         "--test-size",
         type=float,
@@ -1195,9 +1223,15 @@ def build_parser():
         help="classify the sessions of new captures with a saved model",
         description="Classify every session of the given captures (or the rows "
         "of IDX images) and write a CSV: the 5-tuple, the predicted label, its "
-        "probability and the session's spectrum value d(A).",
+        "probability and the session's spectrum value d(A).  A model file is a "
+        "pickle, and loading a pickle can run code: use only models from a "
+        "trusted source (files that name anything beyond what a model of "
+        "'flowspectrum fit' is made of are refused).",
     )
-    p.add_argument("model", help="a model saved by 'flowspectrum fit'")
+    p.add_argument(
+        "model",
+        help="a model saved by 'flowspectrum fit' (from a trusted source only)",
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture, folder or IDX")
     p.add_argument("-o", "--output", default="-", help="CSV file (default: stdout)")
     _add_common_capture_options(p, labels=False)

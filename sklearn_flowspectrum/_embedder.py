@@ -21,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 
+from sklearn_flowspectrum._model_file import restricted_loading, vet_nested_pickle
 from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
 
 __all__ = ["AMAESpectrumEmbedder"]
@@ -319,6 +320,14 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         return super().set_params(**kwargs)
 
     def __setstate__(self, state):
+        vetted = restricted_loading()
+        if vetted:
+            # skorch unpickles module_, criterion_ and optimizer_ from this
+            # nested pickle without restriction: vet it with the model file's
+            # allowlist first, and read its tensors as weights only.
+            vet_nested_pickle(state["__cuda_dependent_attributes__"])
+            torch_load_kwargs = state.get("torch_load_kwargs")
+            state = {**state, "torch_load_kwargs": {"weights_only": True}}
         raw = state.get("device", "auto")
         if raw is not None and str(raw) == "auto":
             # Map tensors saved on a GPU to whatever this machine has.
@@ -332,6 +341,8 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
             super().__setstate__(state)
             if "device_" in self.__dict__:
                 self.__dict__["device_"] = str(self.device)
+        if vetted:
+            self.__dict__["torch_load_kwargs"] = torch_load_kwargs
 
     # ------------------------------------------------------------------
     # sklearn API plumbing
