@@ -523,6 +523,27 @@ def _make_pipeline(args, input_kind):
     return Pipeline(steps)
 
 
+class _TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training, which skorch turns into an early return."""
+
+
+def _check_training_complete(pipe):
+    """Raise :class:`_TrainingInterrupted` when training stopped early.
+
+    skorch's ``partial_fit`` ends training quietly on ``KeyboardInterrupt``
+    (its documented way of stopping: EarlyStopping raises it too, which the
+    command line does not use); an epoch counts once its duration is in the
+    history.
+    """
+    emb = pipe.named_steps["embedder"]
+    done = sum("dur" in epoch for epoch in emb.history_)
+    if done < emb.max_epochs:
+        raise _TrainingInterrupted(
+            f"training stopped after {done} of {emb.max_epochs} epochs; "
+            "no model was saved"
+        )
+
+
 def _save_model(bundle, path, console, optimizer_state=False):
     """Write the model bundle; without the optimizer's state unless asked.
 
@@ -588,6 +609,7 @@ def _cmd_fit(args, console):
             pipe.fit(X_fit, y_fit)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    _check_training_complete(pipe)
     console.info(f"trained in {timer.seconds:.1f} s")
     if held_out is None:
         train_acc = float(np.mean(pipe.predict(X_fit) == y_fit))
@@ -885,6 +907,7 @@ def _cmd_demo(args, console):
     )
     with _Timer() as timer:
         pipe.fit(X_train, y_train)
+    _check_training_complete(pipe)
     console.info(f"trained in {timer.seconds:.0f} s")
 
     per_session = pipe.score(X_test, y_test)
@@ -1193,7 +1216,7 @@ def build_parser():
         "Captures: a folder per class (the folder name is the label; or "
         "--labels CSV).  IDX: images-idx3 files with labels-idx1 files beside "
         "them (AllLayers images are masked like captures; L7 images are used "
-        "as they are).",
+        "as they are).  Ctrl-C stops training without saving (exit status 130).",
     )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="capture, folder or IDX")
     p.add_argument("-o", "--output", required=True, help="model file (.joblib)")
@@ -1300,6 +1323,7 @@ def main(argv=None):
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"flowspectrum {args.command}: error: {message}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"flowspectrum {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        why = f" ({exc})" if str(exc) else ""
+        print(f"flowspectrum {args.command}: interrupted{why}", file=sys.stderr)
         return 130

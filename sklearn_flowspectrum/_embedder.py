@@ -707,6 +707,15 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         Returns
         -------
         self : AMAESpectrumEmbedder
+
+        Notes
+        -----
+        As in skorch, Ctrl-C (``KeyboardInterrupt``) during training stops it
+        without an error: ``fit`` returns the partly trained embedder.  Its
+        ``history_`` tells: an epoch that ran to the end has a ``"dur"``
+        entry, so ``sum("dur" in e for e in history_) < max_epochs`` after an
+        interruption.  ``flowspectrum fit`` checks this and exits with status
+        130 without saving.
         """
         previous = (
             self.__dict__.get("side_"),
@@ -730,7 +739,8 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     def partial_fit(self, X, y=None, classes=None):
         """Continue training for ``max_epochs`` epochs (warm start).
 
-        Fits from scratch when the embedder is not fitted yet.
+        Fits from scratch when the embedder is not fitted yet.  Ctrl-C stops
+        training without an error, as in :meth:`fit`.
 
         Parameters
         ----------
