@@ -166,33 +166,25 @@ def test_undecodable_names_are_written_escaped(capsys, tmp_path, undecodable):
     assert sessions["file"].str.endswith("cl\\xffss/caf\\xff.pcap").all()
     assert (sessions["label"] == "cl\\xffss").all()
 
+    for images, labels in (
+        ("images-idx3-ubyte", "labels-idx1-ubyte"),
+        ("v.npy", "l.csv"),
+    ):
+        code, _, err = run(
+            capsys,
+            "vectorize",
+            undecodable,
+            "--labels",
+            "dir",
+            "-o",
+            tmp_path / images,
+            "--labels-output",
+            tmp_path / labels,
+        )
+        assert code == 0, err
     legend = tmp_path / "labels-idx1-ubyte.names.txt"
-    code, _, err = run(
-        capsys,
-        "vectorize",
-        undecodable,
-        "--labels",
-        "dir",
-        "-o",
-        tmp_path / "images-idx3-ubyte",
-        "--labels-output",
-        tmp_path / "labels-idx1-ubyte",
-    )
-    assert code == 0, err
     assert legend.read_text(encoding="utf-8") == "0\tcl\\xffss\n"
     assert read_idx(tmp_path / "labels-idx1-ubyte").tolist() == [0] * 29
-    code, _, err = run(
-        capsys,
-        "vectorize",
-        undecodable,
-        "--labels",
-        "dir",
-        "-o",
-        tmp_path / "v.npy",
-        "--labels-output",
-        tmp_path / "l.csv",
-    )
-    assert code == 0, err
     assert (pd.read_csv(tmp_path / "l.csv")["label"] == "cl\\xffss").all()
 
 
