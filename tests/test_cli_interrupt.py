@@ -20,6 +20,8 @@ from sklearn_flowspectrum import _cli
 from tests.test_cli import FAST, idx_pair, run
 
 _ = idx_pair  # a fixture
+# One optimizer step per epoch on the 48 sessions (the network is big).
+ONE_STEP = [*FAST, "--batch-size", "64"]
 
 
 class _CtrlCAtEpoch(Callback):
@@ -52,7 +54,7 @@ def test_ctrl_c_in_fit_exits_130_and_keeps_the_model(
 ):
     model = tmp_path / "model.joblib"
     model.write_bytes(b"a good model")
-    argv = ["fit", idx_pair["alllayers"], "-o", model, *FAST, "--epochs", "5"]
+    argv = ["fit", idx_pair["alllayers"], "-o", model, *ONE_STEP, "--epochs", "5"]
     code, _, err = run(capsys, *argv)
     assert code == 130, err
     assert err.strip().splitlines()[-1] == (
@@ -71,7 +73,7 @@ def test_ctrl_c_in_demo_exits_130_and_writes_nothing(
     model = tmp_path / "demo.joblib"
     argv = ["demo", "--n-per-class", "6", "--no-plots", "--out", out]
     code, stdout, err = run(
-        capsys, *argv, "--save-model", model, *FAST, "--epochs", "3"
+        capsys, *argv, "--save-model", model, *ONE_STEP, "--epochs", "3"
     )
     assert code == 130, err
     assert "training stopped after 2 of 3 epochs" in err
@@ -83,7 +85,7 @@ def test_ctrl_c_in_demo_exits_130_and_writes_nothing(
 def test_sigint_during_fit(tmp_path, idx_pair):
     model = tmp_path / "model.joblib"
     model.write_bytes(b"a good model")
-    argv = ["fit", idx_pair["alllayers"], "-o", model, *FAST, "--epochs", "100000"]
+    argv = ["fit", idx_pair["alllayers"], "-o", model, *ONE_STEP, "--epochs", "100000"]
     process = subprocess.Popen(
         [sys.executable, "-m", "sklearn_flowspectrum", *map(str, argv)],
         stdout=subprocess.PIPE,

@@ -31,6 +31,8 @@ from sklearn_flowspectrum._model_file import (
 from tests.test_cli import FAST, OICQ, assert_one_line_error, idx_pair, run
 
 _ = idx_pair  # a fixture
+# One optimizer step per epoch on the 48 sessions (the network is big).
+ONE_STEP = [*FAST, "--batch-size", "64"]
 
 
 class _WritesMarker:
@@ -50,7 +52,8 @@ def models(idx_pair, tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
     lean, full = folder / "lean.joblib", folder / "full.joblib"
     images = str(idx_pair["alllayers"])
-    assert main(["-q", "fit", images, "-o", str(full), "--save-optimizer", *FAST]) == 0
+    argv = ["-q", "fit", images, "-o", str(full), "--save-optimizer", *ONE_STEP]
+    assert main(argv) == 0
     _save_model(load_model_file(full), lean, _Console(quiet=True))
     return lean, full
 
