@@ -170,6 +170,12 @@ def test_predict_writes_undecodable_capture_names_escaped(models, tmp_path, caps
     assert files.str.endswith("caf\\xff.pcap").all() and len(files) > 0
 
 
+def test_predict_help_says_trusted_source(capsys):
+    code, out, _ = run(capsys, "predict", "--help")
+    assert code == 0
+    assert "trusted source" in " ".join(out.split())
+
+
 def test_allowlist_names_no_code_runner():
     for name in (
         ("builtins", "eval"),
