@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn_flowspectrum._atomic import all_or_nothing, atomic_output
 from sklearn_flowspectrum._version import __version__
 
 MODEL_FORMAT = "sklearn_flowspectrum.model"
@@ -413,14 +414,51 @@ def _check_images_path(path):
         )
 
 
+def _escape_undecodable(text):
+    """``text`` as valid UTF-8: each undecodable byte of a file name as ``\\xNN``.
+
+    Python reads such bytes of a file name as lone surrogates (PEP 383),
+    which no UTF-8 file can hold.
+    """
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that stand for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _escaped_table(table):
+    """``table`` with :func:`_escape_undecodable` applied to its text cells."""
+    from pandas.api.types import is_string_dtype
+
+    columns = {
+        name: table[name].map(
+            lambda v: _escape_undecodable(v) if isinstance(v, str) else v
+        )
+        for name in table.columns
+        if is_string_dtype(table[name].dtype)  # object and str columns
+    }
+    return table.assign(**columns) if columns else table
+
+
 def _write_table(table, path, console):
     _check_table_path(path)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.name.lower().endswith(".parquet"):
-        table.to_parquet(path, index=False)
-    else:
-        table.to_csv(path, index=False)
+    table = _escaped_table(table)
+    try:
+        with atomic_output(path) as temporary:
+            if path.name.lower().endswith(".parquet"):
+                table.to_parquet(temporary, index=False)
+            else:
+                table.to_csv(temporary, index=False)
+    except (ValueError, TypeError) as exc:  # incl. pyarrow's ArrowInvalid
+        raise CLIError(f"{path}: cannot write the table ({exc})") from None
     console.info(f"wrote {len(table):,} rows to {path}")
 
 
@@ -470,7 +508,8 @@ def _save_images(images, path, console):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.name.lower().endswith(".npy"):
-        np.save(path, images)
+        with atomic_output(path) as temporary:
+            np.save(temporary, images)
     else:
         # USTC-TK2016 stores square images as (n, side, side).
         side = int(round(np.sqrt(images.shape[1])))
@@ -491,11 +530,14 @@ def _save_labels(labels, path, console):
         labels = labels.astype(str)
     name = path.name.lower()
     if name.endswith(".npy"):
-        np.save(path, labels)
+        with atomic_output(path) as temporary:
+            np.save(temporary, labels)
     elif name.endswith((".csv", ".csv.gz")):
         import pandas as pd
 
-        pd.DataFrame({"label": labels}).to_csv(path, index=False)
+        table = _escaped_table(pd.DataFrame({"label": labels}))
+        with atomic_output(path) as temporary:
+            table.to_csv(temporary, index=False)
     elif labels.dtype.kind in "iu" and np.all((labels >= 0) & (labels < 256)):
         # Codes already (labels of published IDX files): kept as they are.
         write_idx(path, labels.astype(np.uint8))
@@ -505,12 +547,13 @@ def _save_labels(labels, path, console):
         if len(names) > 256:
             raise CLIError("more than 256 classes do not fit an IDX label file")
         try:
-            legend_text = _legend_text([str(n) for n in names])
+            legend_text = _legend_text([_escape_undecodable(str(n)) for n in names])
         except ValueError as exc:
             raise CLIError(str(exc)) from None
         write_idx(path, codes.astype(np.uint8))
         legend = _legend_path(path)
-        legend.write_text(legend_text, encoding="utf-8")
+        with atomic_output(legend) as temporary:
+            temporary.write_text(legend_text, encoding="utf-8")
         console.info(f"label codes: {legend}")
     console.info(f"wrote {len(labels):,} labels to {path}")
 
@@ -536,13 +579,15 @@ def _cmd_vectorize(args, console):
             images = vec.fit_transform(X)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    if args.labels_output and labels is None:
+        raise CLIError(
+            "no labels to write: give --labels FILE (or a labels-idx1 file "
+            "beside the images-idx3 file)"
+        )
+    # main() runs the command all-or-nothing: the images appear only together
+    # with their labels.
     _save_images(images, args.output, console)
     if args.labels_output:
-        if labels is None:
-            raise CLIError(
-                "no labels to write: give --labels FILE (or a labels-idx1 file "
-                "beside the images-idx3 file)"
-            )
         _save_labels(labels, args.labels_output, console)
     return 0
 
@@ -579,9 +624,45 @@ def _make_pipeline(args, input_kind):
     return Pipeline(steps)
 
 
-def _cmd_fit(args, console):
-    import joblib
+class _TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C during training, which skorch turns into an early return."""
 
+
+def _check_training_complete(pipe):
+    """Raise :class:`_TrainingInterrupted` when training stopped early.
+
+    skorch's ``partial_fit`` ends training quietly on ``KeyboardInterrupt``
+    (its documented way of stopping: EarlyStopping raises it too, which the
+    command line does not use); an epoch counts once its duration is in the
+    history.
+    """
+    emb = pipe.named_steps["embedder"]
+    done = sum("dur" in epoch for epoch in emb.history_)
+    if done < emb.max_epochs:
+        raise _TrainingInterrupted(
+            f"training stopped after {done} of {emb.max_epochs} epochs; "
+            "no model was saved"
+        )
+
+
+def _save_model(bundle, path, console, optimizer_state=False):
+    """Write the model bundle; without the optimizer's state unless asked.
+
+    Adam's two moment estimates per weight are twice the size of the network
+    and serve only to resume training: a fresh optimizer (skorch's
+    ``initialize_optimizer``) replaces them, which changes no prediction.
+    """
+    from sklearn_flowspectrum._model_file import dump_model_file
+
+    if not optimizer_state:
+        bundle["pipeline"].named_steps["embedder"].initialize_optimizer()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dump_model_file(bundle, path)
+    console.info(f"saved the model to {path}")
+
+
+def _cmd_fit(args, console):
     captures, idx = _expand_inputs(args.inputs)
     if captures:
         labels = _labels_for(captures, args.labels)
@@ -624,6 +705,7 @@ def _cmd_fit(args, console):
             pipe.fit(X_fit, y_fit)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
+    _check_training_complete(pipe)
     console.info(f"trained in {timer.seconds:.1f} s")
     if held_out is None:
         train_acc = float(np.mean(pipe.predict(X_fit) == y_fit))
@@ -649,10 +731,7 @@ def _cmd_fit(args, console):
         "n_bytes": int(args.n_bytes),
         "classes": classes.tolist(),
     }
-    out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(bundle, out)
-    console.info(f"saved the model to {out}")
+    _save_model(bundle, args.output, console, optimizer_state=args.save_optimizer)
     return 0
 
 
@@ -689,13 +768,23 @@ def _hold_out(X, y, captures, args):
 
 
 def _load_model(path):
-    import joblib
+    from sklearn_flowspectrum._model_file import RefusedGlobalError, load_model_file
 
     path = Path(path)
     if not path.is_file():
         raise CLIError(f"{path}: model file not found")
     try:
-        bundle = joblib.load(path)
+        bundle = load_model_file(path)
+    except RefusedGlobalError as exc:
+        if exc.global_name.startswith("joblib."):
+            raise CLIError(
+                f"{path}: a model in the joblib format of an earlier development "
+                "version, which cannot be checked for code before loading; "
+                "train it again with 'flowspectrum fit'"
+            ) from None
+        raise CLIError(
+            f"{path}: {exc}; load models only from a trusted source"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - any unpickling error: not a model
         raise CLIError(
             f"{path}: not a model saved by 'flowspectrum fit' ({type(exc).__name__})"
@@ -786,7 +875,7 @@ def _cmd_predict(args, console):
     out["spectrum"] = spectra
     console.info(f"classified {len(out):,} sessions ({timer.seconds:.1f} s)")
     if args.output == "-":
-        out.to_csv(sys.stdout, index=False)
+        _escaped_table(out).to_csv(sys.stdout, index=False)
     else:
         _write_table(out, args.output, console)
     counts = pd.Series(labels).value_counts()
@@ -918,6 +1007,7 @@ def _cmd_demo(args, console):
     )
     with _Timer() as timer:
         pipe.fit(X_train, y_train)
+    _check_training_complete(pipe)
     console.info(f"trained in {timer.seconds:.0f} s")
 
     per_session = pipe.score(X_test, y_test)
@@ -943,13 +1033,12 @@ def _cmd_demo(args, console):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.txt").write_text(
-        "Protocol\n  " + "\n  ".join(protocol) + "\n" + "\n".join(results) + "\n"
-    )
+    with atomic_output(out / "results.txt") as temporary:
+        temporary.write_text(
+            "Protocol\n  " + "\n  ".join(protocol) + "\n" + "\n".join(results) + "\n"
+        )
     if args.save_model:
-        import joblib
-
-        joblib.dump(
+        _save_model(
             {
                 "format": MODEL_FORMAT,
                 "version": MODEL_VERSION,
@@ -961,8 +1050,8 @@ def _cmd_demo(args, console):
                 "classes": [int(c) for c in np.unique(y)],
             },
             args.save_model,
+            console,
         )
-        console.info(f"saved the model to {args.save_model}")
     if not args.no_plots:
         _demo_plots(pipe, X_train, X_test, y_test, names, alllayers, out, console)
     return 0
@@ -986,7 +1075,8 @@ def _demo_plots(pipe, X_train, X_test, y_test, names, alllayers, out, console):
         )
 
     def save(fig, name):
-        fig.savefig(out / name, dpi=110)
+        with atomic_output(out / name) as temporary:
+            fig.savefig(temporary, dpi=110)
         plt.close(fig)
         console.info(f"wrote {out / name}: {_DEMO_PLOTS[name]}")
 
@@ -1230,17 +1320,26 @@ def build_parser():
         parents=[common],
         help="train a model on labelled captures or IDX images and save it",
         description="Train PcapSessionVectorizer -> AMAESpectrumEmbedder -> "
-        "FlowSpectrumClassifier on labelled sessions and save it with joblib.  "
+        "FlowSpectrumClassifier on labelled sessions and save it (a pickle "
+        "file, which joblib.load reads too).  "
         "Captures: a folder per class (the folder name is the label; or "
         "--labels CSV).  Images: IDX images-idx3 files with labels-idx1 files "
         "beside them, or what 'vectorize' wrote (.npy or IDX) with "
         "--labels FILE (AllLayers images are masked like captures; L7 images "
-        "are used as they are).",
+        "are used as they are).  Ctrl-C stops training without saving (exit "
+        "status 130).",
     )
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
     )
     p.add_argument("-o", "--output", required=True, help="model file (.joblib)")
+    p.add_argument(
+        "--save-optimizer",
+        action="store_true",
+        help="also save the optimizer's state (Adam's moment estimates: twice "
+        "the size of the network) to resume training exactly with partial_fit; "
+        "prediction does not need it",
+    )
     p.add_argument(
         "--test-size",
         type=float,
@@ -1260,9 +1359,15 @@ def build_parser():
         help="classify the sessions of new captures with a saved model",
         description="Classify every session of the given captures (or the rows "
         "of IDX images) and write a CSV: the 5-tuple, the predicted label, its "
-        "probability and the session's spectrum value d(A).",
+        "probability and the session's spectrum value d(A).  A model file is a "
+        "pickle, and loading a pickle can run code: use only models from a "
+        "trusted source (files that name anything beyond what a model of "
+        "'flowspectrum fit' is made of are refused).",
     )
-    p.add_argument("model", help="a model saved by 'flowspectrum fit'")
+    p.add_argument(
+        "model",
+        help="a model saved by 'flowspectrum fit' (from a trusted source only)",
+    )
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
     )
@@ -1319,7 +1424,9 @@ def main(argv=None):
         return 2
     console = _Console(quiet=args.quiet)
     try:
-        return args.func(args, console)
+        # The outputs of a command appear together, once it has succeeded.
+        with all_or_nothing():
+            return args.func(args, console)
     except CLIError as exc:
         if args.traceback:
             raise
@@ -1331,6 +1438,7 @@ def main(argv=None):
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"flowspectrum {args.command}: error: {message}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print(f"flowspectrum {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        why = f" ({exc})" if str(exc) else ""
+        print(f"flowspectrum {args.command}: interrupted{why}", file=sys.stderr)
         return 130

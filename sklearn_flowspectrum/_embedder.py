@@ -21,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 
+from sklearn_flowspectrum._model_file import restricted_loading, vet_nested_pickle
 from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
 
 __all__ = ["AMAESpectrumEmbedder"]
@@ -321,6 +322,14 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         return super().set_params(**kwargs)
 
     def __setstate__(self, state):
+        vetted = restricted_loading()
+        if vetted:
+            # skorch unpickles module_, criterion_ and optimizer_ from this
+            # nested pickle without restriction: vet it with the model file's
+            # allowlist first, and read its tensors as weights only.
+            vet_nested_pickle(state["__cuda_dependent_attributes__"])
+            torch_load_kwargs = state.get("torch_load_kwargs")
+            state = {**state, "torch_load_kwargs": {"weights_only": True}}
         raw = state.get("device", "auto")
         if raw is not None and str(raw) == "auto":
             # Map tensors saved on a GPU to whatever this machine has.
@@ -334,6 +343,8 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
             super().__setstate__(state)
             if "device_" in self.__dict__:
                 self.__dict__["device_"] = str(self.device)
+        if vetted:
+            self.__dict__["torch_load_kwargs"] = torch_load_kwargs
 
     # ------------------------------------------------------------------
     # sklearn API plumbing
@@ -698,6 +709,15 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         Returns
         -------
         self : AMAESpectrumEmbedder
+
+        Notes
+        -----
+        As in skorch, Ctrl-C (``KeyboardInterrupt``) during training stops it
+        without an error: ``fit`` returns the partly trained embedder.  Its
+        ``history_`` tells: an epoch that ran to the end has a ``"dur"``
+        entry, so ``sum("dur" in e for e in history_) < max_epochs`` after an
+        interruption.  ``flowspectrum fit`` checks this and exits with status
+        130 without saving.
         """
         previous = (
             self.__dict__.get("side_"),
@@ -721,7 +741,8 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     def partial_fit(self, X, y=None, classes=None):
         """Continue training for ``max_epochs`` epochs (warm start).
 
-        Fits from scratch when the embedder is not fitted yet.
+        Fits from scratch when the embedder is not fitted yet.  Ctrl-C stops
+        training without an error, as in :meth:`fit`.
 
         Parameters
         ----------

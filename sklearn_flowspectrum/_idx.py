@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sklearn_flowspectrum._atomic import atomic_output
+
 __all__ = ["load_idx_pair", "read_idx", "write_idx"]
 
 # IDX element type code -> big-endian numpy dtype (the codes of the MNIST spec).
@@ -140,6 +142,12 @@ def write_idx(path, array, *, compress=None):
     compress : bool, default=None
         Gzip the file.  ``None`` compresses when the name ends in ``.gz``.
 
+    Notes
+    -----
+    The file is written to a temporary file in the same folder and renamed
+    to ``path`` when complete: an error leaves no partial file, and a file
+    already at ``path`` stays as it was.
+
     Examples
     --------
     >>> import numpy as np, tempfile, os
@@ -169,8 +177,8 @@ def write_idx(path, array, *, compress=None):
     if compress:
         # mtime=0 makes the output reproducible byte for byte.
         payload = gzip.compress(payload, mtime=0)
-    with open(path, "wb") as f:
-        f.write(payload)
+    with atomic_output(path) as temporary:
+        temporary.write_bytes(payload)
 
 
 def load_idx_pair(images_path, labels_path=None, *, flatten=True):

@@ -92,6 +92,52 @@ def test_write_rejects_unsupported(tmp_path):
         write_idx(tmp_path / "x", np.uint8(3))
 
 
+class _HalfThenDiskFull:
+    """A file whose first write stores half its data, then fails."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.f.close()
+
+    def write(self, data):
+        self.f.write(data[: len(data) // 2])
+        self.f.flush()
+        raise OSError(28, "No space left on device")
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_write_failure_leaves_no_partial_file(tmp_path, monkeypatch, existing):
+    import builtins
+    import io
+
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    if existing:
+        write_idx(path, np.ones((2, 28, 28), dtype=np.uint8))
+    before = path.read_bytes() if existing else None
+    real_open = builtins.open
+
+    def failing_open(file, mode="r", *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if "w" in mode and str(file).endswith(path.name):
+            return _HalfThenDiskFull(f)
+        return f
+
+    monkeypatch.setattr(builtins, "open", failing_open)
+    monkeypatch.setattr(io, "open", failing_open)
+    with pytest.raises(OSError, match="No space left") as info:
+        write_idx(path, np.zeros((3, 28, 28), dtype=np.uint8))
+    monkeypatch.undo()
+    assert str(path) in str(info.value)
+    assert path.exists() == existing
+    assert (path.read_bytes() if existing else None) == before
+    assert [p.name for p in tmp_path.iterdir()] == ([path.name] if existing else [])
+
+
 def test_load_idx_pair(tmp_path):
     images = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
     write_idx(tmp_path / "t10k-images-idx3-ubyte", images)
