@@ -89,6 +89,18 @@ def _mask_arg(text):
     return parts
 
 
+def _n_jobs_arg(text):
+    try:
+        n_jobs = int(text)
+    except ValueError:
+        n_jobs = 0
+    if n_jobs == 0:
+        raise argparse.ArgumentTypeError(
+            f"must be a non-zero integer (-1: all cores), got {text!r}"
+        )
+    return n_jobs
+
+
 def _mask_text(mask):
     return mask if isinstance(mask, str) else ",".join(mask)
 
@@ -940,9 +952,9 @@ def _add_common_capture_options(p, labels=True):
     )
     p.add_argument(
         "--n-jobs",
-        type=int,
+        type=_n_jobs_arg,
         default=None,
-        help="read this many captures in parallel (-1: all cores)",
+        help="read this many captures in parallel (-1: all cores, -2: all but one)",
     )
     p.add_argument(
         "--drop-empty",
