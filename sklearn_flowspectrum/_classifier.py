@@ -25,6 +25,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from sklearn_flowspectrum._validation import read_by_position, spectrum_feature_names
+
 __all__ = [
     "FlowSpectrumClassifier",
     "group_of_k_accuracy_score",
@@ -516,6 +518,9 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
+        The embedder's positional names (``spectrum0``, ...) are read by
+        position, so switching ``set_output`` on a fitted pipeline does not
+        warn; other names must match, as in scikit-learn.
 
     See Also
     --------
@@ -843,6 +848,7 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_X(self, X):
         check_is_fitted(self)
+        X = read_by_position(self, X, spectrum_feature_names)
         return validate_data(self, X, dtype=np.float64, reset=False)
 
     def predict_log_proba(self, X):

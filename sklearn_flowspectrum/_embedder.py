@@ -22,6 +22,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 
 from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
+from sklearn_flowspectrum._validation import (
+    byte_feature_names,
+    read_by_position,
+    spectrum_feature_names,
+)
 
 __all__ = ["AMAESpectrumEmbedder"]
 
@@ -174,6 +179,11 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         Class labels seen in ``fit`` (only when ``y`` was given).
     n_features_in_ : int
         Number of bytes per session seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names seen in ``fit``, when ``X`` was a DataFrame.  The
+        vectorizer's positional names (``byte0``, ``byte1``, ...) are read by
+        position, so switching ``set_output`` on a fitted pipeline does not
+        warn; other names must match, as in scikit-learn.
     side_ : int
         Side of the square image the bytes are laid out on
         (``ceil(sqrt(n_features_in_))``; missing positions are zero).
@@ -397,11 +407,13 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self, "n_features_in_")
-        return np.asarray(["spectrum0"], dtype=object)
+        return spectrum_feature_names(1)
 
     # ------------------------------------------------------------------
     # data
     def _check_X(self, X, reset):
+        if not reset:
+            X = read_by_position(self, X, byte_feature_names)
         X = validate_data(
             self,
             X,
@@ -419,7 +431,13 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         """(n, n_bytes) array -> (n, 1, side, side) tensor on ``device``."""
         side = self.side_
         n, n_bytes = X.shape
-        t = torch.from_numpy(np.ascontiguousarray(X))
+        X = np.ascontiguousarray(X)
+        if not X.flags.writeable:
+            # torch cannot share read-only memory (pandas' output, a
+            # read-only memmap) and warns; the images are only read, but a
+            # copy is the one way to hand them over without the warning.
+            X = X.copy()
+        t = torch.from_numpy(X)
         if n_bytes != side * side:
             t = torch.nn.functional.pad(t, (0, side * side - n_bytes))
         t = t.view(n, 1, side, side)

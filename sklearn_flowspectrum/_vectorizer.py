@@ -30,6 +30,7 @@ from sklearn_flowspectrum._layouts import (
     resolve_mask,
     rows_byte_map,
 )
+from sklearn_flowspectrum._validation import byte_feature_names
 
 __all__ = ["PcapSessionVectorizer"]
 
@@ -277,7 +278,7 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
-        return np.asarray([f"byte{i}" for i in range(self.n_features_out_)], object)
+        return byte_feature_names(self.n_features_out_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
