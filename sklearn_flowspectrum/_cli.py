@@ -23,7 +23,6 @@ from sklearn_flowspectrum._version import __version__
 MODEL_FORMAT = "sklearn_flowspectrum.model"
 MODEL_VERSION = 1
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
-PCAP_ROW_MAGIC = bytes.fromhex("a1b2c3d4")
 # Columns of the session table that hold packet bytes: not written to CSV.
 _BYTE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len")
 _MASK_HELP = (
@@ -305,9 +304,9 @@ def _labels_beside(path):
 
 def _are_pcap_rows(X):
     """Share of rows that start like a USTC-TK2016 AllLayers image."""
-    if X.shape[1] < 24:
-        return 0.0
-    return float(np.mean((X[:, :4] == np.frombuffer(PCAP_ROW_MAGIC, np.uint8)).all(1)))
+    from sklearn_flowspectrum._layouts import pcap_row_mask
+
+    return float(np.mean(pcap_row_mask(X))) if len(X) else 0.0
 
 
 def _check_table_path(path):

@@ -21,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 
+from sklearn_flowspectrum._layouts import PCAP_GLOBAL_LEN, mostly_pcap_rows
 from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
 from sklearn_flowspectrum._validation import (
     byte_feature_names,
@@ -184,6 +185,12 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         vectorizer's positional names (``byte0``, ``byte1``, ...) are read by
         position, so switching ``set_output`` on a fitted pipeline does not
         warn; other names must match, as in scikit-learn.
+    pcap_images_ : bool
+        Whether most training images start with a pcap global header
+        (USTC-TK2016 AllLayers rows; the vectorizer's ``"ustc"`` layout of
+        all layers).  ``transform`` and ``partial_fit`` raise a ``ValueError``
+        on images of the other kind: L7 payloads or frames where the model
+        learned pcap images, or the other way round.
     side_ : int
         Side of the square image the bytes are laid out on
         (``ceil(sqrt(n_features_in_))``; missing positions are zero).
@@ -423,8 +430,24 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         )
         if X.dtype != np.uint8:
             X = X.astype(np.float32, copy=False)
+        pcap = mostly_pcap_rows(X[:, :PCAP_GLOBAL_LEN])
         if reset:
             self.side_ = int(math.ceil(math.sqrt(X.shape[1])))
+            self.pcap_images_ = pcap
+        elif pcap != self.__dict__.get("pcap_images_", pcap):
+            # Same width, another kind of image: AllLayers (pcap file) rows
+            # against L7 payloads or frames.  The numbers would be garbage.
+            kinds = {
+                True: "images that start with a pcap header (AllLayers rows, "
+                "the vectorizer's 'ustc' layout of all layers)",
+                False: "images without a pcap header (e.g. L7 payload rows, "
+                "the 'frames' or 'packets' layout)",
+            }
+            raise ValueError(
+                f"AMAESpectrumEmbedder was fitted on {kinds[self.pcap_images_]}, "
+                f"but X holds {kinds[pcap]}; make them the way the training "
+                "images were made"
+            )
         return X
 
     def _to_images(self, X, device=None):

@@ -192,3 +192,22 @@ def test_other_column_names_are_still_checked(iscx_rows):
     clf = FlowSpectrumClassifier().fit(emb.transform(images), y)
     with pytest.warns(UserWarning, match="X has feature names"):
         clf.predict(pd.DataFrame(emb.transform(images), columns=["d"]))
+
+
+def test_pipelines_refuse_rows_unlike_their_training_data(sessions, iscx_rows):
+    alllayers, _ = iscx_rows
+    l7, l7_y = load_iscx_vpn2016_sample(representation="l7", return_X_y=True)
+    on_l7 = make_pipeline(_embedder(), FlowSpectrumClassifier()).fit(
+        l7[:60], l7_y[:60]
+    )
+    with pytest.raises(ValueError, match="fitted on images without a pcap header"):
+        on_l7.predict(alllayers)
+    on_captures = make_pipeline(
+        PcapSessionVectorizer(), _embedder(), FlowSpectrumClassifier()
+    ).fit(sessions, sessions["label"])
+    with pytest.raises(ValueError, match="X holds rows without a pcap header"):
+        on_captures.predict(l7[:5])
+    with pytest.raises(ValueError, match="X holds rows of 500 bytes"):
+        on_captures.predict(alllayers[:, :500])
+    # AllLayers rows are images of the same kind as the captures' sessions.
+    assert on_captures.predict(alllayers).shape == (len(alllayers),)
