@@ -151,7 +151,7 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout and batch order (the global torch
         RNG state is restored afterwards).  With an int, CPU training is
-        reproducible.
+        reproducible for a given number of torch threads; see Notes.
     train_split : callable or None, default=None
         skorch's validation split, e.g. ``skorch.dataset.ValidSplit(0.2)``;
         None trains on all data.  Use with callbacks such as
@@ -214,6 +214,17 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     ``uint8`` (divided by 255); other dtypes are converted to ``float32``
     unchanged.  The reconstruction head ends in a sigmoid, so values outside
     [0, 1] cannot be reconstructed.
+
+    Reproducibility: with an int ``random_state``, two CPU fits with the same
+    data and the same number of torch threads (``torch.get_num_threads()``)
+    give identical spectra.  Another thread count gives other spectra:
+    PyTorch's parallel reductions (loss means, oneDNN's convolution
+    gradients) add in another order, and the last-bit differences grow with
+    training (``benchmarks/bench_thread_determinism.py``).  The count changes
+    with the machine, ``OMP_NUM_THREADS`` and joblib workers (e.g.
+    ``cross_val_score(..., n_jobs=2)``); fix it with
+    ``torch.set_num_threads`` to reproduce a fit.  CUDA training is not
+    reproducible (tag ``non_deterministic``).
 
     ``predict``/``predict_proba`` of ``NeuralNet`` are not offered: this is a
     transformer; classify its output with a classifier on the spectrum.
@@ -354,8 +365,11 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     # sklearn API plumbing
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # Seeded CPU training is reproducible; CUDA kernels (atomics in the
-        # convolution backward pass) are not.
+        # Seeded CPU training is reproducible for a fixed number of torch
+        # threads, which is what sklearn's checks compare (two fits in one
+        # process); across thread counts it is not (see the class Notes), a
+        # property of the environment that no tag expresses.  CUDA kernels
+        # (atomics in the convolution backward pass) are not reproducible.
         tags.non_deterministic = torch.device(self.device).type != "cpu"
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float32"]

@@ -80,6 +80,21 @@ def test_seeded_training_is_reproducible(data):
     assert torch.equal(torch.rand(1), expected)
 
 
+@pytest.mark.parametrize("labelled", [True, False])
+def test_seeded_cpu_fit_is_reproducible_for_a_fixed_thread_count(data, labelled):
+    # What holds on a CPU: same seed, same data, same number of threads ->
+    # the same spectra bit for bit (the test above: one thread).  Another
+    # thread count may change the last bits (the class Notes, the user guide).
+    X, y = data
+    y = y if labelled else None
+    torch.set_num_threads(2)  # the autouse fixture restores the count
+    first = _emb(max_epochs=2, device="cpu").fit(X, y).transform(X)
+    again = _emb(max_epochs=2, device="cpu").fit(X, y).transform(X)
+    np.testing.assert_array_equal(first, again)
+    assert not _emb(device="cpu").__sklearn_tags__().non_deterministic
+    assert _emb(device="cuda").__sklearn_tags__().non_deterministic
+
+
 def test_training_reduces_loss(data):
     X, y = data
     emb = _emb(max_epochs=6, lr=3e-3).fit(X, y)
