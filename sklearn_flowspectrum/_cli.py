@@ -92,8 +92,8 @@ def _n_jobs_arg(text):
     try:
         n_jobs = int(text)
     except ValueError:
-        n_jobs = 0
-    if n_jobs == 0:
+        n_jobs = None
+    if not n_jobs:  # not a number, or 0 (no workers at all)
         raise argparse.ArgumentTypeError(
             f"must be a non-zero integer (-1: all cores), got {text!r}"
         )

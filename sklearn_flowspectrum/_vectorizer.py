@@ -92,10 +92,11 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
         ``n_bytes``.
     layers_, layout_, packet_bytes_ : str, str, int
         ``layers``, ``layout`` and ``packet_bytes`` at ``fit``.
-    input_kind_ : {"table", "paths", "pcap_rows", "other_rows"}
+    input_kind_ : {"table", "paths", "pcap_rows", "other_rows"} or None
         What ``fit`` was given: a session table, per-session capture files,
         rows that start with a pcap header (USTC-TK2016 AllLayers rows) or
-        other rows (e.g. published L7 payload rows, passed through).
+        other rows (e.g. published L7 payload rows, passed through); None
+        for an empty array of rows.
     n_row_bytes_ : int or None
         Width of the rows given to ``fit``; None for tables and files.
 
@@ -270,8 +271,8 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
                 "step was fitted on. Call fit again"
             )
         kind, width = _describe_input(X)
-        if width == 0:
-            return
+        if kind is None or self.input_kind_ is None:
+            return  # no rows on one side: nothing to image, or nothing known
         sessions = ("table", "paths", "pcap_rows")
         if (kind in sessions) != (self.input_kind_ in sessions):
             raise ValueError(
@@ -522,15 +523,15 @@ def _describe_input(X):
     """``(kind, width)``: ``_input_kind``, with rows told apart by content.
 
     ``kind`` is ``"table"``, ``"paths"``, ``"pcap_rows"`` (most rows start
-    with a pcap global header) or ``"other_rows"``; ``width`` is the row
-    width (0 for no rows), None for tables and paths.
+    with a pcap global header), ``"other_rows"`` or None (no rows to tell);
+    ``width`` is the row width, None for tables and paths.
     """
     kind = _input_kind(X)
     if kind != "rows":
         return kind, None
     rows = _as_rows(X)
     if not rows.shape[0]:
-        return "other_rows", 0
+        return None, rows.shape[1]
     return ("pcap_rows" if mostly_pcap_rows(rows) else "other_rows"), rows.shape[1]
 
 

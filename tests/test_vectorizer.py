@@ -281,6 +281,8 @@ def test_transform_refuses_input_unlike_the_fit(table):
     wide = np.pad(rows, ((0, 0), (0, 200)))
     np.testing.assert_array_equal(on_table.transform(wide), on_table.transform(rows))
     assert on_narrow.transform(rows[:, :500]).shape == (3, 784)
+    # No rows: nothing to image, nothing to refuse.
+    assert on_table.transform(np.zeros((0, 500), np.uint8)).shape == (0, 784)
 
 
 @pytest.mark.parametrize(
