@@ -9,6 +9,7 @@ values not seen in training, a set-level (group) decision, and an optional
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -23,6 +24,8 @@ from sklearn.utils.validation import (
     check_is_fitted,
     validate_data,
 )
+
+from sklearn_flowspectrum._validation import read_by_position, spectrum_feature_names
 
 __all__ = [
     "FlowSpectrumClassifier",
@@ -515,6 +518,9 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
 
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when X has string feature names.
+        The embedder's positional names (``spectrum0``, ...) are read by
+        position, so switching ``set_output`` on a fitted pipeline does not
+        warn; other names must match, as in scikit-learn.
 
     See Also
     --------
@@ -842,6 +848,7 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
 
     def _validate_X(self, X):
         check_is_fitted(self)
+        X = read_by_position(self, X, spectrum_feature_names)
         return validate_data(self, X, dtype=np.float64, reset=False)
 
     def predict_log_proba(self, X):
@@ -1112,6 +1119,12 @@ def group_of_k_accuracy_score(
     score : float
         Fraction of groups classified correctly.
 
+    Warns
+    -----
+    UserWarning
+        When a class has fewer than ``k`` sessions: its groups repeat the
+        same few sessions.  The warning names those classes and counts.
+
     See Also
     --------
     make_group_of_k_scorer : The same as a scorer for ``cross_val_score``.
@@ -1142,6 +1155,17 @@ def group_of_k_accuracy_score(
         raise ValueError(f"y must be 1-D, got shape {y.shape}.")
     rng = check_random_state(random_state)
     present = np.unique(y)
+    small = _classes_under(y, k)
+    if small:
+        warnings.warn(
+            f"group-of-{k} accuracy from classes with fewer than {k} test "
+            f"sessions: {small}. Their groups of {k} are drawn with replacement "
+            "from those few sessions, so they repeat the same sessions and the "
+            "score says little about these classes; test on more sessions or "
+            "lower k",
+            UserWarning,
+            stacklevel=2,
+        )
     draws = np.concatenate(
         [
             rng.choice(np.flatnonzero(y == c), size=(n_groups_per_class, k))
@@ -1173,6 +1197,14 @@ def group_of_k_accuracy_score(
             "group-of-k scoring needs one of them."
         )
     return float(np.mean(pred == truth))
+
+
+def _classes_under(y, k):
+    """``"Email (3), P2P (5)"``: the classes of ``y`` with fewer than ``k``
+    sessions and their counts; ``""`` when there are none."""
+    present, counts = np.unique(y, return_counts=True)
+    small = counts < k
+    return ", ".join(f"{c} ({n})" for c, n in zip(present[small], counts[small]))
 
 
 class _GroupOfKScorer:

@@ -23,7 +23,6 @@ from sklearn_flowspectrum._version import __version__
 
 MODEL_FORMAT = "sklearn_flowspectrum.model"
 MODEL_VERSION = 1
-PCAP_ROW_MAGIC = bytes.fromhex("a1b2c3d4")
 NPY_MAGIC = b"\x93NUMPY"
 # Columns of the session table that hold packet bytes: not written to CSV.
 _BYTE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len")
@@ -88,6 +87,18 @@ def _mask_arg(text):
     if not parts:
         raise argparse.ArgumentTypeError("empty mask")
     return parts
+
+
+def _n_jobs_arg(text):
+    try:
+        n_jobs = int(text)
+    except ValueError:
+        n_jobs = None
+    if not n_jobs:  # not a number, or 0 (no workers at all)
+        raise argparse.ArgumentTypeError(
+            f"must be a non-zero integer (-1: all cores), got {text!r}"
+        )
+    return n_jobs
 
 
 def _mask_text(mask):
@@ -386,9 +397,9 @@ def _read_idx_inputs(idx_files, console, need_labels=False, labels_file=None):
 
 def _are_pcap_rows(X):
     """Share of rows that start like a USTC-TK2016 AllLayers image."""
-    if X.shape[1] < 24:
-        return 0.0
-    return float(np.mean((X[:, :4] == np.frombuffer(PCAP_ROW_MAGIC, np.uint8)).all(1)))
+    from sklearn_flowspectrum._layouts import pcap_row_mask
+
+    return float(np.mean(pcap_row_mask(X))) if len(X) else 0.0
 
 
 def _check_table_path(path):
@@ -1136,9 +1147,9 @@ def _add_common_capture_options(p, labels=True):
     )
     p.add_argument(
         "--n-jobs",
-        type=int,
+        type=_n_jobs_arg,
         default=None,
-        help="read this many captures in parallel (-1: all cores)",
+        help="read this many captures in parallel (-1: all cores, -2: all but one)",
     )
     p.add_argument(
         "--drop-empty",

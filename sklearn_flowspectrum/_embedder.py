@@ -21,8 +21,14 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 
+from sklearn_flowspectrum._layouts import PCAP_GLOBAL_LEN, mostly_pcap_rows
 from sklearn_flowspectrum._model_file import restricted_loading, vet_nested_pickle
 from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
+from sklearn_flowspectrum._validation import (
+    byte_feature_names,
+    read_by_position,
+    spectrum_feature_names,
+)
 
 __all__ = ["AMAESpectrumEmbedder"]
 
@@ -148,7 +154,7 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, dropout and batch order (the global torch
         RNG state is restored afterwards).  With an int, CPU training is
-        reproducible.
+        reproducible for a given number of torch threads; see Notes.
     train_split : callable or None, default=None
         skorch's validation split, e.g. ``skorch.dataset.ValidSplit(0.2)``;
         None trains on all data.  Use with callbacks such as
@@ -177,6 +183,17 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         Class labels seen in ``fit`` (only when ``y`` was given).
     n_features_in_ : int
         Number of bytes per session seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names seen in ``fit``, when ``X`` was a DataFrame.  The
+        vectorizer's positional names (``byte0``, ``byte1``, ...) are read by
+        position, so switching ``set_output`` on a fitted pipeline does not
+        warn; other names must match, as in scikit-learn.
+    pcap_images_ : bool
+        Whether most training images start with a pcap global header
+        (USTC-TK2016 AllLayers rows; the vectorizer's ``"ustc"`` layout of
+        all layers).  ``transform`` and ``partial_fit`` raise a ``ValueError``
+        on images of the other kind: L7 payloads or frames where the model
+        learned pcap images, or the other way round.
     side_ : int
         Side of the square image the bytes are laid out on
         (``ceil(sqrt(n_features_in_))``; missing positions are zero).
@@ -200,6 +217,17 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     ``uint8`` (divided by 255); other dtypes are converted to ``float32``
     unchanged.  The reconstruction head ends in a sigmoid, so values outside
     [0, 1] cannot be reconstructed.
+
+    Reproducibility: with an int ``random_state``, two CPU fits with the same
+    data and the same number of torch threads (``torch.get_num_threads()``)
+    give identical spectra.  Another thread count gives other spectra:
+    PyTorch's parallel reductions (loss means, oneDNN's convolution
+    gradients) add in another order, and the last-bit differences grow with
+    training (``benchmarks/bench_thread_determinism.py``).  The count changes
+    with the machine, ``OMP_NUM_THREADS`` and joblib workers (e.g.
+    ``cross_val_score(..., n_jobs=2)``); fix it with
+    ``torch.set_num_threads`` to reproduce a fit.  CUDA training is not
+    reproducible (tag ``non_deterministic``).
 
     ``predict``/``predict_proba`` of ``NeuralNet`` are not offered: this is a
     transformer; classify its output with a classifier on the spectrum.
@@ -350,8 +378,11 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     # sklearn API plumbing
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        # Seeded CPU training is reproducible; CUDA kernels (atomics in the
-        # convolution backward pass) are not.
+        # Seeded CPU training is reproducible for a fixed number of torch
+        # threads, which is what sklearn's checks compare (two fits in one
+        # process); across thread counts it is not (see the class Notes), a
+        # property of the environment that no tag expresses.  CUDA kernels
+        # (atomics in the convolution backward pass) are not reproducible.
         tags.non_deterministic = torch.device(self.device).type != "cpu"
         tags.target_tags.required = False
         tags.transformer_tags.preserves_dtype = ["float32"]
@@ -410,11 +441,13 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self, "n_features_in_")
-        return np.asarray(["spectrum0"], dtype=object)
+        return spectrum_feature_names(1)
 
     # ------------------------------------------------------------------
     # data
     def _check_X(self, X, reset):
+        if not reset:
+            X = read_by_position(self, X, byte_feature_names)
         X = validate_data(
             self,
             X,
@@ -424,15 +457,37 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         )
         if X.dtype != np.uint8:
             X = X.astype(np.float32, copy=False)
+        pcap = mostly_pcap_rows(X[:, :PCAP_GLOBAL_LEN])
         if reset:
             self.side_ = int(math.ceil(math.sqrt(X.shape[1])))
+            self.pcap_images_ = pcap
+        elif pcap != self.__dict__.get("pcap_images_", pcap):
+            # Same width, another kind of image: AllLayers (pcap file) rows
+            # against L7 payloads or frames.  The numbers would be garbage.
+            kinds = {
+                True: "images that start with a pcap header (AllLayers rows, "
+                "the vectorizer's 'ustc' layout of all layers)",
+                False: "images without a pcap header (e.g. L7 payload rows, "
+                "the 'frames' or 'packets' layout)",
+            }
+            raise ValueError(
+                f"AMAESpectrumEmbedder was fitted on {kinds[self.pcap_images_]}, "
+                f"but X holds {kinds[pcap]}; make them the way the training "
+                "images were made"
+            )
         return X
 
     def _to_images(self, X, device=None):
         """(n, n_bytes) array -> (n, 1, side, side) tensor on ``device``."""
         side = self.side_
         n, n_bytes = X.shape
-        t = torch.from_numpy(np.ascontiguousarray(X))
+        X = np.ascontiguousarray(X)
+        if not X.flags.writeable:
+            # torch cannot share read-only memory (pandas' output, a
+            # read-only memmap) and warns; the images are only read, but a
+            # copy is the one way to hand them over without the warning.
+            X = X.copy()
+        t = torch.from_numpy(X)
         if n_bytes != side * side:
             t = torch.nn.functional.pad(t, (0, side * side - n_bytes))
         t = t.view(n, 1, side, side)

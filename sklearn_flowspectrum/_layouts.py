@@ -116,8 +116,10 @@ __all__ = [
     "PCAP_GLOBAL_FIELDS",
     "PCAP_RECORD_FIELDS",
     "byte_map_layers",
+    "mostly_pcap_rows",
     "packet_slot_map",
     "parse_ustc_rows",
+    "pcap_row_mask",
     "resolve_mask",
     "rows_byte_map",
     "session_byte_map",
@@ -811,6 +813,46 @@ _ROW_MAGICS = {
     b"\xa1\xb2\x3c\x4d": (">", 1),  # nanosecond variants
     b"\x4d\x3c\xb2\xa1": ("<", 1),
 }
+
+
+def pcap_row_mask(rows):
+    """Which rows start with a pcap global header, as USTC-TK2016 AllLayers rows do.
+
+    Parameters
+    ----------
+    rows : array-like of shape (n_rows, width)
+        Byte values (``uint8``), or bytes scaled to [0, 1] (the vectorizer's
+        ``float32`` output); only the first four columns are read.
+
+    Returns
+    -------
+    mask : ndarray of shape (n_rows,), dtype bool
+        True where the row is wide enough for a pcap global header and starts
+        with one of its magic numbers (either byte order, micro- or
+        nanoseconds).  Published L7 rows (payloads) and images of the
+        ``"frames"`` and ``"packets"`` layouts start otherwise.
+    """
+    rows = np.asarray(rows)
+    if rows.ndim != 2 or rows.shape[1] < PCAP_GLOBAL_LEN:
+        return np.zeros(len(rows), dtype=bool)
+    head = rows[:, :4]
+    if head.dtype.kind == "f":
+        head = np.rint(np.clip(head, 0.0, 1.0) * 255.0)
+    elif head.dtype != np.uint8:
+        head = np.where((head >= 0) & (head <= 255), head, 0)
+    words = np.ascontiguousarray(head, dtype=np.uint8).view(">u4")[:, 0]
+    magics = [int.from_bytes(m, "big") for m in _ROW_MAGICS]
+    return np.isin(words, magics)
+
+
+def mostly_pcap_rows(rows):
+    """Whether at least half of ``rows`` start with a pcap global header.
+
+    The rule that tells AllLayers rows (pcap file images, some of which may
+    be damaged or blank) from rows of another kind, e.g. L7 payloads.
+    """
+    mask = pcap_row_mask(rows)
+    return bool(mask.size) and bool(mask.mean() >= 0.5)
 
 
 class UstcRows(NamedTuple):

@@ -47,6 +47,7 @@ from sklearn_flowspectrum._loops import (
     slices,
     split,
 )
+from sklearn_flowspectrum._validation import check_n_jobs
 
 __all__ = ["SessionReport", "read_sessions"]
 
@@ -832,7 +833,7 @@ def read_sessions(
         error either way.
     n_jobs : int, default=None
         Number of files read in parallel with joblib (``None``: one process,
-        ``-1``: all cores).
+        ``-1``: all cores, ``-2``: all but one, ...; not 0).
     return_report : bool, default=False
         Also return the per-file report as a DataFrame.
     engine : {"auto", "python"}, default="auto"
@@ -932,6 +933,7 @@ def read_sessions(
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{flag} must be a bool, got {value!r}")
     keep_bytes, keep_packets = int(keep_bytes), int(keep_packets)
+    check_n_jobs(n_jobs, "read_sessions")
 
     entries = _expand_paths(paths, labels)
     if on_error == "raise":

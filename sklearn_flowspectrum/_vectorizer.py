@@ -25,11 +25,13 @@ from sklearn_flowspectrum._layouts import (
     batch_from_frames,
     build_images,
     mask_ustc_rows,
+    mostly_pcap_rows,
     parse_ustc_rows,
     place,
     resolve_mask,
     rows_byte_map,
 )
+from sklearn_flowspectrum._validation import byte_feature_names
 
 __all__ = ["PcapSessionVectorizer"]
 
@@ -88,6 +90,15 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
         The field names the mask blanks.
     n_features_out_ : int
         ``n_bytes``.
+    layers_, layout_, packet_bytes_ : str, str, int
+        ``layers``, ``layout`` and ``packet_bytes`` at ``fit``.
+    input_kind_ : {"table", "paths", "pcap_rows", "other_rows"} or None
+        What ``fit`` was given: a session table, per-session capture files,
+        rows that start with a pcap header (USTC-TK2016 AllLayers rows) or
+        other rows (e.g. published L7 payload rows, passed through); None
+        for an empty array of rows.
+    n_row_bytes_ : int or None
+        Width of the rows given to ``fit``; None for tables and files.
 
     See Also
     --------
@@ -111,6 +122,15 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
       (e.g. all zeros) are returned unmasked, with a warning that counts them.
       With ``layers="l7"`` the payloads come from the packets inside the row
       only, so they are shorter than a published L7 row of the same session.
+
+    ``transform`` makes the images that ``fit`` saw the making of, or raises a
+    ``ValueError`` naming the difference: parameters changed since ``fit``;
+    rows without a pcap header after fitting on sessions or AllLayers rows
+    (or the other way round); rows too narrow to fill the bytes of each
+    image that the training images had (e.g. 500-byte rows after fitting on
+    sessions with ``n_bytes=784``).  Session tables, per-session files and
+    AllLayers rows of full width give the same images and can replace each
+    other.
 
     Masking blanks bytes: a masked field reads as zero in every packet of the
     image (only the IPv6 flow label is cleared bit-wise inside
@@ -185,8 +205,11 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
                 f"packet_bytes={self.packet_bytes} is larger than "
                 f"n_bytes={self.n_bytes}: the 'packets' layout would have no slot"
             )
-        _input_kind(X)
+        self.input_kind_, self.n_row_bytes_ = _describe_input(X)
         self.n_features_out_ = int(self.n_bytes)
+        self.layers_ = self.layers
+        self.layout_ = self.layout
+        self.packet_bytes_ = int(self.packet_bytes)
         return self
 
     def transform(self, X):
@@ -202,8 +225,15 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
         -------
         images : ndarray of shape (n_sessions, n_bytes)
             ``float32`` in [0, 1] when ``scale=True``, else ``uint8``.
+
+        Raises
+        ------
+        ValueError
+            When ``X`` or the parameters differ from what ``fit`` saw in a way
+            that changes the images (see Notes).
         """
         check_is_fitted(self)
+        self._check_like_fit(X)
         if _input_kind(X) != "table":
             return self._scaled(self._images(X))
         # Sessions of a table are imaged a block at a time: the intermediate
@@ -216,6 +246,58 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             block = [c[a : a + _BLOCK_SESSIONS] for c in columns]
             self._scaled(self._images_of(self._table_batch(*block)), images[a:])
         return images
+
+    def _check_like_fit(self, X):
+        """Raise when ``X`` or the parameters would give other images than fit's."""
+        if "input_kind_" not in self.__dict__:
+            return  # fitted before fit recorded its input and parameters
+        fitted = {
+            "n_bytes": self.n_features_out_,
+            "layers": self.layers_,
+            "layout": self.layout_,
+            "packet_bytes": self.packet_bytes_,
+        }
+        changed = [
+            f"{name}={getattr(self, name)!r} (fitted with {value!r})"
+            for name, value in fitted.items()
+            if getattr(self, name) != value
+        ]
+        if resolve_mask(self.mask) != self.mask_fields_:
+            changed.append(f"mask={self.mask!r} (fitted with another mask)")
+        if changed:
+            raise ValueError(
+                f"PcapSessionVectorizer parameters changed since fit: "
+                f"{', '.join(changed)}; the images would not be those the next "
+                "step was fitted on. Call fit again"
+            )
+        kind, width = _describe_input(X)
+        if kind is None or self.input_kind_ is None:
+            return  # no rows on one side: nothing to image, or nothing known
+        sessions = ("table", "paths", "pcap_rows")
+        if (kind in sessions) != (self.input_kind_ in sessions):
+            raise ValueError(
+                f"PcapSessionVectorizer was fitted on {_KIND_TEXT[self.input_kind_]} "
+                f"but X holds {_KIND_TEXT[kind]}: the two are not imaged alike. "
+                "Fit on the kind of input you transform"
+            )
+        reach = self.n_bytes if width is None else min(width, self.n_bytes)
+        fitted_width = self.n_row_bytes_
+        fitted_reach = self.n_bytes if fitted_width is None else fitted_width
+        fitted_reach = min(fitted_reach, self.n_bytes)
+        if reach != fitted_reach:
+            fitted_text = (
+                _KIND_TEXT[self.input_kind_]
+                if fitted_width is None
+                else f"rows of {fitted_width} bytes"
+            )
+            given = _KIND_TEXT[kind] if width is None else f"rows of {width} bytes"
+            raise ValueError(
+                f"PcapSessionVectorizer was fitted on {fitted_text} (images with "
+                f"{fitted_reach} of their n_bytes={self.n_bytes} bytes from the "
+                f"session) but X holds {given} (images with {reach}): the next "
+                "step would see zeros where it learned session bytes, or the "
+                "other way round"
+            )
 
     def _scaled(self, images, out=None):
         """``images`` as the output dtype, written to ``out`` when given."""
@@ -277,7 +359,7 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
         feature_names_out : ndarray of str objects
         """
         check_is_fitted(self)
-        return np.asarray([f"byte{i}" for i in range(self.n_features_out_)], object)
+        return byte_feature_names(self.n_features_out_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -427,6 +509,30 @@ def _input_kind(X):
         "of per-session capture paths, or a 2-D uint8 array of USTC-TK2016 rows; "
         f"got {type(X).__name__}"
     )
+
+
+_KIND_TEXT = {
+    "table": "a session table",
+    "paths": "per-session capture files",
+    "pcap_rows": "rows that start with a pcap header (AllLayers rows)",
+    "other_rows": "rows without a pcap header (e.g. L7 payload rows)",
+}
+
+
+def _describe_input(X):
+    """``(kind, width)``: ``_input_kind``, with rows told apart by content.
+
+    ``kind`` is ``"table"``, ``"paths"``, ``"pcap_rows"`` (most rows start
+    with a pcap global header), ``"other_rows"`` or None (no rows to tell);
+    ``width`` is the row width, None for tables and paths.
+    """
+    kind = _input_kind(X)
+    if kind != "rows":
+        return kind, None
+    rows = _as_rows(X)
+    if not rows.shape[0]:
+        return None, rows.shape[1]
+    return ("pcap_rows" if mostly_pcap_rows(rows) else "other_rows"), rows.shape[1]
 
 
 def _as_rows(X):

@@ -280,6 +280,9 @@ def test_audit_bad_input():
         leakage_audit(rows, np.arange(10) % 2, n_packets=0)
     with pytest.raises(ValueError, match="2-D"):
         leakage_audit(np.zeros(10), np.arange(10) % 2)
+    for n_jobs in (1.5, "2", 0):
+        with pytest.raises(ValueError, match="'n_jobs' parameter of leakage_audit"):
+            leakage_audit(rows, np.arange(10) % 2, n_jobs=n_jobs)
 
 
 def test_audit_fields_names_are_known():

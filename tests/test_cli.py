@@ -269,6 +269,16 @@ def test_bad_output_names(capsys, tmp_path):
     assert_one_line_error(code, err, ".npy")
 
 
+@pytest.mark.parametrize("value", ["0", "1.5", "two"])
+def test_n_jobs_must_be_a_nonzero_integer(capsys, tmp_path, value):
+    code, _, err = run(
+        capsys, "sessions", OICQ, "-o", tmp_path / "s.csv", "--n-jobs", value
+    )
+    assert code == 2
+    assert "argument --n-jobs: must be a non-zero integer" in err.splitlines()[-1]
+    assert not (tmp_path / "s.csv").exists()
+
+
 def test_vectorize_captures_matches_library(capsys, tmp_path):
     from sklearn_flowspectrum import PcapSessionVectorizer, read_sessions
 

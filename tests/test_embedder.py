@@ -80,6 +80,21 @@ def test_seeded_training_is_reproducible(data):
     assert torch.equal(torch.rand(1), expected)
 
 
+@pytest.mark.parametrize("labelled", [True, False])
+def test_seeded_cpu_fit_is_reproducible_for_a_fixed_thread_count(data, labelled):
+    # What holds on a CPU: same seed, same data, same number of threads ->
+    # the same spectra bit for bit (the test above: one thread).  Another
+    # thread count may change the last bits (the class Notes, the user guide).
+    X, y = data
+    y = y if labelled else None
+    torch.set_num_threads(2)  # the autouse fixture restores the count
+    first = _emb(max_epochs=2, device="cpu").fit(X, y).transform(X)
+    again = _emb(max_epochs=2, device="cpu").fit(X, y).transform(X)
+    np.testing.assert_array_equal(first, again)
+    assert not _emb(device="cpu").__sklearn_tags__().non_deterministic
+    assert _emb(device="cuda").__sklearn_tags__().non_deterministic
+
+
 def test_training_reduces_loss(data):
     X, y = data
     emb = _emb(max_epochs=6, lr=3e-3).fit(X, y)
@@ -177,6 +192,37 @@ def test_invalid_parameters_raise(data):
         _emb(iterator_train_shuffle=True).fit(X, y)
     with pytest.raises(ValueError, match="5 labels"):
         _emb().fit(X, y[:5])
+
+
+def _with_pcap_header(X):
+    """``X`` with the pcap file header that starts an AllLayers row."""
+    X = X.copy()
+    X[:, :24] = np.frombuffer(
+        bytes.fromhex("a1b2c3d40002000400000000000000000000ffff00000001"), np.uint8
+    )
+    return X
+
+
+def test_refuses_another_kind_of_image_than_it_was_fitted_on(data):
+    X, y = data  # random bytes: no pcap header, like L7 payload rows
+    pcap = _with_pcap_header(X)
+    emb = _emb().fit(X, y)
+    assert emb.pcap_images_ is False
+    with pytest.raises(ValueError, match="fitted on images without a pcap header"):
+        emb.transform(pcap)
+    with pytest.raises(ValueError, match="but X holds images that start with a pcap"):
+        emb.partial_fit(pcap, y)
+    on_pcap = _emb().fit(pcap, y)
+    assert on_pcap.pcap_images_ is True
+    with pytest.raises(ValueError, match="fitted on images that start with a pcap"):
+        on_pcap.transform(X)
+    # Scaled images (the vectorizer's float32 output) are told apart alike, and
+    # a few rows of the other kind among many do not count.
+    np.testing.assert_array_equal(
+        on_pcap.transform(pcap / np.float32(255)), on_pcap.transform(pcap)
+    )
+    mixed = np.vstack([pcap[:40], X[:8]])
+    assert on_pcap.transform(mixed).shape == (48, 1)
 
 
 def test_pipeline_and_set_output(data):

@@ -27,8 +27,10 @@ from sklearn_flowspectrum._layouts import (
     byte_map_layers,
     dissect_batch,
     mask_ustc_rows,
+    mostly_pcap_rows,
     packet_slot_map,
     parse_ustc_rows,
+    pcap_row_mask,
     resolve_mask,
     rows_byte_map,
     session_byte_map,
@@ -472,3 +474,18 @@ def test_corrupted_rows_never_crash():
             )  # fmt: skip
             assert images.shape == (len(rows), 784)
     assert rows_byte_map(rows[:20]).shape == (20, 784)
+
+
+def test_pcap_row_mask_knows_every_pcap_magic():
+    rows = np.zeros((6, 30), np.uint8)
+    for i, magic in enumerate(("a1b2c3d4", "d4c3b2a1", "a1b23c4d", "4d3cb2a1")):
+        rows[i, :4] = list(bytes.fromhex(magic))
+    rows[4, :4] = list(b"GET ")  # an L7 payload row
+    assert pcap_row_mask(rows).tolist() == [True] * 4 + [False] * 2
+    # Scaled images read alike; a row too narrow for a pcap header has none.
+    assert (
+        pcap_row_mask(rows / np.float32(255)).tolist() == pcap_row_mask(rows).tolist()
+    )
+    assert not pcap_row_mask(rows[:, :20]).any()
+    assert mostly_pcap_rows(rows) and not mostly_pcap_rows(rows[3:])
+    assert not mostly_pcap_rows(rows[:0])

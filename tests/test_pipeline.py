@@ -5,8 +5,11 @@ bundled ISCX-VPN2016 sample (USTC-TK2016 rows).  Tiny models, one or two
 epochs: these tests check composition, not accuracy.
 """
 
+import warnings
+
 import joblib
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.base import clone
 from sklearn.decomposition import PCA
@@ -145,3 +148,66 @@ def test_classifier_after_another_one_dimensional_embedding(iscx_rows):
     scores = cross_val_score(pipe, X, y, cv=StratifiedKFold(3))
     # Three classes: a working 1-D embedding + decision beats chance.
     assert scores.mean() > 1 / 3
+
+
+@pytest.fixture
+def torch_warns_always():
+    # torch issues some warnings once per process; the tests below must see
+    # them even when another test triggered them first.
+    import torch
+
+    before = torch.is_warn_always_enabled()
+    torch.set_warn_always(True)
+    yield
+    torch.set_warn_always(before)
+
+
+@pytest.mark.parametrize("fitted_with", ["default", "pandas"])
+def test_set_output_switched_after_fit_warns_nothing(
+    iscx_rows, fitted_with, torch_warns_always
+):
+    X, y = iscx_rows
+    pipe = make_pipeline(PcapSessionVectorizer(), _embedder(), FlowSpectrumClassifier())
+    pipe.set_output(transform=fitted_with).fit(X, y)
+    predicted = pipe.predict(X)
+    spectra = np.asarray(pipe[:-1].transform(X))
+    pipe.set_output(transform="default" if fitted_with == "pandas" else "pandas")
+    with warnings.catch_warnings():
+        # Neither sklearn's feature-name warnings nor torch's "non-writable
+        # NumPy array" one.
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(pipe.predict(X), predicted)
+        np.testing.assert_array_equal(np.asarray(pipe[:-1].transform(X)), spectra)
+
+
+def test_other_column_names_are_still_checked(iscx_rows):
+    # Only the package's positional names are read by position; a DataFrame
+    # with other names keeps sklearn's warning.
+    X, y = iscx_rows
+    images = PcapSessionVectorizer().fit_transform(X)
+    emb = _embedder().fit(images, y)
+    frame = pd.DataFrame(images, columns=[f"col{i}" for i in range(784)])
+    with pytest.warns(UserWarning, match="X has feature names"):
+        emb.transform(frame)
+    clf = FlowSpectrumClassifier().fit(emb.transform(images), y)
+    with pytest.warns(UserWarning, match="X has feature names"):
+        clf.predict(pd.DataFrame(emb.transform(images), columns=["d"]))
+
+
+def test_pipelines_refuse_rows_unlike_their_training_data(sessions, iscx_rows):
+    alllayers, _ = iscx_rows
+    l7, l7_y = load_iscx_vpn2016_sample(representation="l7", return_X_y=True)
+    on_l7 = make_pipeline(_embedder(), FlowSpectrumClassifier()).fit(
+        l7[:60], l7_y[:60]
+    )
+    with pytest.raises(ValueError, match="fitted on images without a pcap header"):
+        on_l7.predict(alllayers)
+    on_captures = make_pipeline(
+        PcapSessionVectorizer(), _embedder(), FlowSpectrumClassifier()
+    ).fit(sessions, sessions["label"])
+    with pytest.raises(ValueError, match="X holds rows without a pcap header"):
+        on_captures.predict(l7[:5])
+    with pytest.raises(ValueError, match="X holds rows of 500 bytes"):
+        on_captures.predict(alllayers[:, :500])
+    # AllLayers rows are images of the same kind as the captures' sessions.
+    assert on_captures.predict(alllayers).shape == (len(alllayers),)

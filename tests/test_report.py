@@ -1,3 +1,5 @@
+import warnings
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -85,6 +87,31 @@ def test_estimator_route_matches_soft_vote():
     )
     assert via_est.group_accuracy == via_proba.group_accuracy
     assert "estimator" in via_est.group_protocol
+
+
+def test_warns_when_classes_have_fewer_than_k_test_sessions():
+    # 3 and 5 test sessions cannot fill a group of 10 without repeats.
+    y_true = np.repeat(["chat", "email", "voip"], [3, 5, 20])
+    with pytest.warns(UserWarning, match="fewer than 10 test sessions") as record:
+        rep = evaluation_report(y_true, y_true, n_groups_per_class=10)
+    (message,) = [str(w.message) for w in record]
+    assert "chat (3), email (5)." in message and "voip" not in message
+    assert "(fewer than 10 test sessions: chat (3), email (5))" in rep.group_protocol
+    # The estimator's own decision draws the same groups: the same warning.
+    X = np.linspace(0, 1, y_true.size)[:, None]
+    clf = LogisticRegression().fit(X, y_true)
+    with pytest.warns(UserWarning, match=r"chat \(3\), email \(5\)"):
+        evaluation_report(y_true, y_true, estimator=clf, X=X, n_groups_per_class=10)
+
+
+def test_no_small_class_warning_without_drawn_groups():
+    y_true = np.repeat(["chat", "voip"], [3, 20])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        evaluation_report(y_true, y_true, k=None)
+        evaluation_report(y_true, y_true, groups=y_true)  # given, not drawn
+        rep = evaluation_report(y_true, y_true, k=3, n_groups_per_class=10)
+    assert "fewer than" not in rep.group_protocol
 
 
 def test_labels_everywhere():

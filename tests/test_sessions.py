@@ -585,6 +585,24 @@ def test_n_jobs_gives_the_same_table(tmp_path):
     assert serial.attrs == parallel.attrs
 
 
+@pytest.mark.parametrize("n_jobs", [1.5, "2", 0])
+def test_n_jobs_is_validated_like_sklearn(tmp_path, n_jobs):
+    # A single file never reaches joblib, so nothing else would catch these.
+    path = P.write_pcap(tmp_path / "one.pcap", [P.eth(p) for p in P.tcp_conversation()])
+    with pytest.raises(ValueError, match="'n_jobs' parameter of read_sessions"):
+        read_sessions(path, n_jobs=n_jobs)
+
+
+def test_negative_n_jobs_counts_back_from_all_cores(tmp_path):
+    import joblib
+
+    d, _, _ = _two_files(tmp_path)
+    # joblib's rule: -5 is "all cores but four", at least one worker.
+    with joblib.parallel_config(backend="threading"):
+        table = read_sessions(d, n_jobs=-5)
+    pd.testing.assert_frame_equal(table, read_sessions(d))
+
+
 def test_tables_concatenate_and_pickle(tmp_path):
     import pickle
 

@@ -1,3 +1,4 @@
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,46 @@ def test_too_few_groups_is_a_clear_error():
         list(CaptureFileKFold(n_splits=1).split(table))
     with pytest.raises(ValueError, match="one entry per sample"):
         list(CaptureFileKFold(n_splits=2).split(table, groups=["a", "b"]))
+
+
+def test_warns_when_a_training_part_lacks_a_class():
+    # telegram lives in one capture: the fold that tests it trains without it.
+    table = pd.DataFrame({"file": ["a", "a", "b", "b", "c", "c", "d", "d", "e"]})
+    y = np.array(["dns"] * 8 + ["telegram"])
+    table.loc[8, "file"] = "t"
+    with pytest.warns(UserWarning) as record:
+        splits = list(CaptureFileKFold(n_splits=3).split(table, y))
+    (message,) = [str(w.message) for w in record]
+    (fold,) = [i for i, (train, _) in enumerate(splits) if 8 not in train]
+    assert message.startswith(
+        "CaptureFileKFold: the training part of 1 of 3 folds lacks a class"
+    )
+    assert (
+        f"fold {fold} lacks telegram (1 session from 1 capture file, all in its "
+        "test part)" in message
+    )
+    # The folds are the ones split(X) gives without labels.
+    assert [t.tolist() for _, t in splits] == [
+        t.tolist() for _, t in CaptureFileKFold(n_splits=3).split(table)
+    ]
+    # cross_val_score passes y on: the warning reaches the user there too.
+    X = np.zeros((len(y), 1))
+    with pytest.warns(UserWarning, match="ServerEndpointKFold: the training part"):
+        cross_val_score(
+            DecisionTreeClassifier(),
+            X,
+            y,
+            groups=table["file"],
+            cv=ServerEndpointKFold(n_splits=3),
+        )
+
+
+def test_no_warning_when_every_training_part_has_every_class():
+    table, y = _table()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        list(CaptureFileKFold(n_splits=4).split(table, y))
+        list(ServerEndpointKFold(n_splits=3).split(table, y))
 
 
 def test_server_endpoints_direction_independent():

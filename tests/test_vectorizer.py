@@ -236,6 +236,78 @@ def test_ustc_rows_masking_and_relayout(table):
     assert not out[3:].any()
 
 
+def test_fit_records_what_it_was_fitted_on(tmp_path, table):
+    rows = PcapSessionVectorizer(mask="none", scale=False).fit_transform(table)
+    path = tmp_path / "session.pcap"
+    path.write_bytes(_pcap_bytes(table["frames"][1], table["frame_ts_ns"][1]))
+    payloads = np.full((3, 784), ord("x"), np.uint8)  # L7 rows: no pcap header
+    for X, kind, width in (
+        (table, "table", None),
+        ([str(path)], "paths", None),
+        (rows, "pcap_rows", 784),
+        (rows[:, :500], "pcap_rows", 500),
+        (payloads, "other_rows", 784),
+    ):
+        vec = PcapSessionVectorizer(n_bytes=600, layers="l7", layout="frames")
+        vec.fit(X)
+        assert (vec.input_kind_, vec.n_row_bytes_) == (kind, width)
+        assert (vec.n_features_out_, vec.layers_, vec.layout_) == (600, "l7", "frames")
+        assert vec.packet_bytes_ == 112
+
+
+def test_transform_refuses_input_unlike_the_fit(table):
+    rows = PcapSessionVectorizer(mask="none", scale=False).fit_transform(table)
+    payloads = np.full((3, 784), ord("x"), np.uint8)
+    on_table = PcapSessionVectorizer().fit(table)
+    with pytest.raises(
+        ValueError,
+        match="fitted on a session table but X holds rows without a pcap header",
+    ):
+        on_table.transform(payloads)
+    with pytest.raises(ValueError, match="X holds rows of 500 bytes"):
+        on_table.transform(rows[:, :500])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "3 of 3 rows are not complete pcap ..."
+        on_payloads = PcapSessionVectorizer().fit(payloads)
+    with pytest.raises(ValueError, match="fitted on rows without a pcap header"):
+        on_payloads.transform(table)
+    with pytest.raises(ValueError, match="fitted on rows of 784 bytes"):
+        on_payloads.transform(payloads[:, :500])
+    on_narrow = PcapSessionVectorizer().fit(rows[:, :500])
+    with pytest.raises(ValueError, match="fitted on rows of 500 bytes"):
+        on_narrow.transform(table)
+    # Tables, files and full-width AllLayers rows give the same images.
+    np.testing.assert_array_equal(on_table.transform(rows), on_table.transform(table))
+    wide = np.pad(rows, ((0, 0), (0, 200)))
+    np.testing.assert_array_equal(on_table.transform(wide), on_table.transform(rows))
+    assert on_narrow.transform(rows[:, :500]).shape == (3, 784)
+    # No rows: nothing to image, nothing to refuse.
+    assert on_table.transform(np.zeros((0, 500), np.uint8)).shape == (0, 784)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"layers": "l7"},
+        {"layout": "frames"},
+        {"n_bytes": 500},
+        {"mask": "none"},
+        {"layout": "packets", "packet_bytes": 100},
+    ],
+)
+def test_transform_refuses_parameters_changed_since_fit(table, change):
+    vec = PcapSessionVectorizer(
+        layout="packets" if "packet_bytes" in change else "ustc"
+    )
+    vec.fit(table).set_params(**change)
+    with pytest.raises(ValueError, match="parameters changed since fit"):
+        vec.transform(table)
+    # Fitting again takes the new parameters.
+    assert vec.fit(table).transform(table).shape[1] == vec.n_bytes
+    vec.set_params(scale=False)  # the same images, as bytes: nothing to refuse
+    assert vec.transform(table).dtype == np.uint8
+
+
 def test_byte_map(table):
     vec = PcapSessionVectorizer(n_bytes=100).fit(table)
     maps = vec.byte_map(table)

@@ -14,6 +14,7 @@ from sklearn.utils import Bunch
 from sklearn.utils._param_validation import StrOptions, validate_params
 
 from sklearn_flowspectrum._idx import read_idx
+from sklearn_flowspectrum._validation import byte_feature_names
 
 __all__ = ["load_iscx_vpn2016", "load_iscx_vpn2016_sample", "load_sample_captures"]
 
@@ -24,10 +25,6 @@ TARGET_NAMES = APPLICATIONS + tuple(f"VPN-{a}" for a in APPLICATIONS)
 N_BYTES = 784
 _REPRESENTATIONS = {"alllayers": "AllLayers", "l7": "L7"}
 _SPLIT_PREFIX = {"train": "train", "test": "t10k"}
-
-
-def _feature_names(n_bytes=N_BYTES):
-    return np.array([f"byte{i}" for i in range(n_bytes)], dtype=object)
 
 
 def _descr(name):
@@ -139,7 +136,7 @@ def load_iscx_vpn2016_sample(
         data=data,
         target=target,
         target_names=np.array(TARGET_NAMES, dtype=object),
-        feature_names=_feature_names(data.shape[1]),
+        feature_names=byte_feature_names(data.shape[1]),
         vpn=target >= len(APPLICATIONS),
         source_folder=np.array([r["source_folder"] for r in rows], dtype=object),
         source_row=np.array([int(r["source_row"]) for r in rows], dtype=np.int64),
@@ -307,7 +304,7 @@ def load_iscx_vpn2016(
         data=data,
         target=target,
         target_names=np.array(names[vpn], dtype=object),
-        feature_names=_feature_names(data.shape[1]),
+        feature_names=byte_feature_names(data.shape[1]),
         vpn=np.concatenate(is_vpn),
         filenames=filenames,
         representation=representation,

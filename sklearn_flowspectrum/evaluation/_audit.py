@@ -34,6 +34,7 @@ from sklearn_flowspectrum._layouts import (
     parse_ustc_rows,
     rows_byte_map,
 )
+from sklearn_flowspectrum._validation import check_n_jobs
 
 __all__ = [
     "AUDIT_FIELDS",
@@ -364,7 +365,8 @@ def leakage_audit(
     random_state : int or None, default=0
         Seed of the default estimator and of the default shuffled folds.
     n_jobs : int, default=None
-        Parallel folds, passed to :func:`~sklearn.model_selection.cross_val_score`.
+        Parallel folds, passed to :func:`~sklearn.model_selection.cross_val_score`
+        (``None``: one process, ``-1``: all cores; not 0).
 
     Returns
     -------
@@ -416,6 +418,7 @@ def leakage_audit(
         raise ValueError(f"n_packets must be an integer >= 1, got {n_packets!r}.")
     if not isinstance(warn_ratio, numbers.Real) or not 0 < warn_ratio <= 1:
         raise ValueError(f"warn_ratio must be in (0, 1], got {warn_ratio!r}.")
+    check_n_jobs(n_jobs, "leakage_audit")
     if np.unique(y).size < 2:
         raise ValueError("y must hold at least two classes to audit.")
     if isinstance(cv, numbers.Integral):

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
-from sklearn_flowspectrum._classifier import group_of_k_accuracy_score
+from sklearn_flowspectrum._classifier import _classes_under, group_of_k_accuracy_score
 
 __all__ = ["EvaluationReport", "evaluation_report", "markdown_table"]
 
@@ -364,6 +364,13 @@ def evaluation_report(
     -------
     report : EvaluationReport
 
+    Warns
+    -----
+    UserWarning
+        When groups are drawn and a class has fewer than ``k`` test sessions
+        (its groups repeat the same few sessions); the warning names the
+        classes and their counts, and so does ``report.group_protocol``.
+
     Notes
     -----
     Group-of-k follows the Semi-2DCAE test script the AMAE authors' numbers
@@ -383,10 +390,10 @@ def evaluation_report(
     --------
     >>> from sklearn_flowspectrum.evaluation import evaluation_report
     >>> rep = evaluation_report(
-    ...     ["a", "a", "b", "b"], ["a", "b", "b", "b"], k=3,
+    ...     ["a", "a", "b", "b"], ["a", "b", "b", "b"], k=2,
     ...     representation="L7", masking="none", split="random", protocol="demo")
     >>> round(rep.accuracy, 2), round(rep.f1, 3), rep.group_accuracy
-    (0.75, 0.733, 0.745)
+    (0.75, 0.733, 0.867)
     >>> rep.title
     'L7 | masking: none | split: random | protocol: demo'
     """
@@ -442,6 +449,9 @@ def evaluation_report(
                 f"{n_groups_per_class} groups of {k} same-class test sessions per "
                 "class, drawn with replacement"
             )
+            small = _classes_under(y_true, k)
+            if small:
+                drawn += f" (fewer than {k} test sessions: {small})"
             if estimator is not None and X is not None:
                 group_accuracy = group_of_k_accuracy_score(
                     estimator,

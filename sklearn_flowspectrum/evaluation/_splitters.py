@@ -18,6 +18,7 @@ read the columns they need from it; for image arrays the grouping is passed as
 
 import ipaddress
 import numbers
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -186,7 +187,8 @@ class _GroupedKFold(_NSplitsCV):
             A session table (the grouping columns are read from it) or any
             array with one row per session.
         y : array-like of shape (n_samples,), default=None
-            Ignored; present for API compatibility.
+            Class labels: not used to split, but a warning names the classes
+            that a fold's training part lacks.
         groups : array-like of shape (n_samples,), default=None
             Group of each sample.  When given it is used instead of the
             columns of ``X``; it is required when ``X`` has no such columns.
@@ -197,6 +199,13 @@ class _GroupedKFold(_NSplitsCV):
             The training set indices for that split.
         test : ndarray
             The testing set indices for that split.
+
+        Warns
+        -----
+        UserWarning
+            When the training part of a fold has no session of a class (all
+            of that class's groups fell into the fold's test part), naming
+            the fold, the class, its sessions and its groups.
         """
         _check_n_splits(self.n_splits)
         n = _n_samples(X)
@@ -214,7 +223,40 @@ class _GroupedKFold(_NSplitsCV):
         kfold = GroupKFold(
             self.n_splits, shuffle=self.shuffle, random_state=self.random_state
         )
-        yield from kfold.split(np.zeros((n, 1)), groups=codes)
+        folds = list(kfold.split(np.zeros((n, 1)), groups=codes))
+        if y is not None:
+            self._warn_missing_classes(folds, y, codes)
+        yield from folds
+
+    def _warn_missing_classes(self, folds, y, codes):
+        """Warn about folds whose training part lacks a class of ``y``."""
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != codes.shape[0]:
+            return  # not labels of these samples: nothing to say
+        classes, y_codes = np.unique(y.astype(str), return_inverse=True)
+        missing, n_folds = [], 0
+        for i, (train, _) in enumerate(folds):
+            lacking = np.setdiff1d(np.arange(classes.size), y_codes[train])
+            n_folds += bool(lacking.size)
+            for c in lacking.tolist():
+                members = y_codes == c
+                n_sessions = int(members.sum())
+                n_groups = np.unique(codes[members]).size
+                sessions = "session" if n_sessions == 1 else "sessions"
+                what = self._what[:-1] if n_groups == 1 else self._what
+                missing.append(
+                    f"fold {i} lacks {classes[c]} ({n_sessions} {sessions} from "
+                    f"{n_groups} {what}, all in its test part)"
+                )
+        if missing:
+            warnings.warn(
+                f"{type(self).__name__}: the training part of {n_folds} of "
+                f"{len(folds)} folds lacks a class, which a model trained on it "
+                f"can never predict: {'; '.join(missing)}. Add {self._what} of "
+                "these classes or lower n_splits",
+                UserWarning,
+                stacklevel=3,
+            )
 
 
 class CaptureFileKFold(_GroupedKFold):
