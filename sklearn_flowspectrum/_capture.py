@@ -29,18 +29,43 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sklearn_flowspectrum._layers import (
-    _RAW_LINKTYPES,
+from sklearn_flowspectrum._layers import SKIP_REASONS, dissect
+from sklearn_flowspectrum._loops import decode_headers, pcapng_packets, record_headers
+from sklearn_flowspectrum._protocols import (
+    ETHERTYPE_MPLS,
+    ETHERTYPE_PPPOE_SESSION,
+    ETHERTYPE_VLAN,
+    GZIP_MAGIC,
+    IPPROTO_AH,
+    IPPROTO_FRAGMENT,
+    IPPROTO_IPIP,
+    IPPROTO_IPV6,
     IPPROTO_TCP,
     IPPROTO_UDP,
+    IPV6_EXT_8,
     LINKTYPE_ETHERNET,
     LINKTYPE_IPV4,
     LINKTYPE_IPV6,
     LINKTYPE_LINUX_SLL,
-    SKIP_REASONS,
-    dissect,
+    LINKTYPE_MASK,
+    MAX_BLOCK,
+    MAX_RECORD,
+    MAX_SNAPLEN,
+    PCAP_GLOBAL_LEN,
+    PCAP_MAGIC_MODIFIED,
+    PCAP_MAGIC_NS,
+    PCAP_MAGIC_US,
+    PCAPNG_BYTE_ORDER_MAGIC,
+    PCAPNG_EPB,
+    PCAPNG_IDB,
+    PCAPNG_OPT_ENDOFOPT,
+    PCAPNG_OPT_IF_TSOFFSET,
+    PCAPNG_OPT_IF_TSRESOL,
+    PCAPNG_PB,
+    PCAPNG_SHB_MAGIC,
+    PCAPNG_SPB,
+    RAW_LINKTYPES,
 )
-from sklearn_flowspectrum._loops import decode_headers, pcapng_packets, record_headers
 
 __all__ = [
     "CaptureError",
@@ -52,21 +77,6 @@ __all__ = [
     "decode_batch",
 ]
 
-CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".cap")
-
-_PCAP_MAGIC_US = 0xA1B2C3D4
-_PCAP_MAGIC_NS = 0xA1B23C4D
-_PCAP_MAGIC_MODIFIED = 0xA1B2CD34  # Kuznetzov's patched libpcap (24-byte records)
-_PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
-_PCAPNG_BOM = 0x1A2B3C4D
-# libpcap refuses records larger than this (its MAXIMUM_SNAPLEN); a larger
-# snaplen in the header raises the limit, up to 64 MiB.
-_MAX_SNAPLEN = 262144
-_MAX_RECORD = 1 << 26
-_MAX_BLOCK = 1 << 26
-# LT_LINKTYPE(): the upper bits of the header's link-type field carry FCS flags.
-_LINKTYPE_MASK = 0x03FFFFFF
-
 # Chunks of a few MiB keep the header bytes of a chunk in the CPU caches
 # while numpy makes its passes over them; at 4 MiB the per-batch arrays are
 # also small enough to be reused rather than mapped afresh for every chunk.
@@ -77,10 +87,10 @@ _PCAPNG_BATCH = 1 << 16
 # pcapng blocks read here, by type: name and the bytes of fixed fields that
 # their body (without the trailing length) must hold.
 _PCAPNG_BLOCKS = {
-    1: ("interface description block", 8),  # linktype, reserved, snaplen
-    2: ("packet block", 20),  # interface, drops, time, caplen, length
-    3: ("simple packet block", 4),  # original length
-    6: ("enhanced packet block", 20),  # interface, time, caplen, length
+    PCAPNG_IDB: ("interface description block", 8),  # linktype, reserved, snaplen
+    PCAPNG_PB: ("packet block", 20),  # interface, drops, time, caplen, length
+    PCAPNG_SPB: ("simple packet block", 4),  # original length
+    PCAPNG_EPB: ("enhanced packet block", 20),  # interface, time, caplen, length
 }
 
 
@@ -176,40 +186,40 @@ def _open(path):
 
 def _sniff(f, name):
     """Identify the format: ``("pcap", header)`` or ``("pcapng", None)``."""
-    head = f.read(24)
+    head = f.read(PCAP_GLOBAL_LEN)
     if not head:
         raise CaptureError(name, 0, "empty file (0 bytes), not a capture")
-    if head[:4] == _PCAPNG_SHB:
+    if head[:4] == PCAPNG_SHB_MAGIC:
         f.seek(0)
         return "pcapng", None
     if len(head) >= 4:
         for endian in "<>":
             (magic,) = struct.unpack(endian + "I", head[:4])
-            if magic in (_PCAP_MAGIC_US, _PCAP_MAGIC_NS):
-                if len(head) < 24:
+            if magic in (PCAP_MAGIC_US, PCAP_MAGIC_NS):
+                if len(head) < PCAP_GLOBAL_LEN:
                     raise CaptureError(
                         name,
                         0,
                         f"truncated pcap global header at byte 0: {len(head)} of "
-                        "24 bytes",
+                        f"{PCAP_GLOBAL_LEN} bytes",
                     )
                 _, _, _, _, snaplen, linktype = struct.unpack(
                     endian + "HHiIII", head[4:]
                 )
                 return "pcap", _PcapHeader(
                     endian,
-                    magic == _PCAP_MAGIC_NS,
+                    magic == PCAP_MAGIC_NS,
                     snaplen,
-                    linktype & _LINKTYPE_MASK,
+                    linktype & LINKTYPE_MASK,
                 )
-            if magic == _PCAP_MAGIC_MODIFIED:
+            if magic == PCAP_MAGIC_MODIFIED:
                 raise CaptureError(
                     name,
                     0,
                     "modified (Kuznetzov) pcap format is not supported; convert "
                     "it with editcap -F pcap",
                 )
-    if head[:2] == b"\x1f\x8b":
+    if head[:2] == GZIP_MAGIC:
         raise CaptureError(
             name, 0, "is gzip-compressed; decompress it first (magic 1f8b at byte 0)"
         )
@@ -258,7 +268,7 @@ def _pcap_batches(f, name, header, chunk_size, reuse=False):
     """
     big = header.endian == ">"
     frac_ns = 1 if header.nanosecond else 1000
-    limit = max(_MAX_SNAPLEN, min(header.snaplen, _MAX_RECORD))
+    limit = max(MAX_SNAPLEN, min(header.snaplen, MAX_RECORD))
     pos = 24  # file offset of buf[0]
     buf = None
     carry = 0  # length of the partial record left at buf[consumed:]
@@ -272,7 +282,7 @@ def _pcap_batches(f, name, header, chunk_size, reuse=False):
                 # More chunks follow: leave room for the usual carry (a
                 # partial record) so the buffer need not grow again; each
                 # regrowth faults in a fresh chunk-sized allocation.
-                need = max(need, want + 16 + _MAX_SNAPLEN + _PAD)
+                need = max(need, want + 16 + MAX_SNAPLEN + _PAD)
             new = bytearray(need)
             if carry:
                 new[:carry] = buf[consumed : consumed + carry]
@@ -368,12 +378,12 @@ def _parse_idb(body, e):
     while pos + 4 <= len(body):
         code, length = struct.unpack_from(e + "HH", body, pos)
         value = body[pos + 4 : pos + 4 + length]
-        if code == 0 or len(value) < length:
+        if code == PCAPNG_OPT_ENDOFOPT or len(value) < length:
             break
-        if code == 9 and length >= 1:  # if_tsresol
+        if code == PCAPNG_OPT_IF_TSRESOL and length >= 1:
             v = value[0]
             resol = (2, v & 0x7F) if v & 0x80 else (10, v)
-        elif code == 14 and length == 8:  # if_tsoffset, seconds
+        elif code == PCAPNG_OPT_IF_TSOFFSET and length == 8:  # seconds
             (offset_s,) = struct.unpack(e + "q", value)
         pos += 4 + ((length + 3) & ~3)
     return _Interface(linktype, snaplen, resol, offset_s)
@@ -488,15 +498,15 @@ def _pcapng_records(f, name, runs=False):
                 pos,
                 f"truncated block header at byte {pos}: {len(head)} of 8 bytes",
             )
-        if head[:4] == _PCAPNG_SHB:
+        if head[:4] == PCAPNG_SHB_MAGIC:
             bom = read(4)
             if len(bom) < 4:
                 raise CaptureError(
                     name, pos, f"truncated section header block at byte {pos}"
                 )
-            if struct.unpack("<I", bom)[0] == _PCAPNG_BOM:
+            if struct.unpack("<I", bom)[0] == PCAPNG_BYTE_ORDER_MAGIC:
                 e = "<"
-            elif struct.unpack(">I", bom)[0] == _PCAPNG_BOM:
+            elif struct.unpack(">I", bom)[0] == PCAPNG_BYTE_ORDER_MAGIC:
                 e = ">"
             else:
                 raise CaptureError(
@@ -507,7 +517,7 @@ def _pcapng_records(f, name, runs=False):
                 )
             (total,) = struct.unpack(e + "I", head[4:])
             ifaces, scale = [], None
-            if total < 28 or total % 4 or total > _MAX_BLOCK:
+            if total < 28 or total % 4 or total > MAX_BLOCK:
                 raise CaptureError(
                     name,
                     pos,
@@ -516,7 +526,7 @@ def _pcapng_records(f, name, runs=False):
             body = bom + read(total - 12)
         else:
             btype, total = struct.unpack(e + "II", head)
-            if total < 12 or total % 4 or total > _MAX_BLOCK:
+            if total < 12 or total % 4 or total > MAX_BLOCK:
                 raise CaptureError(
                     name,
                     pos,
@@ -540,7 +550,7 @@ def _pcapng_records(f, name, runs=False):
                 "corrupt capture",
             )
         body = body[:-4]
-        if head[:4] == _PCAPNG_SHB:
+        if head[:4] == PCAPNG_SHB_MAGIC:
             btype = None
         elif btype in _PCAPNG_BLOCKS:
             what, fixed = _PCAPNG_BLOCKS[btype]
@@ -551,8 +561,8 @@ def _pcapng_records(f, name, runs=False):
                     f"{what} at byte {pos} is too short: {total} bytes, its fixed "
                     f"fields need {fixed + 12}",
                 )
-        if btype == 6 or btype == 2:  # enhanced packet block / obsolete packet block
-            if btype == 6:
+        if btype == PCAPNG_EPB or btype == PCAPNG_PB:
+            if btype == PCAPNG_EPB:
                 iface, hi, lo, caplen, orig = struct.unpack_from(e + "IIIII", body, 0)
             else:
                 iface, _, hi, lo, caplen, orig = struct.unpack_from(
@@ -583,7 +593,7 @@ def _pcapng_records(f, name, runs=False):
                     "corrupt capture",
                 )
             yield (ts_ns, body[20 : 20 + caplen], orig, i.linktype)
-        elif btype == 3:  # simple packet block: no timestamp, interface 0
+        elif btype == PCAPNG_SPB:  # no timestamp, interface 0
             if not ifaces:
                 raise CaptureError(
                     name,
@@ -598,7 +608,7 @@ def _pcapng_records(f, name, runs=False):
                 caplen = min(caplen, i.snaplen)
             # libpcap also reports time 0 for simple packet blocks.
             yield (0, body[4 : 4 + caplen], orig, i.linktype)
-        elif btype == 1:  # interface description block
+        elif btype == PCAPNG_IDB:
             ifaces.append(_parse_idb(body, e))
             scale = None
         pos += total
@@ -746,11 +756,10 @@ _FRAGMENT = _SKIP_CODE["fragment"]
 _NOT_IP = _SKIP_CODE["not_ip"]
 _NOT_TCP_UDP = _SKIP_CODE["not_tcp_udp"]
 _UNDECIDED = -1
-_VLAN = (0x8100, 0x88A8, 0x9100)
 # Ethertypes and next headers that dissect() follows further than the fast path.
-_ETH_DEFER = (0x8864, 0x8847, 0x8848)
-_IPV6_DEFER = (0, 43, 60, 44, 51, 4, 41)
-_RAW = tuple(sorted(_RAW_LINKTYPES))
+_ETH_DEFER = (ETHERTYPE_PPPOE_SESSION, *ETHERTYPE_MPLS)
+_IPV6_DEFER = (*IPV6_EXT_8, IPPROTO_FRAGMENT, IPPROTO_AH, IPPROTO_IPIP, IPPROTO_IPV6)
+_RAW = tuple(sorted(RAW_LINKTYPES))
 _RAW_ARRAY = np.array(_RAW, dtype=np.int64)
 _HEADER_CODES = (_TRUNCATED, _MALFORMED, _FRAGMENT, _NOT_IP, _NOT_TCP_UDP)
 
@@ -802,7 +811,7 @@ def _link(A, U16, s, c, linktype):
         pos = 12 if eth else 14  # position of the ethertype
         et = U16[s + pos]
         if eth:
-            tag = _isin(et, _VLAN) & (skip == _UNDECIDED)
+            tag = _isin(et, ETHERTYPE_VLAN) & (skip == _UNDECIDED)
             if tag.any():
                 # Mirrors dissect(): each tag needs 6 bytes to reach the next
                 # ethertype; a third tag is left to dissect().
@@ -813,7 +822,7 @@ def _link(A, U16, s, c, linktype):
                     tag &= ~cut
                     pos[tag] += 4
                     et = np.where(tag, U16[s + pos], et)
-                    tag = _isin(et, _VLAN) & tag
+                    tag = _isin(et, ETHERTYPE_VLAN) & tag
                     if not tag.any():
                         break
         v4 = et == 0x0800
@@ -821,10 +830,10 @@ def _link(A, U16, s, c, linktype):
         want = np.where(v4, 4, np.where(v6, 6, -1)).astype(np.int8)
         other = ~(v4 | v6) & ~_isin(et, _ETH_DEFER)
         if eth:
-            other &= ~_isin(et, _VLAN)
+            other &= ~_isin(et, ETHERTYPE_VLAN)
         skip[other & (skip == _UNDECIDED)] = _NOT_IP
         return skip, pos + 2, want
-    if linktype in _RAW_LINKTYPES or linktype in (LINKTYPE_IPV4, LINKTYPE_IPV6):
+    if linktype in RAW_LINKTYPES or linktype in (LINKTYPE_IPV4, LINKTYPE_IPV6):
         want = {LINKTYPE_IPV4: 4, LINKTYPE_IPV6: 6}.get(linktype, 0)
         return skip, 0, np.full(n, want, dtype=np.int8)
     return skip, None, None

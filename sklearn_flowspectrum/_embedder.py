@@ -21,9 +21,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 
-from sklearn_flowspectrum._layouts import PCAP_GLOBAL_LEN, mostly_pcap_rows
+from sklearn_flowspectrum._layouts import mostly_pcap_rows
 from sklearn_flowspectrum._model_file import restricted_loading, vet_nested_pickle
 from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
+from sklearn_flowspectrum._protocols import PCAP_GLOBAL_LEN
 from sklearn_flowspectrum._validation import (
     byte_feature_names,
     read_by_position,

@@ -91,16 +91,9 @@ import numpy as np
 from sklearn_flowspectrum._layers import (
     _IPV4_HEADER,
     _IPV6_HEADER,
-    _RAW_LINKTYPES,
     _TCP_HEADER,
     _UDP_HEADER,
-    DNS_PORTS,
     FIELD_GROUPS,
-    LINKTYPE_ETHERNET,
-    LINKTYPE_IPV4,
-    LINKTYPE_IPV6,
-    LINKTYPE_LINUX_SLL,
-    LINKTYPE_LINUX_SLL2,
     dissect,
 )
 from sklearn_flowspectrum._loops import (
@@ -108,6 +101,21 @@ from sklearn_flowspectrum._loops import (
     frame_lengths,
     join_frames,
     zero_ranges,
+)
+from sklearn_flowspectrum._protocols import (
+    DNS_PORTS,
+    ETHERTYPE_VLAN,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    MAX_SNAPLEN,
+    PCAP_GLOBAL_LEN,
+    PCAP_MAGIC_NS,
+    PCAP_MAGIC_US,
+    PCAP_RECORD_LEN,
+    RAW_LINKTYPES,
 )
 
 __all__ = [
@@ -128,9 +136,6 @@ __all__ = [
 LAYOUTS = ("ustc", "frames", "packets")
 LAYERS = ("all", "l7")
 
-PCAP_MAGIC = 0xA1B2C3D4
-PCAP_GLOBAL_LEN = 24
-PCAP_RECORD_LEN = 16
 # Fields of the big-endian pcap headers SplitCap writes, (name, start, stop).
 PCAP_GLOBAL_FIELDS = (
     ("pcap.magic", 0, 4),
@@ -200,7 +205,7 @@ _FAST_VARIABLE = frozenset(
 _DNS_PORTS = np.array(sorted(DNS_PORTS))
 # Maskable fields that lie inside the TCP/UDP payload (so in L7 images too).
 _PAYLOAD_FIELDS = frozenset({"payload", "dns.id"})
-_ETH_VLAN = np.array([0x8100, 0x88A8, 0x9100])
+_ETH_VLAN = np.array(ETHERTYPE_VLAN)
 
 
 def resolve_mask(mask):
@@ -415,7 +420,7 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
         l2[sll2] = 20
         ver[et == 0x0800] = 4
         ver[et == 0x86DD] = 6
-        raw = np.isin(lt, list(_RAW_LINKTYPES)) & (n >= 1)
+        raw = np.isin(lt, list(RAW_LINKTYPES)) & (n >= 1)
         l2[raw] = 0
         ver[raw] = _u8(buf, s[raw]) >> 4
         ver[(lt == LINKTYPE_IPV4) & (n >= 1)] = 4
@@ -721,7 +726,7 @@ def global_headers(linktype, mask_fields=()):
     """The 24-byte big-endian pcap global headers SplitCap writes, (n, 24) uint8."""
     linktype = np.asarray(linktype, dtype=np.int64)
     hdr = np.zeros((len(linktype), 6), dtype=">u4")
-    hdr[:, 0] = PCAP_MAGIC
+    hdr[:, 0] = PCAP_MAGIC_US
     hdr[:, 1] = 0x00020004  # version 2.4
     hdr[:, 4] = 65535  # snaplen
     hdr[:, 5] = linktype
@@ -805,13 +810,15 @@ def build_images(
 # --------------------------------------------------------------------------
 # USTC-TK2016 AllLayers rows: recover the packets from the record headers.
 
-# Largest record a row may announce; anything larger is not a pcap record.
-_MAX_RECORD = 262144
+# Largest record a row may announce: libpcap's largest snaplen (a row holds
+# SplitCap's output, which never raises it); anything larger is not a record.
+_MAX_RECORD = MAX_SNAPLEN
+# The pcap magics as a row's first four bytes: (byte order, ns per time unit).
+# SplitCap writes big-endian microsecond headers.
 _ROW_MAGICS = {
-    b"\xa1\xb2\xc3\xd4": (">", 1000),  # big-endian, microseconds (SplitCap)
-    b"\xd4\xc3\xb2\xa1": ("<", 1000),
-    b"\xa1\xb2\x3c\x4d": (">", 1),  # nanosecond variants
-    b"\x4d\x3c\xb2\xa1": ("<", 1),
+    magic.to_bytes(4, order): (">" if order == "big" else "<", scale)
+    for magic, scale in ((PCAP_MAGIC_US, 1000), (PCAP_MAGIC_NS, 1))
+    for order in ("big", "little")
 }
 
 

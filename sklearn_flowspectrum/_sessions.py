@@ -29,7 +29,6 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from sklearn_flowspectrum._capture import (
-    CAPTURE_SUFFIXES,
     DEFAULT_CHUNK_SIZE,
     CaptureError,
     CaptureWarning,
@@ -39,13 +38,19 @@ from sklearn_flowspectrum._capture import (
     iter_batches,
     iter_records,
 )
-from sklearn_flowspectrum._layers import IPPROTO_TCP, SKIP_REASONS, dissect
+from sklearn_flowspectrum._layers import SKIP_REASONS, dissect
 from sklearn_flowspectrum._loops import (
     SessionIndex,
     ipv4_strings,
     ipv6_strings,
     slices,
     split,
+)
+from sklearn_flowspectrum._protocols import (
+    CAPTURE_SUFFIXES,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    TRANSPORT_NAMES,
 )
 from sklearn_flowspectrum._validation import check_n_jobs
 
@@ -86,7 +91,6 @@ def _gc_paused():
 
 
 _DUPLICATES = ("frames", "payload")
-_PROTO_NAME = {6: "TCP", 17: "UDP"}
 _TCP_SYN_FIN = 0x03
 
 
@@ -313,7 +317,11 @@ class _SessionBuilder:
             n, self.kept_gid, self.kept_frames, self.kept_ts, self.kept_len
         )
         return {
-            "protocol": np.where(proto == IPPROTO_TCP, "TCP", "UDP").astype(object),
+            "protocol": np.where(
+                proto == IPPROTO_TCP,
+                TRANSPORT_NAMES[IPPROTO_TCP],
+                TRANSPORT_NAMES[IPPROTO_UDP],
+            ).astype(object),
             "ip_version": ver.astype(np.int64),
             "src_addr": _address_strings(ver, s1, s2),
             "src_port": sport.astype(np.int64),
@@ -465,7 +473,7 @@ class _ReferenceBuilder:
         rows = list(self.sessions.values())
         ver = np.array([s["ip_version"] for s in rows], dtype=np.int64)
         return {
-            "protocol": [_PROTO_NAME[s["proto"]] for s in rows],
+            "protocol": [TRANSPORT_NAMES[s["proto"]] for s in rows],
             "ip_version": ver,
             "src_addr": [_address(s["src"][0], s["ip_version"]) for s in rows],
             "src_port": np.array([s["src"][1] for s in rows], dtype=np.int64),

@@ -28,12 +28,13 @@ from sklearn.model_selection import (
     cross_val_score,
 )
 
-from sklearn_flowspectrum._layers import LINKTYPE_RAW, dissect
+from sklearn_flowspectrum._layers import dissect
 from sklearn_flowspectrum._layouts import (
     packet_slot_map,
     parse_ustc_rows,
     rows_byte_map,
 )
+from sklearn_flowspectrum._protocols import LINKTYPE_RAW
 from sklearn_flowspectrum._validation import check_n_jobs
 
 __all__ = [
