@@ -7,12 +7,8 @@ import numpy as np
 import pytest
 
 from sklearn_flowspectrum import CaptureError, iter_records
-from sklearn_flowspectrum._capture import (
-    _SKIP_CODE,
-    capture_format,
-    decode_batch,
-    iter_batches,
-)
+from sklearn_flowspectrum._capture import capture_format, decode_batch, iter_batches
+from sklearn_flowspectrum._decode import _SKIP_CODE
 from sklearn_flowspectrum._layers import dissect
 from tests import _pcaps as P
 
@@ -469,7 +465,7 @@ def _odd_frames():
 
 
 def _batch_of(frames_lts):
-    from sklearn_flowspectrum._capture import _PAD, _Batch
+    from sklearn_flowspectrum._records import _PAD, _Batch
 
     frames = [f for f, _ in frames_lts]
     caplen = np.array([len(f) for f in frames], dtype=np.int64)
