@@ -22,15 +22,14 @@ it has been delivered.
 # Authors: The sklearn_flowspectrum developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import os
 import struct
-from pathlib import Path
+from contextlib import contextmanager
+from typing import NamedTuple
 
 from sklearn_flowspectrum._decode import decode_batch
 from sklearn_flowspectrum._pcap import _pcap_batches, _PcapHeader
 from sklearn_flowspectrum._pcapng import _pcapng_batches, _pcapng_records
 from sklearn_flowspectrum._protocols import (
-    GZIP_MAGIC,
     LINKTYPE_MASK,
     PCAP_GLOBAL_LEN,
     PCAP_MAGIC_MODIFIED,
@@ -44,12 +43,15 @@ from sklearn_flowspectrum._records import (
     CaptureWarning,
     Record,
 )
+from sklearn_flowspectrum._sources import Source, open_source
 
 __all__ = [
     "CaptureError",
     "CaptureWarning",
     "Record",
+    "OpenCapture",
     "capture_format",
+    "open_capture",
     "iter_batches",
     "iter_records",
     "decode_batch",
@@ -59,39 +61,10 @@ __all__ = [
 # Opening and sniffing
 
 
-def _check_file(path):
-    """Return the name of ``path`` for messages; raise if it is not a readable file."""
-    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else path
-    if not isinstance(name, str):
-        raise TypeError(
-            f"capture paths must be str or os.PathLike, got {type(path).__name__}"
-        )
-    p = Path(name)
-    if p.is_dir():
-        raise CaptureError(name, None, "is a directory, not a capture file")
-    if not p.exists():
-        raise CaptureError(name, None, "no such file")
-    if not p.is_file():
-        raise CaptureError(name, None, "is not a regular file")
-    return name
-
-
-def _open(path):
-    name = _check_file(path)
-    try:
-        f = open(name, "rb")  # noqa: SIM115 - closed by the callers' finally
-    except OSError as exc:
-        raise CaptureError(name, None, f"cannot be opened ({exc.strerror})") from None
-    return name, f
-
-
-def _sniff(f, name):
-    """Identify the format: ``("pcap", header)`` or ``("pcapng", None)``."""
-    head = f.read(PCAP_GLOBAL_LEN)
-    if not head:
-        raise CaptureError(name, 0, "empty file (0 bytes), not a capture")
+def _sniff(head, name):
+    """Identify the format from the first bytes: ``("pcap", header)`` or
+    ``("pcapng", None)``."""
     if head[:4] == PCAPNG_SHB_MAGIC:
-        f.seek(0)
         return "pcapng", None
     if len(head) >= 4:
         for endian in "<>":
@@ -120,15 +93,67 @@ def _sniff(f, name):
                     "modified (Kuznetzov) pcap format is not supported; convert "
                     "it with editcap -F pcap",
                 )
-    if head[:2] == GZIP_MAGIC:
-        raise CaptureError(
-            name, 0, "is gzip-compressed; decompress it first (magic 1f8b at byte 0)"
-        )
     raise CaptureError(
         name,
         0,
         f"not a pcap or pcapng file (magic {head[:4].hex()} at byte 0)",
     )
+
+
+class OpenCapture(NamedTuple):
+    """A capture opened by :func:`open_capture`: its format and its packets."""
+
+    name: str
+    format: str  # "pcap" or "pcapng"
+    source: Source
+    header: object  # the pcap global header (pcap only)
+
+    def batches(self, chunk_size=DEFAULT_CHUNK_SIZE, reuse=False):
+        """The packets in batches, as :func:`iter_batches` yields them."""
+        if self.format == "pcap":
+            return _pcap_batches(self.source, self.header, int(chunk_size), reuse)
+        return _pcapng_batches(self.source)
+
+    def records(self):
+        """The packets one by one, as :func:`iter_records` yields them."""
+        if self.format == "pcapng":
+            for rec in _pcapng_records(self.source):
+                yield Record(*rec)
+            return
+        for b in _pcap_batches(self.source, self.header, DEFAULT_CHUNK_SIZE, True):
+            with memoryview(b.data) as data:
+                for s, c, o, t, lt in zip(
+                    b.start.tolist(),
+                    b.caplen.tolist(),
+                    b.orig_len.tolist(),
+                    b.ts_ns.tolist(),
+                    b.linktype.tolist(),
+                ):
+                    yield Record(t, data[s : s + c].tobytes(), o, lt)
+
+
+@contextmanager
+def open_capture(source):
+    """Open a capture and identify its format; read it once, front to back.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or binary file object
+        A capture file, a FIFO, ``"-"`` for standard input, or an open binary
+        file; gzip, xz and bzip2 captures are decompressed on the fly.
+
+    Yields
+    ------
+    capture : OpenCapture
+
+    Raises
+    ------
+    CaptureError
+        When the source cannot be opened or is not a capture.
+    """
+    with open_source(source) as src:
+        fmt, header = _sniff(src.head, src.name)
+        yield OpenCapture(src.name, fmt, src, header)
 
 
 def capture_format(path):
@@ -145,9 +170,8 @@ def capture_format(path):
     ...     capture_format(p)
     'pcap'
     """
-    name, f = _open(path)
-    with f:
-        return _sniff(f, name)[0]
+    with open_capture(path) as capture:
+        return capture.format
 
 
 # ---------------------------------------------------------------------------
@@ -164,8 +188,9 @@ def iter_batches(path, *, chunk_size=DEFAULT_CHUNK_SIZE, _reuse=False):
 
     Parameters
     ----------
-    path : str or os.PathLike
-        A pcap or pcapng file.
+    path : str, os.PathLike or binary file object
+        A pcap or pcapng capture, as :func:`iter_records` takes it.  Streams
+        yield the packets that have arrived without waiting for more.
     chunk_size : int, default=4 MiB
         Bytes read at once from a classic pcap file.
 
@@ -181,13 +206,8 @@ def iter_batches(path, *, chunk_size=DEFAULT_CHUNK_SIZE, _reuse=False):
         When the file is not a capture or is corrupt, after every batch before
         the problem has been yielded.
     """
-    name, f = _open(path)
-    with f:
-        fmt, header = _sniff(f, name)
-        if fmt == "pcap":
-            yield from _pcap_batches(f, name, header, int(chunk_size), _reuse)
-        else:
-            yield from _pcapng_batches(f, name)
+    with open_capture(path) as capture:
+        yield from capture.batches(chunk_size, _reuse)
 
 
 def iter_records(path):
@@ -195,10 +215,11 @@ def iter_records(path):
 
     Parameters
     ----------
-    path : str or os.PathLike
+    path : str, os.PathLike or binary file object
         A classic pcap file (either byte order, micro- or nanosecond
         timestamps) or a pcapng file (any number of sections and interfaces,
-        enhanced, simple and obsolete packet blocks).
+        enhanced, simple and obsolete packet blocks); gzip, xz or bzip2
+        compressed, a FIFO, ``"-"`` for standard input, or an open file.
 
     Yields
     ------
@@ -224,20 +245,5 @@ def iter_records(path):
     ...     [(r.ts_ns, len(r.frame), r.linktype) for r in iter_records(p)]
     [(1000500000, 60, 1)]
     """
-    name, f = _open(path)
-    with f:
-        fmt, header = _sniff(f, name)
-        if fmt == "pcapng":
-            for rec in _pcapng_records(f, name):
-                yield Record(*rec)
-            return
-        for b in _pcap_batches(f, name, header, DEFAULT_CHUNK_SIZE, reuse=True):
-            with memoryview(b.data) as data:
-                for s, c, o, t, lt in zip(
-                    b.start.tolist(),
-                    b.caplen.tolist(),
-                    b.orig_len.tolist(),
-                    b.ts_ns.tolist(),
-                    b.linktype.tolist(),
-                ):
-                    yield Record(t, data[s : s + c].tobytes(), o, lt)
+    with open_capture(path) as capture:
+        yield from capture.records()

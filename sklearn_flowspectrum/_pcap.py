@@ -15,6 +15,7 @@ from sklearn_flowspectrum._protocols import (
     MAX_SNAPLEN,
 )
 from sklearn_flowspectrum._records import _PAD, _ZEROS, CaptureError, _Batch
+from sklearn_flowspectrum._sources import read_available
 
 
 class _PcapHeader(NamedTuple):
@@ -28,12 +29,15 @@ class _PcapHeader(NamedTuple):
 # Classic pcap: chunked record walk
 
 
-def _pcap_batches(f, name, header, chunk_size, reuse=False):
+def _pcap_batches(src, header, chunk_size, reuse=False):
     """Batches of whole records, read ``chunk_size`` bytes at a time.
 
+    ``src`` is a :class:`~sklearn_flowspectrum._sources.Source` whose global
+    header has been read.  A stream yields what has arrived, as it arrives.
     With ``reuse`` one buffer serves all chunks (no fresh memory to fault in
     per chunk): a batch's data is then only valid until the next one.
     """
+    f, name = src.file, src.name
     big = header.endian == ">"
     frac_ns = 1 if header.nanosecond else 1000
     limit = max(MAX_SNAPLEN, min(header.snaplen, MAX_RECORD))
@@ -41,12 +45,13 @@ def _pcap_batches(f, name, header, chunk_size, reuse=False):
     buf = None
     carry = 0  # length of the partial record left at buf[consumed:]
     consumed = 0
-    remaining = max(os.fstat(f.fileno()).st_size - pos, 0)
+    # A stream's length is not known: read until it ends.
+    remaining = max(os.fstat(f.fileno()).st_size - pos, 0) if src.sized else None
     while True:
-        want = min(chunk_size, remaining)
+        want = chunk_size if remaining is None else min(chunk_size, remaining)
         need = carry + want + _PAD
         if buf is None or not reuse or len(buf) < need:
-            if reuse and remaining > want:
+            if reuse and (remaining is None or remaining > want):
                 # More chunks follow: leave room for the usual carry (a
                 # partial record) so the buffer need not grow again; each
                 # regrowth faults in a fresh chunk-sized allocation.
@@ -58,9 +63,13 @@ def _pcap_batches(f, name, header, chunk_size, reuse=False):
         elif carry:
             buf[:carry] = buf[consumed : consumed + carry]
         with memoryview(buf) as mv:
-            got = f.readinto(mv[carry : carry + want]) if want else 0
-            remaining -= got
-            eof = got < want or remaining <= 0
+            if remaining is None:
+                got = read_available(f, mv[carry : carry + want], src.fd)
+                eof = got == 0
+            else:
+                got = f.readinto(mv[carry : carry + want]) if want else 0
+                remaining -= got
+                eof = got < want or remaining <= 0
             size = carry + got
             buf[size : size + _PAD] = _ZEROS  # the decoder reads past frame ends
             # The one step that follows record lengths (compiled when built).

@@ -29,6 +29,7 @@ from sklearn_flowspectrum._records import (
     _Batch,
     _records_batch,
 )
+from sklearn_flowspectrum._sources import read_available
 
 _PCAPNG_BATCH = 1 << 16
 # pcapng blocks read here, by type: name and the bytes of fixed fields that
@@ -92,20 +93,31 @@ class _Readahead:
     once the file's end is in the buffer (files of one session are small).
     """
 
-    def __init__(self, f, size):
+    def __init__(self, f, size, stream_fd=False):
         self.f, self.size = f, size
+        # False: a regular file; else a stream, polled on this descriptor
+        # (None: never waited on).
+        self.stream_fd = stream_fd
         self.buf, self.at, self.end = bytearray(_PAD), 0, 0
         self.at_eof = False
 
     def _left(self):
         """Bytes of the file not read yet (as far as its size says)."""
+        if self.stream_fd is not False:
+            return self.size
         try:
             return os.fstat(self.f.fileno()).st_size - self.f.tell()
         except (OSError, AttributeError, ValueError):  # not a plain file
             return self.size
 
     def window(self):
-        if not self.at_eof and self.end - self.at < self.size // 2:
+        # A stream is refilled only when empty: waiting for more would hold
+        # back the packets already here.
+        if self.stream_fd is False:
+            low = self.end - self.at < self.size // 2
+        else:
+            low = self.end == self.at
+        if not self.at_eof and low:
             rest = self.buf[self.at : self.end]
             left = self._left()
             if left <= 0:
@@ -115,10 +127,24 @@ class _Readahead:
             buf = bytearray(room + _PAD)
             buf[: len(rest)] = rest
             with memoryview(buf) as mv:
-                got = self.f.readinto(mv[len(rest) : room])
+                if self.stream_fd is False:
+                    got = self.f.readinto(mv[len(rest) : room])
+                    self.at_eof = got < room - len(rest)
+                else:
+                    got = read_available(self.f, mv[len(rest) : room], self.stream_fd)
+                    self.at_eof = got == 0
             self.buf, self.at, self.end = buf, 0, len(rest) + got
-            self.at_eof = got < room - len(rest)
         return self.buf, self.at, self.end
+
+    def empty(self):
+        return self.end == self.at
+
+    def holds_block(self, e):
+        """Whether the next block is all in the buffer (``e``: byte order)."""
+        if e is None or self.end - self.at < 8:
+            return False
+        (total,) = struct.unpack_from(e + "I", self.buf, self.at + 4)
+        return self.end - self.at >= total
 
     def skip(self, n):
         self.at += n
@@ -142,7 +168,7 @@ def _ts_scale(iface):
     return 10 ** (9 - exp), off
 
 
-def _pcapng_records(f, name, runs=False):
+def _pcapng_records(src, runs=False):
     """Yield ``(ts_ns, frame, orig_len, linktype)`` from a pcapng file.
 
     With ``runs`` (and the compiled loops), consecutive enhanced packet
@@ -150,17 +176,26 @@ def _pcapng_records(f, name, runs=False):
     call; every other block, and any block the walk does not vouch for, is
     read here, block by block.
     """
+    f, name = src.restart(), src.name
     pos = 0
     e = None
     ifaces = []
-    if runs and pcapng_packets is not None:
-        reader = _Readahead(f, DEFAULT_CHUNK_SIZE)
+    walk = runs and pcapng_packets is not None
+    # A stream in batches says when it has no more packets ready (None), so
+    # that those read so far go on without waiting for the next.
+    idle = runs and not src.sized
+    if walk or idle:
+        reader = _Readahead(f, DEFAULT_CHUNK_SIZE, False if src.sized else src.fd)
         read = reader.read
     else:
         reader, read = None, f.read
     scale = None
     while True:
-        if reader is not None and ifaces:
+        if idle and not reader.holds_block(e):
+            yield None
+            if reader.empty():
+                reader.window()
+        if walk and ifaces:
             if scale is None:  # the interfaces changed
                 scale = [np.array(c, np.int64) for c in zip(*map(_ts_scale, ifaces))]
                 lts = np.array([i.linktype for i in ifaces], dtype=np.int64)
@@ -306,10 +341,15 @@ def _pcapng_records(f, name, runs=False):
         pos += total
 
 
-def _pcapng_batches(f, name, batch_size=_PCAPNG_BATCH):
+def _pcapng_batches(src, batch_size=_PCAPNG_BATCH):
     chunk = []
     try:
-        for rec in _pcapng_records(f, name, runs=True):
+        for rec in _pcapng_records(src, runs=True):
+            if rec is None:  # a stream with nothing more ready yet
+                if chunk:
+                    yield _records_batch(chunk)
+                    chunk = []
+                continue
             if isinstance(rec, _Batch):  # a run of packet blocks, already a batch
                 if chunk:
                     yield _records_batch(chunk)

@@ -32,11 +32,8 @@ from sklearn_flowspectrum._capture import (
     DEFAULT_CHUNK_SIZE,
     CaptureError,
     CaptureWarning,
-    _check_file,
-    capture_format,
     decode_batch,
-    iter_batches,
-    iter_records,
+    open_capture,
 )
 from sklearn_flowspectrum._layers import SKIP_REASONS, dissect
 from sklearn_flowspectrum._loops import (
@@ -51,6 +48,13 @@ from sklearn_flowspectrum._protocols import (
     IPPROTO_TCP,
     IPPROTO_UDP,
     TRANSPORT_NAMES,
+)
+from sklearn_flowspectrum._sources import (
+    COMPRESSED_SUFFIXES,
+    capture_suffixes,
+    check_source,
+    is_stream,
+    source_name,
 )
 from sklearn_flowspectrum._validation import check_n_jobs
 
@@ -544,29 +548,33 @@ def _new_report(name):
     return report
 
 
-def _read_one(name, flows, keep, drop_retx, drop_empty, on_error, engine):
+def _read_one(source, flows, keep, drop_retx, drop_empty, on_error, engine):
     """Read one capture into session columns and its report row."""
-    report = _new_report(name)
+    report = _new_report(source_name(source))
     with _gc_paused():
         return _read_one_inner(
-            name, report, flows, keep, drop_retx, drop_empty, on_error, engine
+            source, report, flows, keep, drop_retx, drop_empty, on_error, engine
         )
 
 
-def _read_one_inner(name, report, flows, keep, drop_retx, drop_empty, on_error, engine):
+def _read_one_inner(
+    source, report, flows, keep, drop_retx, drop_empty, on_error, engine
+):
     # keep: (keep_bytes, keep_packets)
+    name = report["file"]
     if engine == "python":
         builder = _ReferenceBuilder(flows, *keep, drop_retx)
     else:
         builder = _SessionBuilder(flows, *keep, drop_retx)
     try:
-        report["format"] = capture_format(name)
-        if engine == "python":
-            for rec in iter_records(name):
-                builder.add(rec)
-        else:
-            for batch in iter_batches(name, chunk_size=CHUNK_SIZE, _reuse=True):
-                builder.add(batch, decode_batch(batch))
+        with open_capture(source) as capture:
+            report["format"] = capture.format
+            if engine == "python":
+                for rec in capture.records():
+                    builder.add(rec)
+            else:
+                for batch in capture.batches(chunk_size=CHUNK_SIZE, reuse=True):
+                    builder.add(batch, decode_batch(batch))
     except CaptureError as exc:
         if on_error == "raise":
             raise
@@ -604,6 +612,8 @@ def _take(cols, idx):
     return out
 
 
+_FOLDER_SUFFIXES = capture_suffixes()
+
 # The ``labels`` value that takes each capture's class from its folder.
 LABELS_FROM_FOLDERS = "dir"
 
@@ -615,6 +625,7 @@ class _Entry(NamedTuple):
     label: object
     error: object  # a CaptureError known before reading, or None
     given: str  # the entry of ``paths`` it comes from
+    source: object  # what to open: the path, or a stream
 
 
 def _captures_in(folder):
@@ -647,7 +658,7 @@ def _captures_in(folder):
                 real = os.path.realpath(child)
                 if real not in above:
                     visit(child, (*parts, item.name), above | {real})
-            elif item.name.lower().endswith(CAPTURE_SUFFIXES):
+            elif item.name.lower().endswith(_FOLDER_SUFFIXES):
                 found.append((child, (*parts, item.name), None))
 
     visit(folder, (), frozenset([os.path.realpath(folder)]))
@@ -674,7 +685,7 @@ def _expand_paths(paths, labels):
     These are the folder and label rules of :func:`read_sessions` (and of
     the command line, which calls this function).
     """
-    if isinstance(paths, (str, os.PathLike)):
+    if isinstance(paths, (str, os.PathLike)) or is_stream(paths):
         given = [paths]
     else:
         try:
@@ -687,13 +698,18 @@ def _expand_paths(paths, labels):
     if not given:
         raise ValueError("paths is empty: give at least one capture file")
     for p in given:
-        if not isinstance(p, (str, os.PathLike)):
+        if not isinstance(p, (str, os.PathLike)) and not is_stream(p):
             raise TypeError(
-                f"capture paths must be str or os.PathLike, got {type(p).__name__} "
-                f"({p!r})"
+                "capture paths must be str or os.PathLike, '-' (standard input) "
+                f"or binary file objects, got {type(p).__name__} ({p!r})"
             )
-    names = [os.fspath(p) for p in given]
+    names = [source_name(p) for p in given]
     by_folder = isinstance(labels, str) and labels == LABELS_FROM_FOLDERS
+    if by_folder and any(map(is_stream, given)):
+        raise ValueError(
+            f"labels={LABELS_FROM_FOLDERS!r} takes classes from folder names; "
+            "give the labels of standard input or a file object explicitly"
+        )
     if labels is None or by_folder:
         per_path = [None] * len(names)
     elif isinstance(labels, dict):
@@ -713,7 +729,10 @@ def _expand_paths(paths, labels):
                 f"for all, or {LABELS_FROM_FOLDERS!r} (folder names)"
             )
     out = []
-    for name, label in zip(names, per_path):
+    for source, name, label in zip(given, names, per_path):
+        if is_stream(source):
+            out.append(_Entry(name, label, None, name, source))
+            continue
         if os.path.isdir(name):
             found = _captures_in(name)
             if not found:
@@ -721,27 +740,28 @@ def _expand_paths(paths, labels):
                     name,
                     None,
                     "folder holds no capture files "
-                    f"({', '.join('*' + s for s in CAPTURE_SUFFIXES)}), not in "
+                    f"({', '.join('*' + s for s in CAPTURE_SUFFIXES)}, or those "
+                    f"compressed: {', '.join(COMPRESSED_SUFFIXES)}), not in "
                     "its subfolders either",
                 )
-                out.append(_Entry(name, label, err, name))
+                out.append(_Entry(name, label, err, name, name))
             for file, parts, err in found:
                 if err is None:
                     err = _file_error(file)
                 if by_folder:
                     label = _folder_label(name, parts)
-                out.append(_Entry(file, label, err, name))
+                out.append(_Entry(file, label, err, name, file))
             continue
         if by_folder:
             label = _folder_label(name, None)
-        out.append(_Entry(name, label, _file_error(name), name))
+        out.append(_Entry(name, label, _file_error(name), name, name))
     return out
 
 
 def _file_error(name):
     """The CaptureError of a path that is not a readable file, or None."""
     try:
-        _check_file(name)
+        check_source(name)
     except CaptureError as exc:
         return exc
     return None
@@ -784,13 +804,19 @@ def read_sessions(
 
     Parameters
     ----------
-    paths : str, os.PathLike or list of them
+    paths : str, os.PathLike, binary file object or list of them
         Capture files (classic pcap in either byte order with micro- or
         nanosecond timestamps, or pcapng with any number of sections and
         interfaces), or folders.  A folder stands for every file in it and
         in its subfolders whose name ends in ``.pcap``, ``.pcapng`` or
-        ``.cap`` (any case), sorted by path; symbolic links to files and
-        folders are followed.  Link types:
+        ``.cap`` (any case), or in one of those followed by ``.gz``, ``.xz``
+        or ``.bz2``, sorted by path; symbolic links to files and folders are
+        followed.  Captures compressed with gzip, xz or bzip2 are recognised
+        by their first bytes and decompressed as they are read.  ``"-"``
+        reads standard input, and FIFOs and open binary file objects are read
+        front to back without seeking (their ``file`` is ``"<stdin>"`` or the
+        object's ``name``); streams are read in this process whatever
+        ``n_jobs`` says.  Link types:
         Ethernet (with 802.1Q/QinQ tags, PPPoE, MPLS), Linux SLL and SLL2,
         raw IPv4/IPv6, BSD loopback (NULL/LOOP); IPv6 extension headers and
         IP-in-IP tunnels (the inner packet counts) are followed.
@@ -948,14 +974,15 @@ def read_sessions(
         for entry in entries:
             if entry.error is not None:
                 raise entry.error
-    todo = [entry.file for entry in entries if entry.error is None]
+    todo = [entry.source for entry in entries if entry.error is None]
     args = (
         bool(flows),
         (keep_bytes, keep_packets),
         bool(drop_retransmissions),
         bool(drop_empty),
     )
-    if n_jobs is None or n_jobs == 1 or len(todo) < 2:
+    if n_jobs is None or n_jobs == 1 or len(todo) < 2 or any(map(is_stream, todo)):
+        # Streams are read here: they cannot travel to another process.
         results = [_read_one(name, *args, on_error, engine) for name in todo]
     else:
         results = Parallel(n_jobs=n_jobs)(
@@ -964,7 +991,7 @@ def read_sessions(
     results = iter(results)
 
     parts, reports, file_labels = [], [], []
-    for name, label, err, _ in entries:
+    for name, label, err, *_ in entries:
         if err is not None:
             cols, report = None, _new_report(name)
             report["error"] = str(err)
