@@ -93,44 +93,73 @@ def check_source(source):
     return name
 
 
-class _Prefixed(io.RawIOBase):
-    """A raw stream that gives ``prefix`` first, then what ``f`` reads.
+class _Stream:
+    """Bytes of a stream, ``prefix`` first, read without a buffer of its own.
 
-    Reads return what is available (one read of ``f`` at most), so a live
-    capture is decoded as its packets arrive; errors of a decompressor
-    become :class:`CaptureError` naming the capture.
+    ``readinto1`` reads what is available (one read of the underlying file at
+    most, straight into the caller's buffer where the file allows), so a
+    live capture is decoded as its packets arrive; ``read(n)`` waits for
+    ``n`` bytes or the end.  Errors of a decompressor become
+    :class:`CaptureError` naming the capture.
     """
 
     def __init__(self, f, prefix, name, compression=None):
         self._f, self._prefix, self._name = f, bytes(prefix), name
         self._compression = compression
+        # A raw file reads one system call into our buffer; a buffered one
+        # through read1, which returns its buffered bytes without waiting.
+        self._direct = isinstance(f, io.RawIOBase)
         self._read_some = getattr(f, "read1", None) or f.read
 
-    def readable(self):
-        return True
+    def _failed(self, exc):
+        what = f"{self._compression} data is corrupt" if self._compression else None
+        if what is None:
+            raise exc
+        raise CaptureError(self._name, None, f"{what} ({exc})") from None
 
-    def readinto(self, b):
+    def readinto1(self, b):
         if self._prefix:
             n = min(len(b), len(self._prefix))
             b[:n] = self._prefix[:n]
             self._prefix = self._prefix[n:]
             return n
         try:
+            if self._direct:
+                return self._f.readinto(b) or 0
             data = self._read_some(len(b))
         except _DECOMPRESSION_ERRORS as exc:
-            if self._compression is None:
-                raise
-            raise CaptureError(
-                self._name, None, f"{self._compression} data is corrupt ({exc})"
-            ) from None
+            self._failed(exc)
         if data is None:  # a non-blocking file with nothing to read yet
-            return None
+            return 0
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise CaptureError(
                 self._name, None, "is a text stream; open it in binary mode ('rb')"
             )
         b[: len(data)] = data
         return len(data)
+
+    def read(self, n=-1):
+        if n is None or n < 0:
+            parts = []
+            while chunk := self.read(1 << 20):
+                parts.append(chunk)
+            return b"".join(parts)
+        buf = bytearray(n)
+        got = 0
+        with memoryview(buf) as mv:
+            while got < n:
+                k = self.readinto1(mv[got:])
+                if not k:
+                    break
+                got += k
+        del buf[got:]
+        return bytes(buf)
+
+    def readable(self):
+        return True
+
+    def close(self):
+        pass
 
 
 def _read_head(f, n, name, compression=None):
@@ -168,17 +197,14 @@ def read_available(f, buf, fd):
     as its packets arrive).  ``fd`` is the descriptor to poll, or None for
     a source that is never waited on (in memory, or decompressed).
     """
-    # read1 returns buffered bytes without reading more (readinto1 would
-    # still wait for the rest of a large request).
     got = 0
     while got < len(buf):
         if got and fd is not None and not select.select([fd], [], [], 0)[0]:
             break
-        data = f.read1(len(buf) - got)
-        if not data:
+        n = f.readinto1(buf[got:])
+        if not n:
             break
-        buf[got : got + len(data)] = data
-        got += len(data)
+        got += n
     return got
 
 
@@ -214,12 +240,16 @@ def open_source(source):
     owned = []
     try:
         if isinstance(source, str) and source == STDIN:
-            raw = sys.stdin.buffer
+            # Nothing has read standard input before: its raw file reads
+            # straight into our buffers.
+            raw = getattr(sys.stdin.buffer, "raw", sys.stdin.buffer)
         elif hasattr(source, "read"):
             raw = source
         else:
+            # A FIFO unbuffered, so that it reads straight into our buffers.
+            regular = stat.S_ISREG(os.stat(name).st_mode)
             try:
-                raw = open(name, "rb")  # noqa: SIM115 - closed below
+                raw = open(name, "rb", buffering=-1 if regular else 0)  # noqa: SIM115
             except OSError as exc:
                 raise CaptureError(
                     name, None, f"cannot be opened ({exc.strerror})"
@@ -231,7 +261,7 @@ def open_source(source):
         for magic, what, _, opener in _COMPRESSIONS:
             if head.startswith(magic):
                 compression, sized = what, False
-                raw = opener(io.BufferedReader(_Prefixed(raw, head, name)))
+                raw = opener(_Stream(raw, head, name))
                 owned.append(raw)
                 head = _read_head(raw, PCAP_GLOBAL_LEN, name, what)
                 break
@@ -243,16 +273,10 @@ def open_source(source):
                 return raw
 
         else:
-            # Read on through a buffer; the head goes back in front on restart.
-            def wrap(prefix):
-                return io.BufferedReader(
-                    _Prefixed(raw, prefix, name, compression), 1 << 20
-                )
+            f = _Stream(raw, b"", name, compression)
 
-            f = wrap(b"")
-
-            def restart():
-                return wrap(head)
+            def restart():  # the head goes back in front
+                return _Stream(raw, head, name, compression)
 
         if not head:
             what = f"{compression} stream" if compression else "file"
