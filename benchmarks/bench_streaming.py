@@ -7,7 +7,8 @@ core, times ``read_sessions`` on:
 * the file by name (the baseline);
 * the same bytes piped through standard input (``cat FILE | ... '-'``), what
   ``tcpdump -w - | flowspectrum ...`` gives;
-* the file gzip-compressed (``.pcap.gz``, level 1), read by name.
+* the file gzip-compressed (``.pcap.gz``, level 1), read by name;
+* the file again with ``statistics=True`` (the flow statistics columns).
 
 It prints packets/s (median over repeats) and each one's ratio to the file
 in the same run.  Usage::
@@ -15,10 +16,11 @@ in the same run.  Usage::
     python benchmarks/bench_streaming.py [--size-mb 200] [--repeats 3]
 
 Measured on the 2-core AMD EPYC build machine while other jobs loaded it
-(load average about 8, so the absolute figures are low; the ratios are
-from the same run), ``--size-mb 60 --repeats 3``: file 507,449 packets/s,
-stdin 429,342 (0.85 of the file), gzip file 126,283 (0.25; Python's
-GzipFile decompresses in 8 KiB steps, which dominates).
+(load average 6-8, so the absolute figures are low; the ratios are from the
+same run), ``--size-mb 60 --repeats 3``: file 406,031 packets/s, stdin
+410,257 (1.01 of the file; an earlier run 0.85), gzip file 104,622 (0.26;
+Python's GzipFile decompresses in 8 KiB steps, which dominates), file with
+``statistics=True`` 282,086 (0.69).
 """
 
 import argparse
@@ -41,7 +43,7 @@ _CHILD = """
 import sys, time
 from sklearn_flowspectrum import read_sessions
 t0 = time.perf_counter()
-table = read_sessions(sys.argv[1])
+table = read_sessions(sys.argv[1], statistics=sys.argv[2] == "1")
 print(time.perf_counter() - t0, int(table["packets"].sum()), len(table))
 """
 
@@ -50,9 +52,10 @@ def _pin():
     return ["taskset", "-c", "0"] if shutil.which("taskset") else []
 
 
-def _run(source, path):
+def _run(source, path, statistics=False):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [*_pin(), sys.executable, "-c", _CHILD, "-" if source == "stdin" else path]
+    name = "-" if source == "stdin" else path
+    cmd = [*_pin(), sys.executable, "-c", _CHILD, name, str(int(statistics))]
     if source == "stdin":
         cat = subprocess.Popen(["cat", path], stdout=subprocess.PIPE)
         out = subprocess.run(cmd, stdin=cat.stdout, capture_output=True, env=env)
@@ -79,12 +82,20 @@ def main():
         packed = path + ".gz"
         with open(path, "rb") as f, gzip.open(packed, "wb", compresslevel=1) as g:
             shutil.copyfileobj(f, g, 1 << 20)
-        sources = {"file": path, "stdin": path, "gzip file": packed}
+        sources = {
+            "file": path,
+            "stdin": path,
+            "gzip file": packed,
+            "file, statistics": path,
+        }
         times = {k: [] for k in sources}
         counts = {}
         for _ in range(args.repeats):  # alternated, so drift hits all alike
             for kind, p in sources.items():
-                seconds, packets, sessions = _run(kind.split()[0], p)
+                kind_of_source = kind.split()[0].rstrip(",")
+                seconds, packets, sessions = _run(
+                    kind_of_source, p, statistics="statistics" in kind
+                )
                 times[kind].append(seconds)
                 counts[kind] = (packets, sessions)
         size = os.path.getsize(path) / 1e6
@@ -97,7 +108,7 @@ def main():
             med = statistics.median(times[kind])
             packets, sessions = counts[kind]
             print(
-                f"  {kind:10s} {packets / med:12,.0f} packets/s  {med:6.2f} s  "
+                f"  {kind:16s} {packets / med:12,.0f} packets/s  {med:6.2f} s  "
                 f"ratio to file {base / med:4.2f}  ({sessions:,} sessions)"
             )
         if len(set(counts.values())) != 1:

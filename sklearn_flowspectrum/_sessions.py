@@ -49,6 +49,11 @@ from sklearn_flowspectrum._protocols import (
     IPPROTO_UDP,
     TRANSPORT_NAMES,
 )
+from sklearn_flowspectrum._session_stats import (
+    STAT_COLUMNS,
+    BatchStatistics,
+    PacketStatistics,
+)
 from sklearn_flowspectrum._sources import (
     COMPRESSED_SUFFIXES,
     capture_suffixes,
@@ -124,11 +129,14 @@ class _SessionBuilder:
     frames are collected flat (session id, frame) and grouped at the end.
     """
 
-    def __init__(self, flows, keep_bytes, keep_packets, drop_retransmissions):
+    def __init__(
+        self, flows, keep_bytes, keep_packets, drop_retransmissions, statistics=False
+    ):
         self.flows = flows
         self.keep_bytes = keep_bytes
         self.keep_packets = keep_packets
         self.drop_retx = drop_retransmissions
+        self.stats = BatchStatistics() if statistics else None
         self.index = SessionIndex()
         self.n = 0
         self.packets_read = 0
@@ -203,6 +211,8 @@ class _SessionBuilder:
             self.last_ts.ensure(self.n)
 
         pay, pay_end = dec.payload, dec.payload_end
+        l4, proto, orient = dec.l4, dec.proto, swap
+        new_swap = None if swap is None else swap[first[new]]
         if self.drop_retx:
             keep = self._retransmissions(batch, dec, gmap[codes], swap)
             if keep is not None:
@@ -212,13 +222,19 @@ class _SessionBuilder:
                     pay[keep],
                     pay_end[keep],
                 )
+                l4, proto = l4[keep], proto[keep]
+                orient = None if swap is None else swap[keep]
         plen = pay_end - pay
+        if self.stats is not None:
+            self._statistics(batch, ok, codes, gmap, gmap[new], new_swap, orient,
+                             plen, l4, proto)  # fmt: skip
 
         m = len(codes)
         n_local = len(gmap)
         cap = batch.caplen[ok]
         count_before = self.count.a[gmap]
-        self.count.a[gmap] += np.bincount(codes, minlength=n_local)
+        in_batch = np.bincount(codes, minlength=n_local)
+        self.count.a[gmap] += in_batch
         self.bytes.a[gmap] += _isum(codes, batch.orig_len[ok], n_local)
         pay_before = self.payload.a[gmap]
         img_before = self.image.a[gmap]
@@ -226,7 +242,10 @@ class _SessionBuilder:
         self.image.a[gmap] += _isum(codes, cap + 16, n_local)
         last = np.zeros(n_local, dtype=np.int64)
         np.maximum.at(last, codes, np.arange(m))
-        self.last_ts.a[gmap] = batch.ts_ns[ok[last]]
+        # Sessions whose packets here were all dropped retransmissions keep
+        # their last time.
+        seen = in_batch > 0
+        self.last_ts.a[gmap[seen]] = batch.ts_ns[ok[last[seen]]]
 
         # Frames to keep: those of sessions whose budgets were not yet all
         # met before the packet (the USTC image, the concatenated payload and
@@ -262,6 +281,37 @@ class _SessionBuilder:
             (24 + self.image.a[gmap] >= kb)
             & (self.payload.a[gmap] >= kb)
             & (self.count.a[gmap] >= kp)
+        )
+
+    def _statistics(self, batch, ok, codes, gmap, new_sids, new_swap, swap, plen,
+                    l4, proto):  # fmt: skip
+        """Feed the flow statistics (before the session counters move on)."""
+        sid = gmap[codes]
+        order = np.argsort(codes, kind="stable")
+        rank = np.empty(len(codes), dtype=np.int64)
+        head = np.ones(len(codes), dtype=bool)
+        head[1:] = codes[order][1:] != codes[order][:-1]
+        grp_start = np.flatnonzero(head)
+        within = np.arange(len(codes)) - grp_start[np.cumsum(head) - 1]
+        rank[order] = within
+        rank += self.count.a[sid]
+        flags = np.zeros(len(ok), dtype=np.int64)
+        tcp = proto == IPPROTO_TCP
+        if tcp.any():
+            a = np.frombuffer(batch.data, np.uint8)
+            flags[tcp] = a[l4[tcp] + 13]
+        if new_swap is None and swap is not None:
+            new_swap = np.zeros(0, dtype=bool)
+        self.stats.add(
+            sid,
+            new_sids,
+            np.zeros(len(new_sids), bool) if new_swap is None else new_swap,
+            swap,
+            batch.ts_ns[ok],
+            batch.orig_len[ok],
+            plen,
+            flags,
+            rank,
         )
 
     def _retransmissions(self, batch, dec, gid, swap):
@@ -320,7 +370,11 @@ class _SessionBuilder:
         frames, frame_ts, frame_len = _group_kept(
             n, self.kept_gid, self.kept_frames, self.kept_ts, self.kept_len
         )
-        return {
+        stats = {}
+        if self.stats is not None:
+            self.stats._grow(max(n, self.stats.n))
+            stats = self.stats.columns(n, ts, self.last_ts.a[:n])
+        return stats | {
             "protocol": np.where(
                 proto == IPPROTO_TCP,
                 TRANSPORT_NAMES[IPPROTO_TCP],
@@ -407,11 +461,14 @@ def _address(raw, version):
 class _ReferenceBuilder:
     """The plain implementation of the session semantics (see read_sessions)."""
 
-    def __init__(self, flows, keep_bytes, keep_packets, drop_retransmissions):
+    def __init__(
+        self, flows, keep_bytes, keep_packets, drop_retransmissions, statistics=False
+    ):
         self.flows = flows
         self.keep_bytes = keep_bytes
         self.keep_packets = keep_packets
         self.drop_retx = drop_retransmissions
+        self.stats = PacketStatistics() if statistics else None
         self.sessions = {}
         self.packets_read = 0
         self.skip_counts = dict.fromkeys(SKIP_REASONS, 0)
@@ -443,6 +500,7 @@ class _ReferenceBuilder:
                 "frames": [],
                 "frame_ts": [],
                 "frame_len": [],
+                "stats": None if self.stats is None else self.stats.new_session(),
             }
         payload = rec.frame[d.payload : d.payload_end]
         if self.drop_retx and d.proto == IPPROTO_TCP:
@@ -463,6 +521,11 @@ class _ReferenceBuilder:
             s["frames"].append(rec.frame)
             s["frame_ts"].append(rec.ts_ns)
             s["frame_len"].append(rec.orig_len)
+        if self.stats is not None:
+            flags = rec.frame[d.l4 + 13] if d.proto == IPPROTO_TCP else 0
+            self.stats.add(
+                s["stats"], a != s["src"], rec.ts_ns, rec.orig_len, len(payload), flags
+            )
         s["packets"] += 1
         s["bytes"] += rec.orig_len
         s["payload"] += len(payload)
@@ -476,7 +539,13 @@ class _ReferenceBuilder:
     def finish(self):
         rows = list(self.sessions.values())
         ver = np.array([s["ip_version"] for s in rows], dtype=np.int64)
-        return {
+        stats = {}
+        if self.stats is not None:
+            stats = self.stats.columns(
+                np.array([s["first_ts"] for s in rows], np.int64),
+                np.array([s["last_ts"] for s in rows], np.int64),
+            )
+        return stats | {
             "protocol": [TRANSPORT_NAMES[s["proto"]] for s in rows],
             "ip_version": ver,
             "src_addr": [_address(s["src"][0], s["ip_version"]) for s in rows],
@@ -548,24 +617,34 @@ def _new_report(name):
     return report
 
 
-def _read_one(source, flows, keep, drop_retx, drop_empty, on_error, engine):
+def _read_one(
+    source, flows, keep, drop_retx, drop_empty, on_error, engine, statistics=False
+):
     """Read one capture into session columns and its report row."""
     report = _new_report(source_name(source))
     with _gc_paused():
         return _read_one_inner(
-            source, report, flows, keep, drop_retx, drop_empty, on_error, engine
+            source,
+            report,
+            flows,
+            keep,
+            drop_retx,
+            drop_empty,
+            on_error,
+            engine,
+            statistics,
         )
 
 
 def _read_one_inner(
-    source, report, flows, keep, drop_retx, drop_empty, on_error, engine
+    source, report, flows, keep, drop_retx, drop_empty, on_error, engine, statistics
 ):
     # keep: (keep_bytes, keep_packets)
     name = report["file"]
     if engine == "python":
-        builder = _ReferenceBuilder(flows, *keep, drop_retx)
+        builder = _ReferenceBuilder(flows, *keep, drop_retx, statistics)
     else:
-        builder = _SessionBuilder(flows, *keep, drop_retx)
+        builder = _SessionBuilder(flows, *keep, drop_retx, statistics)
     try:
         with open_capture(source) as capture:
             report["format"] = capture.format
@@ -792,6 +871,7 @@ def read_sessions(
     n_jobs=None,
     return_report=False,
     engine="auto",
+    statistics=False,
 ):
     """Read packet captures into a table with one row per TCP/UDP session.
 
@@ -874,6 +954,17 @@ def read_sessions(
         ``"auto"`` decodes packets in numpy batches (the dissector handles the
         uncommon ones); ``"python"`` is the plain reference implementation,
         one packet at a time, with identical results.
+    statistics : bool, default=False
+        Add the flow statistics columns (see :data:`STAT_COLUMNS`):
+        ``duration`` (seconds), ``fwd_packets``/``bwd_packets`` and
+        ``fwd_bytes``/``bwd_bytes`` per direction (forward: from the
+        session's source), ``tcp_flags`` (the OR of the flags of its TCP
+        packets), ``fwd_iat_mean``/``_std``/``_min``/``_max`` and the same
+        for ``bwd`` (inter-arrival times in seconds, NaN with fewer than two
+        packets in that direction) and ``first_payload_sizes`` (the payload
+        lengths of its first 8 packets, negative for backward packets).
+        They count the packets the table counts (after
+        ``drop_retransmissions``).
 
     Returns
     -------
@@ -963,6 +1054,7 @@ def read_sessions(
         ("drop_empty", drop_empty),
         ("drop_retransmissions", drop_retransmissions),
         ("return_report", return_report),
+        ("statistics", statistics),
     ):
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{flag} must be a bool, got {value!r}")
@@ -983,10 +1075,13 @@ def read_sessions(
     )
     if n_jobs is None or n_jobs == 1 or len(todo) < 2 or any(map(is_stream, todo)):
         # Streams are read here: they cannot travel to another process.
-        results = [_read_one(name, *args, on_error, engine) for name in todo]
+        results = [
+            _read_one(name, *args, on_error, engine, statistics) for name in todo
+        ]
     else:
         results = Parallel(n_jobs=n_jobs)(
-            delayed(_read_one)(name, *args, on_error, engine) for name in todo
+            delayed(_read_one)(name, *args, on_error, engine, statistics)
+            for name in todo
         )
     results = iter(results)
 
@@ -1008,7 +1103,7 @@ def read_sessions(
         parts.append(cols)
         file_labels.append(label)
 
-    table = _assemble(entries, parts, file_labels, labels is not None)
+    table = _assemble(entries, parts, file_labels, labels is not None, statistics)
     if dup_mode is not None and len(table):
         keys = pd.Series(
             [
@@ -1051,8 +1146,15 @@ _OBJECT_COLUMNS = frozenset(
 )
 
 
-def _assemble(entries, parts, file_labels, with_labels):
-    columns = {c: [] for c in _COLUMNS}
+_FLOAT_COLUMNS = frozenset(
+    ("first_ts", "last_ts", "duration")
+    + tuple(c for c in STAT_COLUMNS if "_iat_" in c)
+)
+
+
+def _assemble(entries, parts, file_labels, with_labels, statistics=False):
+    names = _COLUMNS + (STAT_COLUMNS if statistics else ())
+    columns = {c: [] for c in names}
     for (name, *_), cols, label in zip(entries, parts, file_labels):
         if cols is None:
             continue
@@ -1062,17 +1164,19 @@ def _assemble(entries, parts, file_labels, with_labels):
         for k, v in cols.items():
             columns[k].append(v)
     data = {}
-    for k in _COLUMNS:
+    for k in names:
         if k == "label" and not with_labels:
             continue
         chunks = columns[k]
-        if k in _OBJECT_COLUMNS:
+        if k in _OBJECT_COLUMNS or k == "first_payload_sizes":
             data[k] = list(chain.from_iterable(chunks))
-        elif k in ("first_ts", "last_ts"):
+        elif k in _FLOAT_COLUMNS:
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0)
         else:
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
     table = pd.DataFrame(data)
-    for k in ("frames", "frame_ts_ns", "frame_orig_len"):
+    for k in ("frames", "frame_ts_ns", "frame_orig_len") + (
+        ("first_payload_sizes",) if statistics else ()
+    ):
         table[k] = table[k].astype(object)
     return table
