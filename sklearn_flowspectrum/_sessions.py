@@ -130,7 +130,13 @@ class _SessionBuilder:
     """
 
     def __init__(
-        self, flows, keep_bytes, keep_packets, drop_retransmissions, statistics=False
+        self,
+        flows,
+        keep_bytes,
+        keep_packets,
+        drop_retransmissions,
+        statistics=False,
+        timeouts=None,
     ):
         self.flows = flows
         self.keep_bytes = keep_bytes
@@ -138,6 +144,12 @@ class _SessionBuilder:
         self.drop_retx = drop_retransmissions
         self.stats = BatchStatistics() if statistics else None
         self.index = SessionIndex()
+        # (idle, active) in ns, or None: a 5-tuple is one session.
+        self.timeouts = timeouts
+        if timeouts is not None:
+            self.tuple_last_ts = _Grow(np.int64, -1)  # per 5-tuple
+            self.tuple_session = _Grow(np.int64, -1)
+            self.start_ts = _Grow(np.int64)  # per session
         self.n = 0
         self.packets_read = 0
         self.skips = np.zeros(len(SKIP_REASONS) + 1, dtype=np.int64)
@@ -188,8 +200,12 @@ class _SessionBuilder:
         # sessions numbered in order of their first packet).
         codes, first, gmap = self.index.assign(keys)
         n_old = self.n
-        self.n = len(self.index)
+        if self.timeouts is None:
+            self.n = len(self.index)
+        else:
+            codes, first, gmap = self._split_by_time(codes, gmap, batch.ts_ns[ok])
         new = np.flatnonzero(gmap >= n_old)
+        new = new[np.argsort(gmap[new], kind="stable")]  # in session order
         if len(new):
             f = first[new]
             self.static.append(
@@ -282,6 +298,70 @@ class _SessionBuilder:
             & (self.payload.a[gmap] >= kb)
             & (self.count.a[gmap] >= kp)
         )
+
+    def _split_by_time(self, codes, tuples, ts):
+        """Cut the packets of each 5-tuple into sessions by the timeouts.
+
+        ``tuples`` maps the batch's groups to 5-tuple ids.  Returns the
+        batch's sessions in the form of ``SessionIndex.assign``: each
+        packet's local session, each local session's first packet and its
+        session id (new ones numbered on from ``self.n`` in order of their
+        first packet).
+        """
+        idle, active = self.timeouts
+        self.tuple_last_ts.ensure(len(self.index))
+        self.tuple_session.ensure(len(self.index))
+        tid = tuples[codes]
+        order = np.argsort(tid, kind="stable")
+        t, when = tid[order], ts[order]
+        m = len(t)
+        head = np.ones(m, dtype=bool)
+        head[1:] = t[1:] != t[:-1]
+        prev = np.empty(m, dtype=np.int64)
+        prev[1:] = when[:-1]
+        prev[head] = self.tuple_last_ts.a[t[head]]
+        current = np.full(m, -1, dtype=np.int64)
+        current[head] = self.tuple_session.a[t[head]]
+        cut = head & (current < 0)
+        if idle is not None:
+            cut |= (prev >= 0) & (when - prev > idle)
+        if active is not None:
+            run = np.cumsum(head | cut) - 1
+            starts = np.flatnonzero(head | cut)
+            begin = when[starts].copy()
+            go_on = ~cut[starts]  # runs that continue an open session
+            begin[go_on] = self.start_ts.a[current[starts[go_on]]]
+            late = np.flatnonzero(when - begin[run] > active)
+            # Each late run is walked in order: a cut restarts its clock.
+            for r in np.unique(run[late]).tolist():
+                lo = starts[r]
+                hi = starts[r + 1] if r + 1 < len(starts) else m
+                since = begin[r]
+                for i in range(lo, hi):
+                    if when[i] - since > active:
+                        cut[i] = True
+                        since = when[i]
+        opens = head | cut
+        seg = np.cumsum(opens) - 1
+        seg_start = np.flatnonzero(opens)
+        is_new = cut[seg_start]
+        first = order[seg_start]
+        sid = np.empty(len(seg_start), dtype=np.int64)
+        sid[~is_new] = current[seg_start[~is_new]]
+        new_first = first[is_new]
+        rank = np.empty(len(new_first), dtype=np.int64)
+        rank[np.argsort(new_first, kind="stable")] = np.arange(len(new_first))
+        sid[is_new] = self.n + rank
+        self.n += len(new_first)
+        self.start_ts.ensure(self.n)
+        self.start_ts.a[sid[is_new]] = ts[new_first]
+        local = np.empty(m, dtype=np.int64)
+        local[order] = seg
+        tail = np.ones(m, dtype=bool)
+        tail[:-1] = t[1:] != t[:-1]
+        self.tuple_last_ts.a[t[tail]] = when[tail]
+        self.tuple_session.a[t[tail]] = sid[seg[tail]]
+        return local, first, sid
 
     def _statistics(self, batch, ok, codes, gmap, new_sids, new_swap, swap, plen,
                     l4, proto):  # fmt: skip
@@ -462,14 +542,23 @@ class _ReferenceBuilder:
     """The plain implementation of the session semantics (see read_sessions)."""
 
     def __init__(
-        self, flows, keep_bytes, keep_packets, drop_retransmissions, statistics=False
+        self,
+        flows,
+        keep_bytes,
+        keep_packets,
+        drop_retransmissions,
+        statistics=False,
+        timeouts=None,
     ):
         self.flows = flows
         self.keep_bytes = keep_bytes
         self.keep_packets = keep_packets
         self.drop_retx = drop_retransmissions
         self.stats = PacketStatistics() if statistics else None
-        self.sessions = {}
+        self.idle, self.active = timeouts if timeouts is not None else (None, None)
+        self.rows = []  # every session, in order of its first packet
+        self.sessions = {}  # the open session of each 5-tuple
+        self.last_seen = {}  # the time of each 5-tuple's last packet
         self.packets_read = 0
         self.skip_counts = dict.fromkeys(SKIP_REASONS, 0)
         self.retransmissions = 0
@@ -485,6 +574,13 @@ class _ReferenceBuilder:
         ends = (a, b) if self.flows or a <= b else (b, a)
         key = (d.ip_version, d.proto, *ends)
         s = self.sessions.get(key)
+        last_seen = self.last_seen.get(key)
+        self.last_seen[key] = rec.ts_ns
+        if s is not None and (
+            (self.idle is not None and rec.ts_ns - last_seen > self.idle)
+            or (self.active is not None and rec.ts_ns - s["first_ts"] > self.active)
+        ):
+            s = None  # the timeout ends the session: this packet starts one
         if s is None:
             s = self.sessions[key] = {
                 "ip_version": d.ip_version,
@@ -501,13 +597,15 @@ class _ReferenceBuilder:
                 "frame_ts": [],
                 "frame_len": [],
                 "stats": None if self.stats is None else self.stats.new_session(),
+                "index": len(self.rows),
             }
+            self.rows.append(s)
         payload = rec.frame[d.payload : d.payload_end]
         if self.drop_retx and d.proto == IPPROTO_TCP:
             flags = rec.frame[d.l4 + 13] & _TCP_SYN_FIN
             if payload or flags:
                 seq = int.from_bytes(rec.frame[d.l4 + 4 : d.l4 + 8], "big")
-                rkey = (key, a == s["src"], seq, flags, payload)
+                rkey = (s["index"], a == s["src"], seq, flags, payload)
                 if rkey in self.retx_seen:
                     self.retransmissions += 1
                     return
@@ -537,7 +635,7 @@ class _ReferenceBuilder:
         return np.array([0, *self.skip_counts.values()], dtype=np.int64)
 
     def finish(self):
-        rows = list(self.sessions.values())
+        rows = self.rows
         ver = np.array([s["ip_version"] for s in rows], dtype=np.int64)
         stats = {}
         if self.stats is not None:
@@ -618,7 +716,15 @@ def _new_report(name):
 
 
 def _read_one(
-    source, flows, keep, drop_retx, drop_empty, on_error, engine, statistics=False
+    source,
+    flows,
+    keep,
+    drop_retx,
+    drop_empty,
+    on_error,
+    engine,
+    statistics=False,
+    timeouts=None,
 ):
     """Read one capture into session columns and its report row."""
     report = _new_report(source_name(source))
@@ -633,18 +739,26 @@ def _read_one(
             on_error,
             engine,
             statistics,
+            timeouts,
         )
 
 
 def _read_one_inner(
-    source, report, flows, keep, drop_retx, drop_empty, on_error, engine, statistics
+    source,
+    report,
+    flows,
+    keep,
+    drop_retx,
+    drop_empty,
+    on_error,
+    engine,
+    statistics,
+    timeouts,
 ):
-    # keep: (keep_bytes, keep_packets)
+    # keep: (keep_bytes, keep_packets); timeouts: (idle, active) ns or None
     name = report["file"]
-    if engine == "python":
-        builder = _ReferenceBuilder(flows, *keep, drop_retx, statistics)
-    else:
-        builder = _SessionBuilder(flows, *keep, drop_retx, statistics)
+    builder_type = _ReferenceBuilder if engine == "python" else _SessionBuilder
+    builder = builder_type(flows, *keep, drop_retx, statistics, timeouts)
     try:
         with open_capture(source) as capture:
             report["format"] = capture.format
@@ -872,15 +986,17 @@ def read_sessions(
     return_report=False,
     engine="auto",
     statistics=False,
+    idle_timeout=None,
+    active_timeout=None,
 ):
     """Read packet captures into a table with one row per TCP/UDP session.
 
     A session is the set of packets that share protocol and the unordered
     pair of endpoints (address, port): both directions of a conversation, as
     SplitCap's session mode and USTC-TK2016 define it.  With ``flows=True``
-    each direction is its own flow.  There is no idle timeout: all packets of
-    a 5-tuple in a file form one session.  The source of a session is the
-    sender of its first packet.
+    each direction is its own flow.  Without ``idle_timeout`` and
+    ``active_timeout`` all packets of a 5-tuple in a file form one session.
+    The source of a session is the sender of its first packet.
 
     Parameters
     ----------
@@ -965,6 +1081,14 @@ def read_sessions(
         lengths of its first 8 packets, negative for backward packets).
         They count the packets the table counts (after
         ``drop_retransmissions``).
+    idle_timeout, active_timeout : float or None, default=None
+        Seconds.  A packet more than ``idle_timeout`` after the previous
+        packet of its 5-tuple, or more than ``active_timeout`` after the
+        first packet of its session, starts a new session of that 5-tuple,
+        as flow meters do.  None (the default) keeps every packet of a
+        5-tuple in one session, as SplitCap and the published datasets do.
+        The times are the capture's, in capture order; retransmissions
+        count for the idle time even when dropped.
 
     Returns
     -------
@@ -1060,6 +1184,7 @@ def read_sessions(
             raise ValueError(f"{flag} must be a bool, got {value!r}")
     keep_bytes, keep_packets = int(keep_bytes), int(keep_packets)
     check_n_jobs(n_jobs, "read_sessions")
+    timeouts = _check_timeouts(idle_timeout, active_timeout)
 
     entries = _expand_paths(paths, labels)
     if on_error == "raise":
@@ -1076,11 +1201,12 @@ def read_sessions(
     if n_jobs is None or n_jobs == 1 or len(todo) < 2 or any(map(is_stream, todo)):
         # Streams are read here: they cannot travel to another process.
         results = [
-            _read_one(name, *args, on_error, engine, statistics) for name in todo
+            _read_one(name, *args, on_error, engine, statistics, timeouts)
+            for name in todo
         ]
     else:
         results = Parallel(n_jobs=n_jobs)(
-            delayed(_read_one)(name, *args, on_error, engine, statistics)
+            delayed(_read_one)(name, *args, on_error, engine, statistics, timeouts)
             for name in todo
         )
     results = iter(results)
@@ -1150,6 +1276,30 @@ _FLOAT_COLUMNS = frozenset(
     ("first_ts", "last_ts", "duration")
     + tuple(c for c in STAT_COLUMNS if "_iat_" in c)
 )
+
+
+def _check_timeouts(idle_timeout, active_timeout):
+    """``(idle, active)`` in integer nanoseconds (None: no such timeout), or
+    None when neither is set."""
+    out = []
+    for name, value in (
+        ("idle_timeout", idle_timeout),
+        ("active_timeout", active_timeout),
+    ):
+        if value is None:
+            out.append(None)
+            continue
+        if (
+            not isinstance(value, numbers.Real)
+            or isinstance(value, bool)
+            or not value > 0
+            or not np.isfinite(value)
+        ):
+            raise ValueError(
+                f"{name} must be a number of seconds > 0 or None, got {value!r}"
+            )
+        out.append(round(float(value) * 1e9))
+    return None if out == [None, None] else tuple(out)
 
 
 def _assemble(entries, parts, file_labels, with_labels, statistics=False):

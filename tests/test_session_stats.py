@@ -92,3 +92,63 @@ def test_both_engines_agree_across_batches(monkeypatch, flows, drop_retransmissi
     kwargs = dict(flows=flows, drop_retransmissions=drop_retransmissions)
     ref = read_sessions(files, on_error="warn", engine="python", **kwargs)
     np.testing.assert_array_equal(table["last_ts"], ref["last_ts"])
+
+
+def _bursts(tmp_path):
+    """One UDP 5-tuple: packets at 0, 1, 2 s, then 10, 10.5 s, then 30 s, and
+    a second 5-tuple in between."""
+    times = [0, 1, 2, 10, 10.5, 30]
+    packets = [
+        (T0 + int(t * 1e9), P.eth(P.ipv4(P.udp(5000, 53, b"x" * (i + 1)), proto=17)))
+        for i, t in enumerate(times)
+    ]
+    packets.insert(2, (T0 + int(1.5e9), P.eth(P.ipv4(P.udp(6000, 53, b"y"), proto=17))))
+    return P.write_pcap(tmp_path / "bursts.pcap", packets)
+
+
+@pytest.mark.parametrize(
+    "idle, active, expected",
+    [
+        (None, None, [6, 1]),
+        (5, None, [3, 1, 2, 1]),  # idle gaps of 8 s and 19.5 s
+        (None, 9, [3, 1, 2, 1]),  # 10 s > 9 s after 0; 30 s > 9 s after 10
+        (None, 1.2, [2, 1, 1, 2, 1]),
+        (30, 0.5, [1, 1, 1, 1, 2, 1]),  # 10.5 s is not more than 0.5 s after 10
+        (9, 10, [4, 1, 1, 1]),  # 10 s is not more than 10 s after 0; 10.5 is
+    ],
+)
+def test_timeouts_cut_sessions(tmp_path, idle, active, expected):
+    table, report = both_engines(
+        _bursts(tmp_path), idle_timeout=idle, active_timeout=active
+    )
+    assert table["packets"].tolist() == expected
+    assert table["first_ts"].is_monotonic_increasing
+    assert report.loc[0, "used"] == table["packets"].sum() == 7
+
+
+def test_timeouts_are_validated(tmp_path):
+    for bad in (0, -1, float("nan"), "5", True):
+        with pytest.raises(ValueError, match="idle_timeout must be a number"):
+            read_sessions(_bursts(tmp_path), idle_timeout=bad)
+    with pytest.raises(ValueError, match="active_timeout must be a number"):
+        read_sessions(_bursts(tmp_path), active_timeout=0)
+
+
+@pytest.mark.skipif(not NDPI.is_dir(), reason=f"shared nDPI captures not at {NDPI}")
+@pytest.mark.parametrize("idle, active", [(1.0, None), (None, 5.0), (0.5, 20.0)])
+def test_timeouts_agree_across_engines_and_batches(monkeypatch, idle, active):
+    monkeypatch.setattr(sessions_module, "CHUNK_SIZE", 8192)
+    files = sorted((NDPI / "pcap").iterdir())[:6]
+    kwargs = dict(idle_timeout=idle, active_timeout=active, on_error="warn")
+    table, report = both_engines(files, drop_retransmissions=True, **kwargs)
+    plain = read_sessions(files, on_error="warn")
+    assert len(table) > len(plain)
+    assert table["packets"].sum() + report["retransmissions"].sum() == plain[
+        "packets"
+    ].sum()
+    ref = read_sessions(files, engine="python", **kwargs)
+    np.testing.assert_array_equal(table["first_ts"], ref["first_ts"])
+    np.testing.assert_array_equal(table["last_ts"], ref["last_ts"])
+    span = table["last_ts"] - table["first_ts"]
+    if active is not None:
+        assert (span <= active + 1e-6).all()
