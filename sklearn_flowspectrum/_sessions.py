@@ -53,6 +53,7 @@ from sklearn_flowspectrum._session_stats import (
     STAT_COLUMNS,
     BatchStatistics,
     PacketStatistics,
+    _Grow2,
 )
 from sklearn_flowspectrum._sources import (
     COMPRESSED_SUFFIXES,
@@ -149,7 +150,9 @@ class _SessionBuilder:
         if timeouts is not None:
             self.tuple_last_ts = _Grow(np.int64, -1)  # per 5-tuple
             self.tuple_session = _Grow(np.int64, -1)
+            self.tuple_keys = _Grow2(5, np.uint64, 0)
             self.start_ts = _Grow(np.int64)  # per session
+            self.session_tuple = _Grow(np.int64, -1)
         self.n = 0
         self.packets_read = 0
         self.skips = np.zeros(len(SKIP_REASONS) + 1, dtype=np.int64)
@@ -203,6 +206,8 @@ class _SessionBuilder:
         if self.timeouts is None:
             self.n = len(self.index)
         else:
+            self.tuple_keys.ensure(len(self.index))
+            self.tuple_keys.a[gmap] = keys[first]
             codes, first, gmap = self._split_by_time(codes, gmap, batch.ts_ns[ok])
         new = np.flatnonzero(gmap >= n_old)
         new = new[np.argsort(gmap[new], kind="stable")]  # in session order
@@ -355,6 +360,8 @@ class _SessionBuilder:
         self.n += len(new_first)
         self.start_ts.ensure(self.n)
         self.start_ts.a[sid[is_new]] = ts[new_first]
+        self.session_tuple.ensure(self.n)
+        self.session_tuple.a[sid[is_new]] = t[seg_start[is_new]]
         local = np.empty(m, dtype=np.int64)
         local[order] = seg
         tail = np.ones(m, dtype=bool)
