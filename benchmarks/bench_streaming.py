@@ -8,19 +8,28 @@ core, times ``read_sessions`` on:
 * the same bytes piped through standard input (``cat FILE | ... '-'``), what
   ``tcpdump -w - | flowspectrum ...`` gives;
 * the file gzip-compressed (``.pcap.gz``, level 1), read by name;
-* the file again with ``statistics=True`` (the flow statistics columns).
+* the file again with ``statistics=True`` (the flow statistics columns);
+* :func:`iter_sessions` from standard input (``emit="end"``, no timeout).
+
+Then the peak memory of ``iter_sessions(idle_timeout=60)`` from standard
+input on the capture and on one five times as long (the same sessions
+repeated, each replay an hour after the previous).
 
 It prints packets/s (median over repeats) and each one's ratio to the file
 in the same run.  Usage::
 
     python benchmarks/bench_streaming.py [--size-mb 200] [--repeats 3]
 
-Measured on the 2-core AMD EPYC build machine while other jobs loaded it
-(load average 6-8, so the absolute figures are low; the ratios are from the
-same run), ``--size-mb 60 --repeats 3``: file 406,031 packets/s, stdin
-410,257 (1.01 of the file; an earlier run 0.85), gzip file 104,622 (0.26;
-Python's GzipFile decompresses in 8 KiB steps, which dominates), file with
-``statistics=True`` 282,086 (0.69).
+Measured on the 2-core AMD EPYC build machine, otherwise idle, default
+``--size-mb 200 --repeats 3`` (213 MB, 612,192 packets, 49,294 sessions):
+file 1,077,028 packets/s; stdin 946,391 (0.88 of the file); gzip file
+234,421 (0.22: Python's GzipFile decompresses in 8 KiB steps);
+``statistics=True`` 712,353 (0.66); ``iter_sessions`` from stdin 868,440
+(0.81).  Peak memory of ``iter_sessions(idle_timeout=60)`` from stdin: 168 MB
+for the 213 MB capture, 171 MB for the 1,030 MB one (1.01x).  The replays
+are concatenations of captures whose times jump back, so there the idle
+timeout cuts a few more sessions than ``read_sessions`` would (see
+``iter_sessions``).
 """
 
 import argparse
@@ -41,10 +50,22 @@ from bench_read_sessions import NDPI, build_capture  # noqa: E402
 
 _CHILD = """
 import sys, time
-from sklearn_flowspectrum import read_sessions
+from sklearn_flowspectrum import iter_sessions, read_sessions
+source, mode = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
-table = read_sessions(sys.argv[1], statistics=sys.argv[2] == "1")
-print(time.perf_counter() - t0, int(table["packets"].sum()), len(table))
+if mode.startswith("iter"):
+    idle = float(mode[4:]) if len(mode) > 4 else None
+    packets = sessions = 0
+    for table in iter_sessions(source, idle_timeout=idle):
+        packets += int(table["packets"].sum())
+        sessions += len(table)
+else:
+    table = read_sessions(source, statistics=mode == "stats")
+    packets, sessions = int(table["packets"].sum()), len(table)
+seconds = time.perf_counter() - t0
+with open("/proc/self/status") as f:
+    hwm = [int(line.split()[1]) for line in f if line.startswith("VmHWM")][0]
+print(seconds, packets, sessions, hwm / 1024)
 """
 
 
@@ -52,10 +73,10 @@ def _pin():
     return ["taskset", "-c", "0"] if shutil.which("taskset") else []
 
 
-def _run(source, path, statistics=False):
+def _run(source, path, mode="read"):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     name = "-" if source == "stdin" else path
-    cmd = [*_pin(), sys.executable, "-c", _CHILD, name, str(int(statistics))]
+    cmd = [*_pin(), sys.executable, "-c", _CHILD, name, mode]
     if source == "stdin":
         cat = subprocess.Popen(["cat", path], stdout=subprocess.PIPE)
         out = subprocess.run(cmd, stdin=cat.stdout, capture_output=True, env=env)
@@ -65,8 +86,8 @@ def _run(source, path, statistics=False):
         out = subprocess.run(cmd, capture_output=True, env=env)
     if out.returncode:
         raise SystemExit(out.stderr.decode())
-    seconds, packets, sessions = out.stdout.split()
-    return float(seconds), int(packets), int(sessions)
+    seconds, packets, sessions, peak_mb = out.stdout.split()
+    return float(seconds), int(packets), int(sessions), float(peak_mb)
 
 
 def main():
@@ -82,20 +103,19 @@ def main():
         packed = path + ".gz"
         with open(path, "rb") as f, gzip.open(packed, "wb", compresslevel=1) as g:
             shutil.copyfileobj(f, g, 1 << 20)
+        # kind: (source, path, mode)
         sources = {
-            "file": path,
-            "stdin": path,
-            "gzip file": packed,
-            "file, statistics": path,
+            "file": ("file", path, "read"),
+            "stdin": ("stdin", path, "read"),
+            "gzip file": ("file", packed, "read"),
+            "file, statistics": ("file", path, "stats"),
+            "stdin, iter_sessions": ("stdin", path, "iter"),
         }
         times = {k: [] for k in sources}
         counts = {}
         for _ in range(args.repeats):  # alternated, so drift hits all alike
-            for kind, p in sources.items():
-                kind_of_source = kind.split()[0].rstrip(",")
-                seconds, packets, sessions = _run(
-                    kind_of_source, p, statistics="statistics" in kind
-                )
+            for kind, (source, p, mode) in sources.items():
+                seconds, packets, sessions, _ = _run(source, p, mode)
                 times[kind].append(seconds)
                 counts[kind] = (packets, sessions)
         size = os.path.getsize(path) / 1e6
@@ -108,11 +128,32 @@ def main():
             med = statistics.median(times[kind])
             packets, sessions = counts[kind]
             print(
-                f"  {kind:16s} {packets / med:12,.0f} packets/s  {med:6.2f} s  "
+                f"  {kind:20s} {packets / med:12,.0f} packets/s  {med:6.2f} s  "
                 f"ratio to file {base / med:4.2f}  ({sessions:,} sessions)"
             )
         if len(set(counts.values())) != 1:
             raise SystemExit(f"the sources disagree: {counts}")
+        _memory(tmp, path, args.size_mb)
+
+
+def _memory(tmp, path, size_mb):
+    """Peak memory of streaming 1x and 5x the capture, idle timeout 60 s."""
+    longer = os.path.join(tmp, "longer.pcap")
+    # Five replays per file size, each an hour after the previous, reusing
+    # the addresses: the same sessions again and again.
+    build_capture(longer, 5 * size_mb, distinct_replays=1)
+    single = os.path.join(tmp, "single.pcap")
+    build_capture(single, size_mb, distinct_replays=1)
+    print("peak memory (VmHWM) of iter_sessions(idle_timeout=60) from stdin:")
+    peaks = {}
+    for name, p in (("1x", single), ("5x", longer)):
+        _, packets, sessions, peak = _run("stdin", p, "iter60")
+        peaks[name] = peak
+        print(
+            f"  {name}: {os.path.getsize(p) / 1e6:6.0f} MB, {packets:,} packets, "
+            f"{sessions:,} sessions, {peak:6.0f} MB"
+        )
+    print(f"  ratio 5x / 1x: {peaks['5x'] / peaks['1x']:.2f}")
 
 
 if __name__ == "__main__":

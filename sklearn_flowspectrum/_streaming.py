@@ -71,6 +71,8 @@ class _StreamingBuilder(_SessionBuilder):
         n = self.n
         if at_end:
             return np.ones(n, dtype=bool)
+        if self.timeouts is None:  # a 5-tuple may always come back
+            return np.zeros(n, dtype=bool)
         tid = self.session_tuple.a[:n]
         # Cut by a timeout: the 5-tuple has a newer session.
         out = self.tuple_session.a[tid] != np.arange(n)
@@ -78,6 +80,19 @@ class _StreamingBuilder(_SessionBuilder):
         if idle is not None and self.now is not None:
             out |= self.now - self.tuple_last_ts.a[tid] > idle
         return out
+
+    def _drop_frames(self, renum):
+        """Keep the frames of the sessions still to be handed on, renumbered
+        by ``renum`` (-1: forgotten)."""
+        if not self.kept_gid:
+            return
+        gid = renum[np.concatenate(self.kept_gid)]
+        live = gid >= 0
+        live[live] = ~self.emitted.a[gid[live]]
+        self.kept_gid = [gid[live]]
+        self.kept_frames = [f for f, k in zip(self.kept_frames, live.tolist()) if k]
+        self.kept_ts = [np.concatenate(self.kept_ts)[live]]
+        self.kept_len = [np.concatenate(self.kept_len)[live]]
 
     def split_off(self, emit, forget):
         """Session columns of the sessions in ``emit`` (bool mask); those in
@@ -88,6 +103,11 @@ class _StreamingBuilder(_SessionBuilder):
         cols["session"] = self.serial.a[:n].copy()
         out = _take(cols, np.flatnonzero(emit))
         self.emitted.a[:n] |= emit
+        if self.timeouts is None and forget.all():
+            return out  # the end of the input: nothing is read after it
+        if not forget.any():
+            self._drop_frames(np.arange(n))
+            return out
         keep = np.flatnonzero(~forget)
         renum = np.full(n + 1, -1, dtype=np.int64)  # renum[-1]: gone
         renum[keep] = np.arange(len(keep))
@@ -103,14 +123,7 @@ class _StreamingBuilder(_SessionBuilder):
         if self.static:
             columns = [np.concatenate(x) for x in zip(*self.static)]
             self.static = [tuple(c[keep] for c in columns)]
-        if self.kept_gid:
-            gid = np.concatenate(self.kept_gid)
-            live = renum[gid] >= 0
-            live &= ~self.emitted.a[np.maximum(renum[gid], 0)]
-            self.kept_gid = [renum[gid[live]]]
-            self.kept_frames = [f for f, k in zip(self.kept_frames, live) if k]
-            self.kept_ts = [np.concatenate(self.kept_ts)[live]]
-            self.kept_len = [np.concatenate(self.kept_len)[live]]
+        self._drop_frames(renum)
         self.retx_seen = {
             (int(renum[k[0]]), *k[1:]) for k in self.retx_seen if renum[k[0]] >= 0
         }
@@ -176,10 +189,16 @@ def iter_sessions(
         the payload seen so far), and its later packets are read but not
         reported again.
     idle_timeout, active_timeout : float or None, default=None
-        Seconds, as in :func:`read_sessions`.  Without ``idle_timeout`` a
-        5-tuple may always come back, so every 5-tuple stays known (a few
-        dozen bytes each; the frames of emitted sessions are dropped) and,
-        with ``emit="end"``, sessions come out at the end of the input only.
+        Seconds, as in :func:`read_sessions`.  A session is over once the
+        capture's clock (its latest packet time) is ``idle_timeout`` past
+        its last packet; this is exactly :func:`read_sessions`' rule when
+        the capture's times run forward, as a live capture's do.  In a file
+        whose times jump back (captures concatenated) a packet can come
+        after its session was handed on, and then starts a new one.
+        Without ``idle_timeout`` a 5-tuple may always come back, so every
+        5-tuple stays known (a few dozen bytes each; the frames of emitted
+        sessions are dropped) and, with ``emit="end"``, sessions come out at
+        the end of the input only.
     flows, keep_bytes, keep_packets, drop_retransmissions, statistics
         As in :func:`read_sessions`.
     chunk_size : int or None, default=None
@@ -225,7 +244,7 @@ def iter_sessions(
     """
     if emit not in _EMIT:
         raise ValueError(f"emit must be one of {_EMIT}, got {emit!r}")
-    timeouts = _check_timeouts(idle_timeout, active_timeout) or (None, None)
+    timeouts = _check_timeouts(idle_timeout, active_timeout)
     for param, value in (("keep_bytes", keep_bytes), ("keep_packets", keep_packets)):
         if (
             not isinstance(value, numbers.Integral)
