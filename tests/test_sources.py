@@ -34,9 +34,9 @@ def _pcap():
     return P.pcap_bytes(_packets())
 
 
-def _pcapng():
+def _pcapng(extra_blocks=True):
     packets = [(0, 1_600_000_000_000_000_000 + i, f) for i, f in enumerate(_packets())]
-    return P.pcapng_section([(1, 9)], packets)
+    return P.pcapng_section([(1, 9)], packets, extra_blocks=extra_blocks)
 
 
 def _sessions_of(table):
@@ -189,3 +189,25 @@ def test_batches_from_a_stream_equal_those_of_the_file(capture):
         starts, lengths = b.start.tolist(), b.caplen.tolist()
         frames.extend(bytes(b.data[s : s + c]) for s, c in zip(starts, lengths))
     assert frames == [r[1] for r in from_file]
+
+
+@pytest.mark.parametrize("kind", ["pcap", "pcapng"])
+def test_a_stream_cut_inside_a_record(kind):
+    # pcapng without blocks after the packets: the cut is in the last packet.
+    data = _pcap() if kind == "pcap" else _pcapng(extra_blocks=False)
+    whole = read_sessions(io.BytesIO(data))
+    read_end, write_end = os.pipe()
+
+    def write_most():
+        with open(write_end, "wb") as f:
+            f.write(data[:-7])  # the last record loses its last bytes
+
+    writer = threading.Thread(target=write_most)
+    writer.start()
+    with open(read_end, "rb") as f, pytest.warns(UserWarning, match="byte"):
+        table, report = read_sessions(f, on_error="warn", return_report=True)
+    writer.join()
+    # Every packet before the cut is kept, and the report says where it was.
+    assert report.loc[0, "packets"] == whole["packets"].sum() - 1
+    assert report.loc[0, "error"] is not None
+    assert table["packets"].sum() == whole["packets"].sum() - 1
