@@ -733,6 +733,17 @@ def _public_columns(sessions):
 # sessions
 
 
+def _check_labels_arg(labels):
+    """``--labels``: 'dir' or an existing file, checked before reading."""
+    from sklearn_flowspectrum._sessions import LABELS_FROM_FOLDERS
+
+    if labels not in (None, LABELS_FROM_FOLDERS) and not Path(labels).is_file():
+        raise CLIError(
+            f"--labels {labels}: labels file not found (expected 'dir' or a "
+            "labels file)"
+        )
+
+
 def _input_files(captures, images=(), *more):
     """The files a command reads: no output may name one of them."""
     files = [entry.file for entry in captures] + list(images)
@@ -747,6 +758,7 @@ def _cmd_sessions(args, console):
         [("-o", args.output, "table"), ("--report", args.report, "table")],
         _input_files(captures, (), args.labels),
     )
+    _check_labels_arg(args.labels)
     labels = _labels_for(captures, args.labels)
     sessions = _read_captures(captures, labels, args, console)
     _write_table(_public_columns(sessions), args.output, console)
@@ -834,6 +846,7 @@ def _cmd_vectorize(args, console):
         [("-o", args.output, "images"), ("--labels-output", args.labels_output, None)],
         _input_files(captures, idx, args.labels),
     )
+    _check_labels_arg(args.labels)
     vec = _vectorizer(args, scale=False)
     labels = None
     try:
@@ -1002,6 +1015,7 @@ def _cmd_fit(args, console):
     _check_outputs(
         [("-o", args.output, None)], _input_files(captures, idx, args.labels)
     )
+    _check_labels_arg(args.labels)
     if captures:
         labels = _labels_for(captures, args.labels)
         X = _read_captures(captures, labels, args, console, _vectorizer(args))
@@ -1332,6 +1346,7 @@ def _cmd_evaluate(args, console):
         [("--confusion", args.confusion, "figure"), ("-o", args.output, "table")],
         _input_files(captures, idx, args.model, args.labels),
     )
+    _check_labels_arg(args.labels)
     if args.confusion:
         try:
             import matplotlib
@@ -1773,7 +1788,10 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress or messages"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only errors: no progress, messages or warnings",
     )
     parser.add_argument(
         "--traceback",
@@ -1789,7 +1807,7 @@ def build_parser():
         "--quiet",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="no progress or messages",
+        help="only errors: no progress, messages or warnings",
     )
     common.add_argument(
         "--traceback",

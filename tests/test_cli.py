@@ -7,7 +7,6 @@ import io
 import shutil
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -226,10 +225,9 @@ def test_image_commands_read_what_their_images_need(capsys, tmp_path):
         requests=[b"q" * 1000] * 5, replies=[b"r" * 1000] * 5
     )
     big = P.write_pcap(tmp_path / "big.pcap", [P.eth(p) for p in conversation])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no advice to read with keep_packets
-        code, _, err = run(capsys, "vectorize", big, "-o", out, "--layout", "packets")
+    code, _, err = run(capsys, "vectorize", big, "-o", out, "--layout", "packets")
     assert code == 0, err
+    assert ": warning: " not in err  # no advice to read with keep_packets
     slots = PcapSessionVectorizer(layout="packets", scale=False)
     expected = slots.fit_transform(read_sessions(big, keep_packets=7))
     np.testing.assert_array_equal(np.load(out), expected)

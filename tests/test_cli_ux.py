@@ -178,6 +178,15 @@ def test_bad_arguments_are_usage_errors(capsys, tmp_path, option, value, message
     assert "Traceback" not in err and os.listdir(tmp_path) == []
 
 
+def test_missing_labels_file_fails_before_reading(capsys, tmp_path, idx_pair):
+    for command in ("fit", "vectorize"):
+        out = tmp_path / ("m.joblib" if command == "fit" else "x.npy")
+        argv = [command, idx_pair["alllayers"], "-o", out, "--labels", "none.npy"]
+        code, _, err = run(capsys, *argv)
+        assert_one_line_error(code, err, "--labels none.npy: labels file not found")
+        assert "read " not in err
+
+
 def test_keep_bytes_must_be_positive(capsys, tmp_path):
     code, _, err = run(
         capsys, "sessions", OICQ, "-o", tmp_path / "s.csv", "--keep-bytes", "0"
@@ -505,7 +514,7 @@ def test_evaluate_class_folders(capsys, tmp_path):
     table = out.split("per class (per session):")[1].split()
     assert table[table.index("streaming") + 2] == "0.000"  # recall of streaming
     code, _, err = run(capsys, "evaluate", model, OICQ, "--labels", "nope.csv")
-    assert_one_line_error(code, err, "nope.csv: labels file not found")
+    assert_one_line_error(code, err, "--labels nope.csv: labels file not found")
 
 
 def test_evaluate_refuses_unlabelled_images_and_bad_models(
