@@ -643,7 +643,8 @@ def _check_outputs(outputs, inputs=()):
 
     ``outputs`` holds ``(option, path, kind)``: the option as the user typed
     it (``-o``, ``--report``), None for an output not asked for, and the kind
-    ("table", "images", "figure", "folder", or None for any file).  An
+    ("table", "table or stdout" where ``-`` means stdout, "images",
+    "figure", "folder", or None for any file).  An
     output must not be an existing folder (a file for "folder"), sit under a
     file, lie in a folder we cannot write, name an input (a capture, image,
     labels or model file, ``inputs``), or be another output of the command.
@@ -651,8 +652,10 @@ def _check_outputs(outputs, inputs=()):
     inputs = {os.path.realpath(p) for p in inputs}
     seen = {}
     for option, path, kind in outputs:
-        if path is None or (kind == "table" and str(path) == "-"):
+        if path is None or (kind == "table or stdout" and str(path) == "-"):
             continue
+        if kind == "table or stdout":
+            kind = "table"
         if kind in _KIND_CHECKS:
             _KIND_CHECKS[kind](path, option)
         where = Path(path)
@@ -783,6 +786,16 @@ def _vectorizer(args, scale=False):
     )
 
 
+def _check_image_args(args):
+    """The image options together, in the CLI's names, before reading."""
+    packet_bytes = _vectorizer(args).packet_bytes
+    if args.layout == "packets" and args.n_bytes < packet_bytes:
+        raise CLIError(
+            f"--n-bytes {args.n_bytes}: --layout packets needs at least "
+            f"{packet_bytes} bytes (one packet slot of {packet_bytes} bytes)"
+        )
+
+
 def _save_images(images, path, console):
     from sklearn_flowspectrum._idx import write_idx
 
@@ -847,6 +860,7 @@ def _cmd_vectorize(args, console):
         _input_files(captures, idx, args.labels),
     )
     _check_labels_arg(args.labels)
+    _check_image_args(args)
     vec = _vectorizer(args, scale=False)
     labels = None
     try:
@@ -1016,6 +1030,7 @@ def _cmd_fit(args, console):
         [("-o", args.output, None)], _input_files(captures, idx, args.labels)
     )
     _check_labels_arg(args.labels)
+    _check_image_args(args)
     if captures:
         labels = _labels_for(captures, args.labels)
         X = _read_captures(captures, labels, args, console, _vectorizer(args))
@@ -1306,7 +1321,8 @@ def _cmd_predict(args, console):
 
     captures, idx = _expand_inputs(args.inputs)
     _check_outputs(
-        [("-o", args.output, "table")], _input_files(captures, idx, args.model)
+        [("-o", args.output, "table or stdout")],
+        _input_files(captures, idx, args.model),
     )
     bundle = _load_model(args.model)
     pipe = bundle["pipeline"]

@@ -187,6 +187,15 @@ def test_missing_labels_file_fails_before_reading(capsys, tmp_path, idx_pair):
         assert "read " not in err
 
 
+@pytest.mark.parametrize("command", ["fit", "vectorize"])
+def test_packets_layout_needs_a_slot(capsys, tmp_path, command):
+    out = tmp_path / ("m.joblib" if command == "fit" else "x.npy")
+    argv = [command, OICQ, "-o", out, "--layout", "packets", "--n-bytes", "100"]
+    code, _, err = run(capsys, *argv)
+    assert_one_line_error(code, err, "--n-bytes 100: --layout packets needs at least")
+    assert "read " not in err and "packet_bytes" not in err
+
+
 def test_keep_bytes_must_be_positive(capsys, tmp_path):
     code, _, err = run(
         capsys, "sessions", OICQ, "-o", tmp_path / "s.csv", "--keep-bytes", "0"
