@@ -539,6 +539,29 @@ def test_evaluate_refuses_unlabelled_images_and_bad_models(
     assert_one_line_error(code, err, "not a model saved by 'flowspectrum fit'")
 
 
+class _TouchesMarker:
+    """Pickles as a call that creates a file: code run by unpickling."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.path!r}, 'w').close()",))
+
+
+def test_evaluate_loads_models_restricted(capsys, tmp_path, idx_pair, idx_model):
+    import pickle
+
+    marker = tmp_path / "payload-ran"
+    bundle = load_model_file(idx_model)
+    bundle["notes"] = _TouchesMarker(marker)
+    evil = tmp_path / "evil.joblib"
+    evil.write_bytes(pickle.dumps(bundle, protocol=5))
+    code, out, err = run(capsys, "evaluate", evil, idx_pair["alllayers"])
+    assert_one_line_error(code, err, str(evil), "builtins.exec", "trusted source")
+    assert out == "" and not marker.exists()
+
+
 def test_help_lists_evaluate_and_stays_tidy(capsys):
     code, out, _ = run(capsys, "--help")
     assert code == 0 and "evaluate" in out
