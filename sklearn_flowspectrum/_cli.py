@@ -215,22 +215,23 @@ def _positive_int(text):
     return value
 
 
-def _positive_float(text):
+def _float_or_nan(text):
     try:
-        value = float(text)
+        return float(text)
     except ValueError:
-        value = float("nan")
-    if not value > 0 or value == float("inf"):
+        return float("nan")  # fails every range check
+
+
+def _positive_float(text):
+    value = _float_or_nan(text)
+    if not 0 < value < float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
     return value
 
 
 def _share_arg(text):
     """A held-out share: 0 (none; fit's default) or strictly between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
+    value = _float_or_nan(text)
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(
             f"must be a share between 0 and 1 (e.g. 0.2), got {text!r}"
@@ -1785,6 +1786,16 @@ def _add_training_options(p, epochs):
     )
 
 
+def _add_model_and_inputs(p):
+    p.add_argument(
+        "model",
+        help="a model saved by 'flowspectrum fit' (from a trusted source only)",
+    )
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
+    )
+
+
 def build_parser():
     """Return the ``argparse`` parser of the ``flowspectrum`` command."""
     parser = argparse.ArgumentParser(
@@ -1931,13 +1942,7 @@ def build_parser():
         "trusted source (files that name anything beyond what a model of "
         "'flowspectrum fit' is made of are refused).",
     )
-    p.add_argument(
-        "model",
-        help="a model saved by 'flowspectrum fit' (from a trusted source only)",
-    )
-    p.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
-    )
+    _add_model_and_inputs(p)
     p.add_argument("-o", "--output", default="-", help="CSV file (default: stdout)")
     p.add_argument(
         "--proba",
@@ -1962,13 +1967,7 @@ def build_parser():
         "and loading a pickle can run code: use only models from a trusted "
         "source.",
     )
-    p.add_argument(
-        "model",
-        help="a model saved by 'flowspectrum fit' (from a trusted source only)",
-    )
-    p.add_argument(
-        "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
-    )
+    _add_model_and_inputs(p)
     p.add_argument(
         "--confusion",
         metavar="PATH",
