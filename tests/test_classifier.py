@@ -60,9 +60,7 @@ def test_kde_posterior_hand_computed(algorithm):
 @pytest.mark.parametrize("algorithm", ["exact", "grid"])
 def test_class_log_density_hand_computed(algorithm):
     h = 0.5
-    clf = FlowSpectrumClassifier(bandwidth=h, algorithm=algorithm).fit(
-        X_TINY, Y_TINY
-    )
+    clf = FlowSpectrumClassifier(bandwidth=h, algorithm=algorithm).fit(X_TINY, Y_TINY)
     # near the lines, and far beyond them (where "kde+decay" would decay)
     q = np.array([0.5, -0.3, 1.7, 4.0])
     expected = np.c_[(phi(q - 0.0, h) + phi(q - 0.2, h)) / 2, phi(q - 1.0, h)]
