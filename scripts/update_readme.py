@@ -3,7 +3,7 @@
 Run the default demo first (``bash scripts/demo.sh``, which fixes the torch
 thread count), then::
 
-    python scripts/update_readme.py [flowspectrum-demo]
+    .venv/bin/python scripts/update_readme.py [flowspectrum-demo]
 
 This copies the run's ``results.json`` to ``docs/_static/demo_results.json``
 (adding the checksum of the picture), its ``spectrum.png`` to

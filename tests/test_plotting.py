@@ -148,8 +148,8 @@ def test_plot_spectrum_density_rules_and_bad_input(spectra):
 
 
 def test_plot_spectrum_density_every_class_visible():
-    # One class in a tight cluster: its density (~45 at h = 0.1 is ~4; with
-    # the rule's tiny bandwidth far more) dwarfs the broad classes on one axis.
+    # One class in a tight cluster: with Scott's rule its kernel is tiny and
+    # its density (over 40) dwarfs the broad classes on one density axis.
     rng = np.random.default_rng(0)
     d = np.r_[rng.normal(0, 3, 100), rng.normal(10, 0.001, 100), rng.normal(20, 4, 100)]
     y = np.repeat(["broad", "spike", "wide"], 100)
