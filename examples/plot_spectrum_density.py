@@ -63,16 +63,26 @@ axes[1].set_title("the same lines on one axis")
 # %%
 # Densities
 # ---------
-# The paper uses a bandwidth of ``h = 0.1``; Scott's rule adapts ``h`` to the
-# spread of each class, so a class whose lines sit in one tight cluster gets
-# a very narrow kernel and a tall spike that dwarfs the others (bottom).  The
+# The paper uses a bandwidth of ``h = 0.1`` (top), the classifier's default:
+# these are the densities it decides with
+# (``FlowSpectrumClassifier.class_log_density``).  Scott's rule (bottom)
+# adapts ``h`` to the spread of each class, so a class whose lines sit in one
+# tight cluster gets a very narrow kernel and a tall spike.  Each row is
+# scaled to its own peak (written at its right end), so no class flattens
+# the others; ``scale="density"`` draws them all on one density axis.  The
 # classifier's ``bandwidth`` parameter is the same ``h`` (and can be tuned,
 # see the grid-search example).
-fig, axes = plt.subplots(2, 1, figsize=(9, 7), layout="constrained", sharex=True)
+fig, axes = plt.subplots(2, 1, figsize=(9, 8), layout="constrained", sharex=True)
 plot_spectrum_density(
     train_spectra, y_train, class_names=data.target_names, bandwidth=0.1, ax=axes[0]
 )
-plot_spectrum_density(train_spectra, y_train, class_names=data.target_names, ax=axes[1])
+plot_spectrum_density(
+    train_spectra,
+    y_train,
+    class_names=data.target_names,
+    bandwidth="scott",
+    ax=axes[1],
+)
 
 # %%
 # Decisions along the spectrum

@@ -910,6 +910,43 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         labels = self._labels(_argmax_classes(scores), min_dist > self._threshold())
         return _unsort(labels, order)
 
+    def class_log_density(self, X):
+        """Log kernel density of each class at each spectrum value.
+
+        ``log kde_r(A)`` of Eqs. 20-21 (see Notes): the density of the
+        class's training lines, with its bandwidth ``bandwidth_[r]``, before
+        the prior and without the decay rule.  It is what the ``"kde"`` rule
+        decides with, and what
+        :func:`sklearn_flowspectrum.plotting.plot_spectrum_density` draws.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Spectrum values.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples, n_classes)
+            Log densities, columns in the order of ``classes_`` (-inf for a
+            class with zero total weight).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn_flowspectrum import FlowSpectrumClassifier
+        >>> clf = FlowSpectrumClassifier(bandwidth=0.5).fit([[0.0], [4.0]], [0, 1])
+        >>> density = np.exp(clf.class_log_density([[0.0]]))
+        >>> bool(np.isclose(density[0, 0], 1 / (0.5 * np.sqrt(2 * np.pi))))
+        True
+        """
+        X = self._validate_X(X)
+        out = np.full((len(self._densities), X.shape[0]), -np.inf)
+        for r, dens in enumerate(self._densities):
+            if dens is not None:
+                idx, dist = dens.nearest(X)
+                out[r] = dens.log_kde(X, idx, dist)
+        return np.ascontiguousarray(out.T)
+
     def nearest_line_distance(self, X):
         """Distance from each session to the nearest known line of each class.
 

@@ -12,6 +12,7 @@ when interrupted.
 # SPDX-License-Identifier: BSD-3-Clause
 
 import argparse
+import json
 import os
 import re
 import sys
@@ -1443,9 +1444,11 @@ _DEMO_PLOTS = {
     "spectrum.png": "FlowSpectrum of the held-out sessions: one line per session, "
     "one row per class (paper Fig. 5)",
     "spectrum_density.png": "kernel density of each class's spectrum values, "
-    "held-out sessions (paper Fig. 6)",
+    "held-out sessions, with the classifier's bandwidth; one row per class, "
+    "each scaled to its peak (paper Fig. 6)",
     "attention_scatter.png": "per-class attention weight of each of the 784 byte "
-    "positions, with the protocol field of each position (paper Fig. 7)",
+    "positions, with the kind of field of each position and the names of the "
+    "fields along the top (paper Fig. 7)",
     "byte_weights_nonvpn.png": "attention weights of bytes 100-163, non-VPN "
     "classes (paper Fig. 8)",
     "byte_weights_vpn.png": "attention weights of bytes 100-163, VPN classes "
@@ -1479,7 +1482,96 @@ def _demo_epochs(device):
     return DEMO_EPOCHS_GPU if _on_gpu(device) else DEMO_EPOCHS_CPU
 
 
+#: Environment variable that fixes the demo's torch thread count (seeded CPU
+#: training gives the same numbers only for the same count); scripts/demo.sh
+#: sets it for the run whose numbers the README shows.
+DEMO_THREADS_ENV = "DEMO_TORCH_THREADS"
+#: Version of the layout of the demo's results.json.
+DEMO_RESULTS_SCHEMA = 1
+
+
+def _demo_threads():
+    """The thread count asked for in DEMO_TORCH_THREADS, or None."""
+    text = os.environ.get(DEMO_THREADS_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise CLIError(f"{DEMO_THREADS_ENV} must be a positive integer, got {text!r}")
+    return n
+
+
+def demo_results(
+    args,
+    embedder,
+    *,
+    names,
+    n_train,
+    n_test,
+    protocol,
+    scores,
+    train_seconds,
+    total_seconds,
+):
+    """The machine-readable record of a demo run (``results.json``).
+
+    ``scores`` maps ``per_session``, ``group_of_10`` and
+    ``extra_trees_per_session`` to accuracies in [0, 1];
+    ``scripts/update_readme.py`` copies them into the README.
+    """
+    import torch
+
+    return {
+        "schema": DEMO_RESULTS_SCHEMA,
+        "package_version": __version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "data": "bundled ISCX-VPN2016 sample",
+        "representation": "AllLayers" if args.representation == "alllayers" else "L7",
+        "mask": args.mask if args.representation == "alllayers" else None,
+        "classes": [str(n) for n in names],
+        "split": {
+            "kind": "stratified random split of sessions",
+            "test_size": float(args.test_size),
+            "n_per_class": args.n_per_class,
+            "n_train": int(n_train),
+            "n_test": int(n_test),
+        },
+        "epochs": int(args.epochs),
+        "batch_size": int(embedder.batch_size),
+        "device": str(embedder.device),
+        "seed": int(args.seed),
+        "bandwidth": float(args.bandwidth),
+        "torch_threads": int(torch.get_num_threads()),
+        "accuracy": {
+            "per_session": float(scores["per_session"]),
+            "group_of_10": float(scores["group_of_10"]),
+            "extra_trees_per_session": float(scores["extra_trees_per_session"]),
+        },
+        "train_seconds": round(float(train_seconds), 1),
+        "total_seconds": round(float(total_seconds), 1),
+        "protocol": list(protocol),
+    }
+
+
 def _cmd_demo(args, console):
+    threads = _demo_threads()
+    if threads is None:
+        return _run_demo(args, console)
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return _run_demo(args, console)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_demo(args, console):
+    started = time.perf_counter()
     from sklearn.ensemble import ExtraTreesClassifier
     from sklearn.model_selection import train_test_split
 
@@ -1610,6 +1702,25 @@ def _cmd_demo(args, console):
         )
     if not args.no_plots:
         _demo_plots(pipe, X_train, X_test, y_test, names, alllayers, out, console)
+    # Written last, so that total_seconds covers the plots too.
+    record = demo_results(
+        args,
+        emb,
+        names=names,
+        n_train=len(y_train),
+        n_test=len(y_test),
+        protocol=protocol,
+        scores={
+            "per_session": per_session,
+            "group_of_10": group_of_10,
+            "extra_trees_per_session": trees_score,
+        },
+        train_seconds=timer.seconds,
+        total_seconds=time.perf_counter() - started,
+    )
+    with atomic_output(out / "results.json") as temporary:
+        temporary.write_text(json.dumps(record, indent=2) + "\n")
+    console.info(f"wrote {out / 'results.json'}: the numbers above, machine-readable")
     return 0
 
 
@@ -1639,7 +1750,9 @@ def _demo_plots(pipe, X_train, X_test, y_test, names, alllayers, out, console):
     ax = plotting.plot_spectrum(spectra, y_test, class_names=names)
     ax.set_title(f"FlowSpectrum of {len(y_test)} held-out {what} sessions")
     save(ax.figure, "spectrum.png")
-    ax = plotting.plot_spectrum_density(spectra, y_test, class_names=names)
+    ax = plotting.plot_spectrum_density(
+        spectra, y_test, class_names=names, bandwidth=pipe[-1].bandwidth
+    )
     save(ax.figure, "spectrum_density.png")
     if getattr(emb, "attention_weights_", None) is not None and hasattr(
         emb, "classes_"

@@ -210,7 +210,19 @@ def _runs(fields, start=0, stop=None):
     return runs
 
 
+# Markers of the classes beyond the tenth (see _markers).
+_MARKERS = ("o", "^", "s", "D", "v", "P", "X", "*")
+_LINESTYLES = ("-", "--", ":", "-.")
+
+
 def _colors(n, colors=None):
+    """One colour per class, all different.
+
+    Up to 10 classes: tab10.  Beyond: the dark shades of tab20 then the light
+    ones, so class ``i + 10`` has a lighter shade of class ``i``'s hue; the
+    plots that overlay classes tell such pairs apart by marker or line style
+    (:func:`_markers`, :func:`_linestyles`).
+    """
     if colors is not None:
         colors = list(colors)
         if len(colors) < n:
@@ -220,10 +232,19 @@ def _colors(n, colors=None):
     if n <= 10:
         return [plt.get_cmap("tab10")(i) for i in range(n)]
     if n <= 20:
-        # The dark shades of tab20 first, then the light ones.
         order = list(range(0, 20, 2)) + list(range(1, 20, 2))
         return [plt.get_cmap("tab20")(i) for i in order[:n]]
     return [plt.get_cmap("turbo")(i / max(n - 1, 1)) for i in range(n)]
+
+
+def _markers(n):
+    """Scatter marker per class: one per block of ten classes."""
+    return [_MARKERS[(i // 10) % len(_MARKERS)] for i in range(n)]
+
+
+def _linestyles(n):
+    """Line style per class: one per block of ten classes."""
+    return [_LINESTYLES[(i // 10) % len(_LINESTYLES)] for i in range(n)]
 
 
 def _labels(y, class_names):
@@ -317,12 +338,14 @@ def plot_spectrum(
     ax = _get_ax(ax, (9, 0.45 * len(classes) + 1.6 if stacked else 2.6))
     positions = [d[y == c] for c in classes]
     offsets = np.arange(len(classes)) if stacked else np.zeros(len(classes))
+    styles = ["-"] * len(classes) if stacked else _linestyles(len(classes))
     ax.eventplot(
         positions,
         lineoffsets=offsets,
         linelengths=0.8 if stacked else 1.0,
         linewidths=linewidth,
         colors=colors,
+        linestyles=styles,
         alpha=alpha,
     )
     if stacked:
@@ -331,7 +354,8 @@ def plot_spectrum(
     else:
         ax.set_yticks([])
         handles = [
-            _pyplot().Line2D([], [], color=c, label=n) for c, n in zip(colors, names)
+            _pyplot().Line2D([], [], color=c, linestyle=ls, label=n)
+            for c, ls, n in zip(colors, styles, names)
         ]
         ax.legend(
             handles=handles,
@@ -347,36 +371,37 @@ def plot_spectrum(
     return ax
 
 
-def _kde(values, grid, bandwidth):
-    """Gaussian kernel density of ``values`` on ``grid`` (paper Eqs. 20-21)."""
-    n = len(values)
-    if isinstance(bandwidth, str):  # "scott"
-        std = np.std(values)
-        iqr = np.subtract(*np.percentile(values, [75, 25])) / 1.349
-        spread = min(std, iqr) if iqr > 0 else std
-        h = 1.06 * spread * n ** (-1 / 5) if spread > 0 else 1e-3
-    else:
-        h = float(bandwidth)
-    density = np.zeros_like(grid)
-    # Chunks keep memory at ~grid * 4096 floats for any number of sessions.
-    for i in range(0, n, 4096):
-        u = (grid[:, None] - values[None, i : i + 4096]) / h
-        density += np.exp(-0.5 * u * u).sum(axis=1)
-    return density / (n * h * np.sqrt(2 * np.pi)), h
+def _bandwidth_text(bandwidth, h):
+    """``"h = 0.1"``, or the rule and the range of its per-class bandwidths."""
+    h = h[np.isfinite(h)]
+    if isinstance(bandwidth, str):
+        rule = {"scott": "Scott's", "silverman": "Silverman's"}[bandwidth]
+        if np.ptp(h) == 0:
+            return f"{rule} rule, h = {h[0]:.3g}"
+        return f"{rule} rule, h = {h.min():.3g} to {h.max():.3g} per class"
+    return f"h = {h[0]:g}"
 
 
 def plot_spectrum_density(
     spectra,
     y,
     *,
-    bandwidth="scott",
+    bandwidth=0.1,
     class_names=None,
     colors=None,
-    grid_size=512,
+    scale="peak",
+    grid_size=None,
     fill=True,
     ax=None,
 ):
     """Gaussian kernel density of each class's spectral lines (paper Fig. 6).
+
+    The densities are those of a
+    :class:`~sklearn_flowspectrum.FlowSpectrumClassifier` fitted on
+    ``spectra`` and ``y`` with this ``bandwidth``
+    (:meth:`~sklearn_flowspectrum.FlowSpectrumClassifier.class_log_density`):
+    with the classifier's own bandwidth they are the densities it decides
+    with.
 
     Parameters
     ----------
@@ -384,17 +409,23 @@ def plot_spectrum_density(
         Spectrum values.
     y : array-like of shape (n_sessions,)
         Class of each session.
-    bandwidth : float or "scott", default="scott"
-        Kernel bandwidth ``h`` in spectrum units (the paper uses 0.1 for
-        spectra spread over tens of units; pass
-        ``FlowSpectrumClassifier.bandwidth`` to see the densities the
-        classifier decides with).  ``"scott"``: Scott's rule per class.
+    bandwidth : float, "scott" or "silverman", default=0.1
+        Kernel bandwidth ``h`` in spectrum units, as the classifier's
+        ``bandwidth`` parameter (0.1: the paper's and the classifier's
+        default).  The rules choose one bandwidth per class from that class's
+        spread.  The title states the bandwidths used.
     class_names : sequence or mapping, default=None
         As in :func:`plot_spectrum`.
     colors : sequence of colors, default=None
         One per class.
-    grid_size : int, default=512
-        Number of evaluation points.
+    scale : {"peak", "density"}, default="peak"
+        ``"peak"``: one row per class, each curve scaled to its own peak
+        (written at the right end of the row), so a class whose lines sit in
+        one tight cluster does not flatten the others.  ``"density"``: all
+        classes on one axis, in density units.
+    grid_size : int, default=None
+        Number of evaluation points; by default enough for four per
+        bandwidth (at least 512, at most 20,000).
     fill : bool, default=True
         Shade under each curve.
     ax : matplotlib Axes, default=None
@@ -410,32 +441,66 @@ def plot_spectrum_density(
     >>> rng = np.random.default_rng(0)
     >>> d = np.r_[rng.normal(0, 1, 50), rng.normal(5, 1, 50)]
     >>> ax = plot_spectrum_density(d, [0] * 50 + [1] * 50, bandwidth=0.5)
-    >>> len(ax.get_lines())
-    2
+    >>> len(ax.get_lines()), ax.get_title()
+    (2, 'Spectral line density per class (Gaussian KDE, h = 0.5)')
     """
+    from sklearn_flowspectrum._classifier import FlowSpectrumClassifier
+
     y, classes, names = _labels(y, class_names)
     d = _spectra(spectra, y)
-    if not isinstance(bandwidth, str):
-        if not np.isfinite(bandwidth) or bandwidth <= 0:
-            raise ValueError(f"bandwidth must be positive, got {bandwidth!r}")
-    elif bandwidth != "scott":
-        raise ValueError(f"bandwidth must be a number or 'scott', got {bandwidth!r}")
-    colors = _colors(len(classes), colors)
-    ax = _get_ax(ax, (9, 4))
+    if scale not in ("peak", "density"):
+        raise ValueError(f"scale must be 'peak' or 'density', got {scale!r}")
+    clf = FlowSpectrumClassifier(bandwidth=bandwidth).fit(d[:, None], y)
+    h = clf.bandwidth_
     lo, hi = d.min(), d.max()
-    pad = 0.05 * (hi - lo) if hi > lo else 1.0
-    grid = np.linspace(lo - pad, hi + pad, int(grid_size))
-    for c, name, color in zip(classes, names, colors):
-        density, _ = _kde(d[y == c], grid, bandwidth)
-        ax.plot(grid, density, color=color, label=name, linewidth=1.2)
+    pad = max(0.05 * (hi - lo), 3 * np.nanmax(h))
+    grid_lo, grid_hi = lo - pad, hi + pad
+    if grid_size is None:
+        grid_size = int(np.clip((grid_hi - grid_lo) / (np.nanmin(h) / 4), 512, 20000))
+    grid = np.linspace(grid_lo, grid_hi, int(grid_size))
+    densities = np.exp(clf.class_log_density(grid[:, None])).T
+    colors = _colors(len(classes), colors)
+    n = len(classes)
+    if scale == "peak":
+        ax = _get_ax(ax, (9, 0.55 * n + 1.6))
+        baselines = np.arange(n)[::-1].astype(float)  # the first class on top
+    else:
+        ax = _get_ax(ax, (9, 4))
+        baselines = np.zeros(n)
+    styles = _linestyles(n)
+    for k, (density, name, color) in enumerate(zip(densities, names, colors)):
+        base = baselines[k]
+        peak = density.max()
+        curve = density
+        if scale == "peak":
+            curve = base + 0.9 * density / peak
+            ax.annotate(
+                f"peak {peak:.3g}",
+                xy=(1.0, base),
+                xycoords=("axes fraction", "data"),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="bottom",
+                fontsize="x-small",
+            )
+        linestyle = "-" if scale == "peak" else styles[k]
+        ax.plot(grid, curve, color=color, label=name, linewidth=1.2, ls=linestyle)
         if fill:
-            ax.fill_between(grid, density, color=color, alpha=0.15, linewidth=0)
+            ax.fill_between(grid, base, curve, color=color, alpha=0.15, linewidth=0)
     ax.set_xlabel("spectrum value d(A)")
-    ax.set_ylabel("density")
-    h = f"h = {bandwidth:g}" if not isinstance(bandwidth, str) else "Scott's rule"
-    ax.set_title(f"Spectral line density per class (Gaussian KDE, {h})")
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize="small", ncols=2 if len(classes) > 6 else 1)
+    ax.set_xlim(grid[0], grid[-1])
+    if scale == "peak":
+        ax.set_yticks(baselines, names)
+        ax.set_ylim(-0.15, n - 0.05)
+        ax.set_ylabel("density, each class scaled to its peak")
+    else:
+        ax.set_ylabel("density")
+        ax.set_ylim(bottom=0)
+        ax.legend(fontsize="small", ncols=2 if n > 6 else 1)
+    ax.set_title(
+        "Spectral line density per class "
+        f"(Gaussian KDE, {_bandwidth_text(bandwidth, h)})"
+    )
     return ax
 
 
@@ -512,6 +577,55 @@ def _category_handles(categories):
     ]
 
 
+def _field_name_labels(fields, categories, min_gap):
+    """(position, name) of the field runs to name, at least ``min_gap`` apart.
+
+    Runs of the leaky kinds (timestamps, addresses, ports) are placed first,
+    then the others, longest first; padding and mixed runs are not named.
+    Adjacent runs of one leaky kind are named together (``"ip.src/ip.dst"``).
+    """
+    leaky = set(_LEAKY)
+    runs = []
+    for first, end, name in _runs(fields):
+        if name in ("pad", "padding", "mixed"):
+            continue
+        if (
+            runs
+            and runs[-1][1] == first
+            and categories[first] in leaky
+            and categories[first] == categories[runs[-1][0]]
+        ):
+            # Adjacent fields of one leaky kind (ip.src, ip.dst) share a label.
+            runs[-1] = (runs[-1][0], end, f"{runs[-1][2]}/{name}")
+        else:
+            runs.append((first, end, str(name)))
+
+    def priority(run):
+        first, end, _ = run
+        return (categories[first] not in leaky, -(end - first), first)
+
+    placed = []
+    for first, end, name in sorted(runs, key=priority):
+        centre = (first + end - 1) / 2
+        if all(abs(centre - p) >= min_gap for p, _ in placed):
+            placed.append((centre, str(name)))
+    return sorted(placed)
+
+
+def _field_names_on_top(ax, fields, categories):
+    """Name the protocol field of the byte positions along the top axis."""
+    n_bytes = len(fields)
+    # About one label per 8 points of axis width (x-small type, rotated).
+    width_pt = ax.get_position().width * ax.figure.get_figwidth() * 72
+    min_gap = max(1.0, 8.0 * n_bytes / max(width_pt, 1.0))
+    labels = _field_name_labels(fields, categories, min_gap)
+    top = ax.secondary_xaxis("top")
+    top.set_xticks([p for p, _ in labels], [name for _, name in labels])
+    top.tick_params(axis="x", labelrotation=90, labelsize="x-small", length=2)
+    top.set_xlabel("protocol field at the position in most sessions", fontsize="small")
+    return top
+
+
 def plot_attention_scatter(
     weights,
     *,
@@ -533,9 +647,14 @@ def plot_attention_scatter(
         As in :func:`plot_spectrum`.
     byte_fields : array-like of shape (n_bytes,) or (n_sessions, n_bytes)
         Field name behind each position (or a per-session byte map, reduced
-        by :func:`majority_field_categories`).  Draws a strip under the
-        points, coloured by the kind of field (timestamp, address, port, ...).
+        by :func:`majority_field_categories`), e.g.
+        ``PcapSessionVectorizer.byte_map``.  Draws a strip under the points,
+        coloured by the kind of field (timestamp, address, port, ...), and
+        names the fields along the top axis (as many as fit; timestamps,
+        addresses and ports first).
     colors : sequence of colors, default=None
+        One per class.  Beyond ten classes each block of ten also gets its
+        own marker, so no two classes look alike.
     s : float, default=6
         Marker size.
     ax : matplotlib Axes, default=None
@@ -555,12 +674,21 @@ def plot_attention_scatter(
     """
     classes, names, W = _weights(weights, class_names)
     n_bytes = W.shape[1]
-    _, categories = _byte_fields(byte_fields, n_bytes)
+    fields, categories = _byte_fields(byte_fields, n_bytes)
     colors = _colors(len(classes), colors)
-    ax = _get_ax(ax, (11, 5))
+    ax = _get_ax(ax, (11, 5.6 if fields is not None else 5))
     pos = np.arange(n_bytes)
-    for row, name, color in zip(W, names, colors):
-        ax.scatter(pos, row, s=s, color=color, label=name, alpha=0.7, linewidths=0)
+    for row, name, color, marker in zip(W, names, colors, _markers(len(classes))):
+        ax.scatter(
+            pos,
+            row,
+            s=s,
+            color=color,
+            marker=marker,
+            label=name,
+            alpha=0.7,
+            linewidths=0,
+        )
     ax.set_xlim(-0.5, n_bytes - 0.5)
     ax.set_xlabel("byte position in the session image")
     ax.set_ylabel("attention weight (standardised)")
@@ -576,6 +704,7 @@ def plot_attention_scatter(
         header = _pyplot().Rectangle((0, 0), 1, 1, visible=False)
         header.set_label("bottom strip: field kind")
         handles += [header] + _category_handles(used)
+        _field_names_on_top(ax, fields, categories)
     ax.legend(
         handles=handles,
         fontsize="small",
@@ -618,7 +747,8 @@ def plot_byte_weights(
         sessions share are written over the first panel.
     normalize : bool, default=True
         Min-max scale the shown weights to [0, 1], jointly over all shown
-        classes (so the classes stay comparable, as in the paper).
+        classes (so the classes stay comparable, as in the paper).  The y
+        axis of every panel shows the scale either way.
     colors : sequence of colors, default=None
     fig : matplotlib Figure, default=None
         Where to draw; a new figure when None.
@@ -675,9 +805,13 @@ def plot_byte_weights(
                     linewidth=0,
                 )
         ax.bar(pos, values, width=0.8, color=colors[r])
-        ax.set_ylabel(names[r], rotation=0, ha="right", va="center")
-        ax.set_yticks([])
+        ax.set_ylabel(names[r], rotation=0, ha="right", va="center", labelpad=6)
+        ax.tick_params(axis="y", labelsize="x-small")
         ax.margins(x=0.005)
+        ax.grid(axis="y", alpha=0.3)
+    if normalize:
+        axes[0].set_ylim(0, 1.05)
+        axes[0].set_yticks([0, 0.5, 1])
     if fields is not None:
         top = axes[0]
         for first, end, name in _runs(fields, start, stop):
@@ -708,6 +842,12 @@ def plot_byte_weights(
             title_fontsize="small",
         )
     what = "min-max normalised" if normalize else "standardised"
+    fig.supylabel(
+        "attention weight (0-1 over the classes shown)"
+        if normalize
+        else "attention weight (standardised)",
+        fontsize="small",
+    )
     fig.suptitle(f"Attention weights of bytes {start}-{stop - 1} per class ({what})")
     return fig
 

@@ -58,6 +58,23 @@ def test_kde_posterior_hand_computed(algorithm):
 
 
 @pytest.mark.parametrize("algorithm", ["exact", "grid"])
+def test_class_log_density_hand_computed(algorithm):
+    h = 0.5
+    clf = FlowSpectrumClassifier(bandwidth=h, algorithm=algorithm).fit(X_TINY, Y_TINY)
+    # near the lines, and far beyond them (where "kde+decay" would decay)
+    q = np.array([0.5, -0.3, 1.7, 4.0])
+    expected = np.c_[(phi(q - 0.0, h) + phi(q - 0.2, h)) / 2, phi(q - 1.0, h)]
+    rtol = 1e-12 if algorithm == "exact" else 1e-2
+    assert_allclose(np.exp(clf.class_log_density(q[:, None])), expected, rtol=rtol)
+    # a class with zero total weight has no density anywhere
+    clf = FlowSpectrumClassifier(bandwidth=h, algorithm=algorithm).fit(
+        [[0.0], [1.0]], [0, 1], sample_weight=[1, 0]
+    )
+    out = clf.class_log_density([[0.0], [1.0]])
+    assert np.isneginf(out[:, 1]).all() and np.isfinite(out[:, 0]).all()
+
+
+@pytest.mark.parametrize("algorithm", ["exact", "grid"])
 @pytest.mark.parametrize("decay", [1.0, 0.25])
 def test_decay_rule_hand_computed(algorithm, decay):
     # Eqs. 7-8: nearest line A'_r of each class, score

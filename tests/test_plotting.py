@@ -82,7 +82,9 @@ def test_plot_spectrum_bad_input(spectra):
 
 def test_plot_spectrum_density_integrates_to_one(spectra):
     d, y = spectra
-    ax = plotting.plot_spectrum_density(d, y, bandwidth=0.2, grid_size=2000)
+    ax = plotting.plot_spectrum_density(
+        d, y, bandwidth=0.2, grid_size=2000, scale="density"
+    )
     lines = ax.get_lines()
     assert [ln.get_label() for ln in lines] == ["chat", "email", "voip"]
     for ln in lines:
@@ -92,27 +94,78 @@ def test_plot_spectrum_density_integrates_to_one(spectra):
     # the chat density peaks near its mean
     x, f = lines[0].get_data()
     assert abs(x[np.argmax(f)] + 2) < 0.3
+    assert ax.get_title().endswith("(Gaussian KDE, h = 0.2)")
 
 
-def test_plot_spectrum_density_scott_and_bad_bandwidth(spectra):
+def test_plot_spectrum_density_draws_the_classifiers_densities(spectra, monkeypatch):
+    from sklearn_flowspectrum import FlowSpectrumClassifier
+
     d, y = spectra
-    ax = plotting.plot_spectrum_density(d, y)
-    assert "Scott" in ax.get_title()
-    for bad in (0, -1.0, "silverman"):
+    calls = []
+    real = FlowSpectrumClassifier.class_log_density
+
+    def spy(self, X):
+        out = real(self, X)
+        calls.append((self.get_params()["bandwidth"], np.asarray(X)[:, 0], out))
+        return out
+
+    monkeypatch.setattr(FlowSpectrumClassifier, "class_log_density", spy)
+    ax = plotting.plot_spectrum_density(d, y, scale="density")
+    ((bandwidth, grid, log_density),) = calls
+    assert bandwidth == 0.1  # the classifier's default, the paper's h
+    for k, ln in enumerate(ax.get_lines()):
+        x, f = ln.get_data()
+        np.testing.assert_array_equal(x, grid)
+        np.testing.assert_array_equal(f, np.exp(log_density[:, k]))
+    # ... which are the paper's Gaussian KDE (Eqs. 20-21) of each class
+    h = 0.1
+    for k, c in enumerate(["chat", "email", "voip"]):
+        lines = d[y == c, 0].astype(float)
+        x, f = ax.get_lines()[k].get_data()
+        at = x[:: len(x) // 50]
+        exact = np.mean(
+            np.exp(-0.5 * ((at[:, None] - lines) / h) ** 2) / (np.sqrt(2 * np.pi) * h),
+            axis=1,
+        )
+        np.testing.assert_allclose(f[:: len(x) // 50], exact, rtol=1e-2, atol=1e-12)
+
+
+def test_plot_spectrum_density_rules_and_bad_input(spectra):
+    from sklearn_flowspectrum import FlowSpectrumClassifier
+
+    d, y = spectra
+    for rule, name in (("scott", "Scott's"), ("silverman", "Silverman's")):
+        ax = plotting.plot_spectrum_density(d, y, bandwidth=rule)
+        h = FlowSpectrumClassifier(bandwidth=rule).fit(d, y).bandwidth_
+        assert ax.get_title().endswith(
+            f", {name} rule, h = {h.min():.3g} to {h.max():.3g} per class)"
+        )
+    for bad in (0, -1.0, "iqr"):
         with pytest.raises(ValueError, match="bandwidth"):
             plotting.plot_spectrum_density(d, y, bandwidth=bad)
+    with pytest.raises(ValueError, match="scale"):
+        plotting.plot_spectrum_density(d, y, scale="log")
 
 
-def test_kde_matches_paper_formula():
-    values = np.array([0.0, 1.0])
-    grid = np.array([0.0, 0.5])
-    h = 0.1
-    density, _ = plotting._kde(values, grid, h)
-    expected = [
-        np.mean(np.exp(-((g - values) ** 2) / (2 * h * h)) / (np.sqrt(2 * np.pi) * h))
-        for g in grid
-    ]
-    np.testing.assert_allclose(density, expected)
+def test_plot_spectrum_density_every_class_visible():
+    # One class in a tight cluster: with Scott's rule its kernel is tiny and
+    # its density (over 40) dwarfs the broad classes on one density axis.
+    rng = np.random.default_rng(0)
+    d = np.r_[rng.normal(0, 3, 100), rng.normal(10, 0.001, 100), rng.normal(20, 4, 100)]
+    y = np.repeat(["broad", "spike", "wide"], 100)
+    ax = plotting.plot_spectrum_density(d, y, bandwidth="scott", scale="density")
+    peaks = [ln.get_ydata().max() for ln in ax.get_lines()]
+    assert peaks[1] > 40 and max(peaks[0], peaks[2]) < 0.01 * peaks[1]
+    ax = plotting.plot_spectrum_density(d, y, bandwidth="scott")
+    baselines = ax.get_yticks()
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["broad", "spike", "wide"]
+    for ln, base in zip(ax.get_lines(), baselines):
+        # each class reaches 0.9 of its row, whatever its peak density
+        assert ln.get_ydata().max() - base == pytest.approx(0.9)
+        assert ln.get_ydata().min() >= base
+    written = [t.get_text() for t in ax.texts]
+    assert written == [f"peak {p:.3g}" for p in peaks]
+    assert "scaled to its peak" in ax.get_ylabel()
 
 
 def test_plot_attention_scatter_with_fields(weights):
@@ -134,6 +187,71 @@ def test_plot_attention_scatter_with_fields(weights):
         for t in leg.get_texts()
     ]
     assert {"a", "b", "c", "timestamp", "address", "payload", "padding"} <= set(texts)
+    # the field names themselves along the top
+    assert {"pcap.ts_sec", "eth.dst", "payload"} <= set(_top_labels(ax))
+
+
+def _top_labels(ax):
+    ax.figure.canvas.draw()
+    (top,) = ax.child_axes
+    return [t.get_text() for t in top.get_xticklabels()]
+
+
+def test_plot_attention_scatter_names_the_vectorizers_fields():
+    # The byte map the demo uses: PcapSessionVectorizer.byte_map of images.
+    from sklearn_flowspectrum import PcapSessionVectorizer
+    from sklearn_flowspectrum.datasets import load_iscx_vpn2016_sample
+
+    rows = load_iscx_vpn2016_sample().data[::250][:8]
+    byte_map = PcapSessionVectorizer().fit(rows).byte_map(rows)
+    fields = plotting.majority_byte_fields(byte_map)
+    W = np.random.default_rng(0).normal(size=(2, 784))
+    ax = plotting.plot_attention_scatter(W, byte_fields=byte_map)
+    labels = _top_labels(ax)
+    named = {name for label in labels for name in label.split("/")}
+    assert labels and named <= set(fields.tolist()) - {"pad", "mixed"}
+    # the leaky fields the masking is about are named first, neighbours together
+    assert "ip.src/ip.dst" in labels
+    assert "pcap.ts_sec/pcap.ts_usec" in labels
+
+
+def test_field_name_labels_keep_their_distance():
+    fields = ["pcap.ts_sec"] * 4 + ["ip.ttl"] + ["ip.src"] * 4 + ["ip.dst"] * 4
+    fields = np.array(fields + ["payload"] * 30 + ["pad"] * 9)
+    cats = plotting.majority_field_categories(fields)
+    placed = plotting._field_name_labels(fields, cats, min_gap=5)
+    names = [n for _, n in placed]
+    # ip.ttl is too close to its neighbours; the addresses share a label
+    assert names == ["pcap.ts_sec", "ip.src/ip.dst", "payload"]
+    centres = [p for p, _ in placed]
+    assert np.all(np.diff(centres) >= 5)
+    everything = plotting._field_name_labels(fields, cats, min_gap=1)
+    assert [n for _, n in everything] == [
+        "pcap.ts_sec",
+        "ip.ttl",
+        "ip.src/ip.dst",
+        "payload",
+    ]
+
+
+@pytest.mark.parametrize("n", [12, 20, 30])
+def test_class_styles_never_repeat(n):
+    W = np.random.default_rng(0).normal(size=(n, 50))
+    ax = plotting.plot_attention_scatter(W)
+    styles = []
+    for coll in ax.collections:
+        colour = tuple(np.round(coll.get_facecolor()[0][:3], 6))
+        marker = coll.get_paths()[0].vertices.round(6).tobytes()
+        styles.append((colour, marker))
+    assert len(set(styles)) == n
+    if n <= 20:
+        # distinct colours, and the lighter shade of a hue (class i + 10)
+        # also has another marker than its darker shade (class i)
+        assert len({c for c, _ in styles}) == n
+        for i in range(n - 10):
+            assert styles[i][1] != styles[i + 10][1]
+    legend = ax.get_legend()
+    assert len(legend.legend_handles) == n
 
 
 def test_plot_attention_scatter_from_estimator_like(weights):
@@ -168,10 +286,17 @@ def test_plot_byte_weights(weights):
     assert min(all_h) == 0.0 and max(all_h) == 1.0
     annotations = [t.get_text() for t in fig.axes[0].texts]
     assert annotations == ["ip.src", "tcp.sport", "ip.src"]
+    # a y scale on every panel, and what it measures
+    for ax in fig.axes:
+        assert [t for t in ax.get_yticks()] == [0, 0.5, 1]
+    assert fig.get_supylabel() == "attention weight (0-1 over the classes shown)"
+    assert [ax.get_ylabel() for ax in fig.axes] == ["2", "0"]
     fig = plotting.plot_byte_weights(weights, normalize=False, stop=110)
     np.testing.assert_allclose(
         [p.get_height() for p in fig.axes[1].containers[0]], weights[1, 100:110]
     )
+    assert fig.get_supylabel() == "attention weight (standardised)"
+    assert len(fig.axes[1].get_yticks()) >= 3
 
 
 def test_plot_byte_weights_bad_range_and_class(weights):
