@@ -631,7 +631,10 @@ def _make_pipeline(args, input_kind):
     if batch_size is not None:  # else the embedder's own default (GPU)
         params["batch_size"] = batch_size
     steps.append(("embedder", AMAESpectrumEmbedder(**params)))
-    steps.append(("classifier", FlowSpectrumClassifier(bandwidth=args.bandwidth)))
+    clf = FlowSpectrumClassifier(bandwidth=args.bandwidth)
+    if getattr(args, "unknown_rate", None) is not None:
+        clf.set_params(unknown_threshold="auto", unknown_rate=args.unknown_rate)
+    steps.append(("classifier", clf))
     return Pipeline(steps)
 
 
@@ -674,6 +677,10 @@ def _save_model(bundle, path, console, optimizer_state=False):
 
 
 def _cmd_fit(args, console):
+    if args.unknown_rate is not None and not 0 < args.unknown_rate < 1:
+        raise CLIError(
+            f"--unknown-rate must be between 0 and 1, got {args.unknown_rate}"
+        )
     captures, idx = _expand_inputs(args.inputs)
     if captures:
         labels = _labels_for(captures, args.labels)
@@ -718,6 +725,11 @@ def _cmd_fit(args, console):
         raise CLIError(str(exc)) from None
     _check_training_complete(pipe)
     console.info(f"trained in {timer.seconds:.1f} s")
+    if args.unknown_rate is not None:
+        console.info(
+            f"unknown threshold {pipe[-1].unknown_threshold_:.4g}: rejects about "
+            f"{args.unknown_rate:.1%} of held-out training spectra"
+        )
     if held_out is None:
         train_acc = float(np.mean(pipe.predict(X_fit) == y_fit))
         console.info(
@@ -726,12 +738,22 @@ def _cmd_fit(args, console):
         )
     else:
         X_test, y_test, how = held_out
-        accuracy = float(np.mean(pipe.predict(X_test) == y_test))
+        predicted = pipe.predict(X_test)
+        accuracy = float(np.mean(predicted == y_test))
         print(
             f"per-session accuracy on {len(y_test):,} held-out sessions: "
             f"{accuracy:.1%} (split: {how})",
             flush=True,
         )
+        if args.unknown_rate is not None:
+            rejected = predicted == pipe[-1]._unknown_label()
+            accepted = float(np.mean(predicted[~rejected] == y_test[~rejected]))
+            print(
+                f"rejected as unknown: {rejected.mean():.1%} of the held-out "
+                f"sessions; per-session accuracy on the accepted ones: "
+                f"{accepted:.1%}",
+                flush=True,
+            )
     bundle = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -811,12 +833,18 @@ def _load_model(path):
 
 
 def _spectra_and_proba(pipe, X):
-    """Spectrum values, predicted labels and their probabilities."""
+    """Spectrum values, predicted labels, their probabilities and the
+    unknown scores (None for a model without a reject threshold)."""
     spectra = pipe[:-1].transform(X)
     clf = pipe[-1]
     labels = clf.predict(spectra)
     proba = clf.predict_proba(spectra)
-    return spectra[:, 0], labels, proba.max(axis=1)
+    unknown = clf.unknown_score(spectra) if _can_reject(clf) else None
+    return spectra[:, 0], labels, proba.max(axis=1), unknown
+
+
+def _can_reject(clf):
+    return getattr(clf, "unknown_threshold_", clf.unknown_threshold) is not None
 
 
 def _cmd_predict(args, console):
@@ -827,6 +855,12 @@ def _cmd_predict(args, console):
     bundle = _load_model(args.model)
     pipe = bundle["pipeline"]
     n_bytes = bundle["n_bytes"]
+    can_reject = _can_reject(pipe[-1])
+    if args.unknown and not can_reject:
+        raise CLIError(
+            f"{args.model}: this model has no unknown threshold; train it with "
+            "'flowspectrum fit --unknown-rate R' to mark unknown sessions"
+        )
     captures, idx = _expand_inputs(args.inputs)
     try:
         if captures:
@@ -878,12 +912,15 @@ def _cmd_predict(args, console):
             if y is not None:
                 out["true_label"] = y
         with _Timer() as timer:
-            spectra, labels, proba = _spectra_and_proba(pipe, X)
+            spectra, labels, proba, unknown_score = _spectra_and_proba(pipe, X)
     except ValueError as exc:
         raise CLIError(f"{args.model}: model does not fit the input ({exc})") from None
     out["label"] = labels
     out["probability"] = np.round(proba, 6)
     out["spectrum"] = spectra
+    if can_reject:
+        out["unknown"] = unknown_score > pipe[-1].unknown_threshold_
+        out["unknown_score"] = np.round(unknown_score, 6)
     console.info(f"classified {len(out):,} sessions ({timer.seconds:.1f} s)")
     if args.output == "-":
         _escaped_table(out).to_csv(sys.stdout, index=False)
@@ -1359,6 +1396,16 @@ def build_parser():
         "(captures: whole capture files are held out; the saved model is "
         "trained on the rest)",
     )
+    p.add_argument(
+        "--unknown-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="learn a threshold that marks sessions unlike every training "
+        "class as unknown, rejecting about this share (e.g. 0.01) of held-out "
+        "training sessions; 'predict' then writes the columns 'unknown' and "
+        "'unknown_score' and labels those sessions 'unknown'",
+    )
     _add_image_options(p)
     _add_training_options(p, epochs=20)
     _add_common_capture_options(p)
@@ -1383,6 +1430,13 @@ def build_parser():
         "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
     )
     p.add_argument("-o", "--output", default="-", help="CSV file (default: stdout)")
+    p.add_argument(
+        "--unknown",
+        action="store_true",
+        help="require the 'unknown' column (sessions unlike every training "
+        "class): fail unless the model was fitted with --unknown-rate, whose "
+        "models always write it",
+    )
     _add_common_capture_options(p, labels=False)
     p.set_defaults(func=_cmd_predict)
 
