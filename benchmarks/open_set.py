@@ -69,6 +69,7 @@ COLUMNS = (
     ("auc_density", "AUC dens"),
     ("auc_distance", "AUC dist"),
     ("auc_head", "AUC head"),
+    ("auc_recon", "AUC recon"),
     ("auc_trees", "AUC ET"),
     ("rej_known", "rej known"),
     ("rej_unknown", "rej unkn"),
@@ -78,12 +79,18 @@ COLUMNS = (
 )
 
 
-def one_pair(X, y, left_out, params, rate, seed):
-    """Scores of the spectrum and the trees with the classes ``left_out``
-    unseen in training."""
+def known_split(y, left_out):
+    """Training and test indices of the known classes, and the unknown flags."""
     unknown = np.isin(y, left_out)
     known = np.flatnonzero(~unknown)
     tr, te = train_test_split(known, test_size=0.2, stratify=y[known], random_state=0)
+    return tr, te, unknown
+
+
+def one_pair(X, y, left_out, params, rate, seed, measure):
+    """Scores of the spectrum and the trees with the classes ``left_out``
+    unseen in training."""
+    tr, te, unknown = known_split(y, left_out)
     test = np.concatenate([te, np.flatnonzero(unknown)])
     is_unknown = unknown[test]
     t0 = time.perf_counter()
@@ -91,12 +98,12 @@ def one_pair(X, y, left_out, params, rate, seed):
     fit_s = time.perf_counter() - t0
     s_tr, s_te = emb.transform(X[tr]), emb.transform(X[test])
     out = {"fit_s": fit_s, "n_train": int(len(tr)), "n_test": int(len(test))}
-    for measure in ("density", "distance"):
+    for m in ("density", "distance"):
         clf = FlowSpectrumClassifier(
-            unknown_threshold="auto", unknown_rate=rate, unknown_measure=measure
+            unknown_threshold="auto", unknown_rate=rate, unknown_measure=m
         ).fit(s_tr, y[tr])
-        out[f"auc_{measure}"] = roc_auc_score(is_unknown, clf.unknown_score(s_te))
-        if measure == "density":
+        out[f"auc_{m}"] = roc_auc_score(is_unknown, clf.unknown_score(s_te))
+        if m == measure:
             pred = clf.predict(s_te)
             rejected = pred == clf._unknown_label()
             known_te = ~is_unknown
@@ -111,6 +118,8 @@ def one_pair(X, y, left_out, params, rate, seed):
     soft = np.exp(logits - logits.max(1, keepdims=True))
     soft /= soft.sum(1, keepdims=True)
     out["auc_head"] = roc_auc_score(is_unknown, 1 - soft.max(1))
+    error = (emb.reconstruct(X[test]) - X[test] / 255.0) ** 2
+    out["auc_recon"] = roc_auc_score(is_unknown, error.mean(1))
     trees = ExtraTreesClassifier(n_estimators=300, n_jobs=-1, random_state=seed)
     proba = trees.fit(X[tr], y[tr]).predict_proba(X[test])
     out["auc_trees"] = roc_auc_score(is_unknown, 1 - proba.max(1))
@@ -131,6 +140,17 @@ def main(argv=None):
     p.add_argument("--precision", default="fp32")
     p.add_argument("--device", default="auto")
     p.add_argument("--unknown-rate", type=float, default=0.01)
+    p.add_argument(
+        "--measure",
+        default=FlowSpectrumClassifier().unknown_measure,
+        help="unknown_measure of the rejection columns (default: the default)",
+    )
+    p.add_argument(
+        "--inner",
+        action="store_true",
+        help="never touch the test sessions: within the training part of each "
+        "pair, leave one more known class out and score an inner 80/20 split",
+    )
     p.add_argument("--out", default=None, help="JSON file for all pair scores")
     args = p.parse_args(argv)
 
@@ -157,7 +177,13 @@ def main(argv=None):
     rows = []
     for k, pair in enumerate(args.pairs.split(",")):
         left_out = [int(c) for c in pair.split("+")]
-        r = one_pair(X, y, left_out, params, args.unknown_rate, seed=k)
+        Xp, yp = X, y
+        if args.inner:
+            tr = known_split(y, left_out)[0]
+            Xp, yp = X[tr], y[tr]
+            known = np.unique(yp)
+            left_out = [int(known[k % len(known)])]
+        r = one_pair(Xp, yp, left_out, params, args.unknown_rate, k, args.measure)
         r["left_out"] = [str(names[c]) for c in left_out]
         rows.append(r)
         print(
@@ -174,7 +200,9 @@ def main(argv=None):
         flush=True,
     )
     print(
-        f"{len(rows)} pairs; AllLayers, mask='safe', {args.per_class or 'all'} "
+        f"{len(rows)} {'inner splits' if args.inner else 'pairs'}; "
+        f"rejection by {args.measure}; "
+        f"AllLayers, mask='safe', {args.per_class or 'all'} "
         f"sessions per class at most, known classes split 80/20 (seed 0), "
         f"{args.epochs} epochs, variant {args.variant}, unknown_rate "
         f"{args.unknown_rate}; elapsed {time.perf_counter() - start:.0f} s",
