@@ -68,6 +68,7 @@ PAIRS = "0+1,6+7,2+3,4+5,8+10,9+11"
 COLUMNS = (
     ("auc_density", "AUC dens"),
     ("auc_distance", "AUC dist"),
+    ("auc_posterior", "AUC post"),
     ("auc_head", "AUC head"),
     ("auc_recon", "AUC recon"),
     ("auc_trees", "AUC ET"),
@@ -98,7 +99,7 @@ def one_pair(X, y, left_out, params, rate, seed, measure):
     fit_s = time.perf_counter() - t0
     s_tr, s_te = emb.transform(X[tr]), emb.transform(X[test])
     out = {"fit_s": fit_s, "n_train": int(len(tr)), "n_test": int(len(test))}
-    for m in ("density", "distance"):
+    for m in ("density", "distance", "posterior"):
         clf = FlowSpectrumClassifier(
             unknown_threshold="auto", unknown_rate=rate, unknown_measure=m
         ).fit(s_tr, y[tr])

@@ -648,7 +648,7 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
             None,
         ],
         "unknown_rate": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "unknown_measure": [StrOptions({"density", "distance"})],
+        "unknown_measure": [StrOptions({"density", "distance", "posterior"})],
         "unknown_label": "no_validation",
         "group_rule": [StrOptions({"mean", "product"})],
     }
@@ -1149,8 +1149,11 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
 
     def _unknown_scores(self, scores, min_dist):
         """Unknown scores from the joint log scores and nearest distances."""
-        if getattr(self, "unknown_measure", "distance") == "distance":
+        measure = getattr(self, "unknown_measure", "distance")
+        if measure == "distance":
             return min_dist.copy()
+        if measure == "posterior":
+            return -np.expm1(_log_normalize(scores).max(axis=0))
         out = -_logsumexp_rows(scores.T)
         # Where squared distances overflow, the scores fall back to the
         # priors (see _joint_log_scores): such a value is as unknown as any.
