@@ -486,7 +486,7 @@ def test_reject_threshold_from_training_nearest_neighbour_quantile():
     assert np.all(clf.predict([[8.0], [-8.0]]) == -1)
 
 
-@pytest.mark.parametrize("measure", ["density", "distance"])
+@pytest.mark.parametrize("measure", ["density", "distance", "posterior"])
 @pytest.mark.parametrize("rate", [0.02, 0.1])
 def test_auto_threshold_rejects_about_unknown_rate_of_held_out_sessions(measure, rate):
     # Three classes of different spread; the threshold is learned from the
@@ -508,7 +508,8 @@ def test_auto_threshold_rejects_about_unknown_rate_of_held_out_sessions(measure,
     fresh, _ = draw(30000)
     rejected = np.mean(clf.predict(fresh) == -1)
     assert 0.6 * rate < rejected < 1.5 * rate
-    assert_array_equal(clf.predict([[-40.0], [60.0]]), [-1, -1])
+    if measure != "posterior":  # far from all, one class takes the posterior
+        assert_array_equal(clf.predict([[-40.0], [60.0]]), [-1, -1])
     assert_array_equal(
         clf.unknown_score(fresh) > clf.unknown_threshold_, clf.predict(fresh) == -1
     )
@@ -539,7 +540,7 @@ def test_auto_threshold_is_the_quantile_of_the_documented_folds():
     assert set(plain.predict(X + 50)) <= {"x", "y"}
 
 
-def test_density_unknown_score_is_minus_the_log_mixture_density():
+def test_unknown_scores_follow_their_definitions():
     # With rule="kde" and empirical priors, sum_r pi_r kde_r is the kernel
     # density of all training spectra together.
     from sklearn.neighbors import KernelDensity
@@ -547,12 +548,17 @@ def test_density_unknown_score_is_minus_the_log_mixture_density():
     rng = np.random.default_rng(1)
     X = np.r_[rng.normal(0, 1, 300), rng.normal(3, 0.5, 200)][:, None]
     y = np.repeat([0, 1], [300, 200])
-    clf = FlowSpectrumClassifier(rule="kde", algorithm="exact").fit(X, y)
+    clf = FlowSpectrumClassifier(
+        rule="kde", algorithm="exact", unknown_measure="density"
+    )
+    clf.fit(X, y)
     q = np.linspace(-4, 6, 101)[:, None]
     kde = KernelDensity(bandwidth=0.1).fit(X)
     assert_allclose(clf.unknown_score(q), -kde.score_samples(q), rtol=1e-9)
     dist = clone(clf).set_params(unknown_measure="distance").fit(X, y)
     assert_allclose(dist.unknown_score(q), dist.nearest_line_distance(q).min(axis=1))
+    post = clone(clf).set_params(unknown_measure="posterior").fit(X, y)
+    assert_allclose(post.unknown_score(q), 1 - post.predict_proba(q).max(axis=1))
 
 
 def test_auto_threshold_with_rare_class_and_given_prior():
