@@ -25,22 +25,53 @@ of the accepted known test sessions, and the closed-set per-session
 accuracy of the spectrum and of the trees on the known test sessions.  The
 last line averages every column over the pairs.
 
-Both unknown measures are shown on the same pairs: the default measure was
-chosen from this table (two candidates, the reported pairs), not from
-separate inner splits.
+The three unknown measures are shown side by side; the default
+(``unknown_measure="distance"``) was chosen with ``--inner``, which never
+touches the test sessions: within each pair's training part, one more known
+class is left out and an inner 80/20 split is scored the same way.  The
+rejection columns use ``--measure`` (default: the classifier's default).
 
-CPU subset (about 15 minutes on 2 loaded cores; the table below)::
+CPU subset (7-15 minutes on 2 loaded cores; the tables below)::
 
-    nice -n 10 python benchmarks/open_set.py --per-class 200 --epochs 5
+    nice -n 10 python benchmarks/open_set.py --per-class 200 --epochs 3
+    nice -n 10 python benchmarks/open_set.py --per-class 200 --epochs 3 --inner
 
 Full data (all 35,501 AllLayers sessions; a GPU)::
 
     python benchmarks/open_set.py --per-class 0 --epochs 20 \\
         --batch-size 1024 --lr 4e-3 --precision bf16 --out open_set.json
 
-RESULTS
--------
-See the end of this docstring (filled in from the command above).
+RESULTS (2-core AMD EPYC CPU shared with other test runs, torch fp32,
+2026-12-02; CPU subset above: 200 sessions per class, 3 epochs, batch 128,
+lr 2e-3, variant default; per session; AllLayers, safe mask; 1,600
+training and 400 known + 400 unknown test sessions per pair)
+--------------------------------------------------------------------------
+Test sessions, rejection by distance (443 s in all)::
+
+    left out                 AUC dens AUC dist AUC post AUC head AUC recon AUC ET rej known rej unkn acc accpt acc spec acc ET
+    Chat + Email                0.419    0.702    0.728    0.574    0.298   0.655    0.010    0.005     0.725    0.723  0.925
+    VPN-Chat + VPN-Email        0.719    0.779    0.447    0.574    0.589   0.810    0.010    0.065     0.525    0.522  0.838
+    File + P2P                  0.185    0.422    0.822    0.172    0.444   0.700    0.010    0.085     0.528    0.532  0.858
+    Streaming + VoIP            0.199    0.546    0.609    0.218    0.447   0.867    0.010    0.030     0.384    0.385  0.865
+    VPN-File + VPN-Streaming    0.764    0.840    0.460    0.558    0.524   0.883    0.003    0.105     0.589    0.588  0.848
+    VPN-P2P + VPN-VoIP          0.680    0.816    0.690    0.699    0.456   0.931    0.003    0.033     0.474    0.472  0.845
+    mean                        0.495    0.684    0.626    0.466    0.460   0.808    0.008    0.054     0.537    0.537  0.863
+
+Inner splits (``--inner``; one known class left out of each training
+part; 680 s), mean over 6: AUC dens 0.490, AUC dist 0.590, AUC post 0.543,
+AUC head 0.389, AUC recon 0.589, AUC ET 0.750.
+
+Reading: the issue's target (AUROC at least 0.90 on average, above
+ExtraTrees) is NOT met.  The project's score (nearest-line distance on the
+one-number spectrum) averages 0.684 against ExtraTrees' 0.808 and beats it
+on one pair of six (Chat + Email, 0.702 against 0.655).  At the threshold
+learned with ``unknown_rate=0.01`` it rejects 0.8% of known test sessions
+but only 5.4% of unknown ones.  Sessions of unseen classes land among the
+known lines of a one-number spectrum; the embedder's softmax head and its
+reconstruction error do no better (below 0.5: more confident on unknowns).
+Three CPU epochs leave the network far from trained (closed-set 53.7%
+against ExtraTrees' 86.3%), so these numbers say little about a fully
+trained model: run the full command on a GPU.
 """
 
 import argparse
