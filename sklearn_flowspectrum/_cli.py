@@ -922,7 +922,10 @@ def _make_pipeline(args, input_kind):
     if batch_size is not None:  # else the embedder's own default (GPU)
         params["batch_size"] = batch_size
     steps.append(("embedder", AMAESpectrumEmbedder(**params)))
-    steps.append(("classifier", FlowSpectrumClassifier(bandwidth=args.bandwidth)))
+    clf = FlowSpectrumClassifier(bandwidth=args.bandwidth)
+    if getattr(args, "unknown_rate", None) is not None:
+        clf.set_params(unknown_threshold="auto", unknown_rate=args.unknown_rate)
+    steps.append(("classifier", clf))
     return Pipeline(steps)
 
 
@@ -1023,10 +1026,21 @@ def _print_scores(report, what, split=True):
         for name, p, r, f, n in rows
     ]
     print("per class (per session):\n  " + "\n  ".join(lines), flush=True)
+    if getattr(report, "n_rejected", None) is not None:
+        print(
+            f"rejected as unknown: {report.rejection_rate:.1%} of the {what}; "
+            f"per-session accuracy on the accepted ones: "
+            f"{report.accepted_accuracy:.1%}",
+            flush=True,
+        )
 
 
 def _cmd_fit(args, console):
     _check_device(args.device)
+    if args.unknown_rate is not None and not 0 < args.unknown_rate < 1:
+        raise CLIError(
+            f"--unknown-rate must be between 0 and 1, got {args.unknown_rate}"
+        )
     captures, idx = _expand_inputs(args.inputs)
     _check_outputs(
         [("-o", args.output, None)], _input_files(captures, idx, args.labels)
@@ -1076,6 +1090,11 @@ def _cmd_fit(args, console):
         raise CLIError(str(exc)) from None
     _check_training_complete(pipe)
     console.info(f"trained in {timer.seconds:.1f} s")
+    if args.unknown_rate is not None:
+        console.info(
+            f"unknown threshold {pipe[-1].unknown_threshold_:.4g}: rejects about "
+            f"{args.unknown_rate:.1%} of held-out training spectra"
+        )
     if held_out is None:
         train_acc = float(np.mean(pipe.predict(X_fit) == y_fit))
         console.info(
@@ -1086,6 +1105,7 @@ def _cmd_fit(args, console):
         from sklearn_flowspectrum.evaluation import evaluation_report
 
         X_test, y_test, how = held_out
+        unknown = pipe[-1]._unknown_label() if args.unknown_rate else None
         report = evaluation_report(
             y_test,
             pipe.predict(X_test),
@@ -1094,6 +1114,7 @@ def _cmd_fit(args, console):
             representation=_representation(input_kind, args.layers),
             masking=_masking_text(pipe, input_kind),
             split=how,
+            unknown_label=unknown,
         )
         _print_scores(report, "held-out sessions")
     bundle = {
@@ -1310,10 +1331,15 @@ def _classify(pipe, X, console):
     return spectra, clf.predict(spectra), clf.predict_proba(spectra)
 
 
+def _can_reject(clf):
+    """Whether the classifier has an open-set reject threshold."""
+    return getattr(clf, "unknown_threshold_", clf.unknown_threshold) is not None
+
+
 def _unknown(clf, predicted):
     """Which predictions are the classifier's open-set reject label (None
     when the classifier has no reject option)."""
-    if getattr(clf, "unknown_threshold", None) is None:
+    if not _can_reject(clf):
         return None
     return np.asarray(predicted == np.asarray(clf._unknown_label(), dtype=object))
 
@@ -1329,6 +1355,11 @@ def _cmd_predict(args, console):
     bundle = _load_model(args.model)
     pipe = bundle["pipeline"]
     clf = pipe[-1]
+    if args.unknown and not _can_reject(clf):
+        raise CLIError(
+            f"{args.model}: this model has no unknown threshold; train it with "
+            "'flowspectrum fit --unknown-rate R' to mark unknown sessions"
+        )
     try:
         X, out, y = _model_inputs(bundle, args, console, captures, idx, labels=False)
         if y is not None:
@@ -1342,6 +1373,7 @@ def _cmd_predict(args, console):
     unknown = _unknown(clf, predicted)
     if unknown is not None:
         out["unknown"] = unknown
+        out["unknown_score"] = np.round(clf.unknown_score(spectra), 6)
     out["spectrum"] = spectra[:, 0]
     if args.proba:
         for j, cls in enumerate(clf.classes_):
@@ -2034,6 +2066,16 @@ def build_parser():
         "more captures has some held out; a class with one capture is used "
         "for training only; the saved model is trained on the rest)",
     )
+    p.add_argument(
+        "--unknown-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="learn a threshold that marks sessions unlike every training "
+        "class as unknown, rejecting about this share (e.g. 0.01) of held-out "
+        "training sessions; 'predict' then writes the columns 'unknown' and "
+        "'unknown_score' and labels those sessions 'unknown'",
+    )
     _add_image_options(p)
     _add_training_options(p, epochs=20)
     _add_common_capture_options(p)
@@ -2046,8 +2088,9 @@ def build_parser():
         description="Classify every session of the given captures (or the rows "
         "of IDX images) and write a CSV: the 5-tuple (captures) or row number "
         "(images), then 'predicted' (the predicted class), 'probability' (its "
-        "probability), 'unknown' (only for a model with an open-set reject "
-        "option: whether the session was rejected as of no known class), "
+        "probability), 'unknown' and 'unknown_score' (only for a model with an "
+        "open-set reject option, see fit --unknown-rate: whether the session "
+        "was rejected as of no known class, and how unlike them it is), "
         "'spectrum' (the session's spectrum value d(A)) and, with --proba, "
         "'proba_CLASS' for every class; image rows with a labels file beside "
         "them also get 'true_label'.  A model file is a "
@@ -2061,6 +2104,13 @@ def build_parser():
         "--proba",
         action="store_true",
         help="also write every class's probability (columns proba_CLASS)",
+    )
+    p.add_argument(
+        "--unknown",
+        action="store_true",
+        help="require the 'unknown' and 'unknown_score' columns (sessions unlike "
+        "every training class): fail unless the model was fitted with "
+        "--unknown-rate, whose models always write them",
     )
     _add_common_capture_options(p, labels=False)
     p.set_defaults(func=_cmd_predict)

@@ -9,6 +9,7 @@ import pickle
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.decomposition import PCA
 from sklearn.linear_model import RidgeClassifier
@@ -446,7 +447,9 @@ def test_group_of_k_scorer_in_cross_validate():
 
 # -- reject option ----------------------------------------------------------------
 def test_reject_option_string_and_int_labels():
-    clf = FlowSpectrumClassifier(unknown_threshold=0.5).fit(X_TINY, Y_TINY)
+    clf = FlowSpectrumClassifier(unknown_threshold=0.5, unknown_measure="distance").fit(
+        X_TINY, Y_TINY
+    )
     Xq = np.array([[0.1], [1.4], [1.6], [-3.0]])
     pred = clf.predict(Xq)
     assert_array_equal(pred, ["a", "b", "unknown", "unknown"])
@@ -454,10 +457,14 @@ def test_reject_option_string_and_int_labels():
     plain = FlowSpectrumClassifier().fit(X_TINY, Y_TINY)
     assert_allclose(clf.predict_proba(Xq), plain.predict_proba(Xq))
 
-    ints = FlowSpectrumClassifier(unknown_threshold=0.5).fit(X_TINY, [3, 3, 7])
+    ints = FlowSpectrumClassifier(
+        unknown_threshold=0.5, unknown_measure="distance"
+    ).fit(X_TINY, [3, 3, 7])
     assert_array_equal(ints.predict(Xq), [3, 7, -1, -1])
     assert ints.predict(Xq).dtype.kind == "i"
-    custom = FlowSpectrumClassifier(unknown_threshold=0.5, unknown_label="other")
+    custom = FlowSpectrumClassifier(
+        unknown_threshold=0.5, unknown_label="other", unknown_measure="distance"
+    )
     assert_array_equal(
         custom.fit(X_TINY, [3, 3, 7]).predict(Xq),
         np.array([3, 7, "other", "other"], dtype=object),
@@ -471,7 +478,9 @@ def test_reject_option_label_clash_and_groups():
         FlowSpectrumClassifier(unknown_threshold=1.0, unknown_label="a").fit(
             X_TINY, Y_TINY
         )
-    clf = FlowSpectrumClassifier(unknown_threshold=0.5).fit(X_TINY, Y_TINY)
+    clf = FlowSpectrumClassifier(unknown_threshold=0.5, unknown_measure="distance").fit(
+        X_TINY, Y_TINY
+    )
     Xq = np.array([[0.1], [9.0], [9.5], [0.0], [0.1], [9.0]])
     groups = [1, 1, 1, 2, 2, 2]  # group 1: 2 of 3 rejected; group 2: 1 of 3
     assert_array_equal(clf.predict_groups(Xq, groups), ["unknown", "a"])
@@ -485,11 +494,112 @@ def test_reject_threshold_from_training_nearest_neighbour_quantile():
     y = rng.integers(0, 2, 4000)
     d, _ = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(X)
     threshold = np.quantile(d[:, 1], 0.95)
-    clf = FlowSpectrumClassifier(unknown_threshold=threshold).fit(X, y)
+    clf = FlowSpectrumClassifier(
+        unknown_threshold=threshold, unknown_measure="distance"
+    ).fit(X, y)
     fresh = rng.normal(size=(20000, 1))
     rejected = np.mean(clf.predict(fresh) == -1)
     assert 0.02 < rejected < 0.09
     assert np.all(clf.predict([[8.0], [-8.0]]) == -1)
+
+
+@pytest.mark.parametrize("measure", ["density", "distance", "posterior"])
+@pytest.mark.parametrize("rate", [0.02, 0.1])
+def test_auto_threshold_rejects_about_unknown_rate_of_held_out_sessions(measure, rate):
+    # Three classes of different spread; the threshold is learned from the
+    # training spectra only and must reject about `rate` of fresh sessions
+    # drawn like them, and every session far from all of them.
+    rng = np.random.default_rng(3)
+
+    def draw(n):
+        y = rng.integers(0, 3, n)
+        X = np.choose(
+            y, [rng.normal(0, 1, n), rng.normal(5, 0.3, n), rng.normal(9, 2, n)]
+        )
+        return X[:, None], y
+
+    X, y = draw(6000)
+    clf = FlowSpectrumClassifier(
+        unknown_threshold="auto", unknown_rate=rate, unknown_measure=measure
+    ).fit(X, y)
+    fresh, _ = draw(30000)
+    rejected = np.mean(clf.predict(fresh) == -1)
+    assert 0.6 * rate < rejected < 1.5 * rate
+    if measure != "posterior":  # far from all, one class takes the posterior
+        assert_array_equal(clf.predict([[-40.0], [60.0]]), [-1, -1])
+    assert_array_equal(
+        clf.unknown_score(fresh) > clf.unknown_threshold_, clf.predict(fresh) == -1
+    )
+    # A lower rate: a higher threshold, fewer rejections.
+    strict = clone(clf).set_params(unknown_rate=rate / 2).fit(X, y)
+    assert strict.unknown_threshold_ > clf.unknown_threshold_
+
+
+def test_auto_threshold_is_the_quantile_of_the_documented_folds():
+    # The docstring's rule, rebuilt by hand: sessions taken class by class
+    # are dealt in turn to 5 folds, each scored by lines fitted on the rest.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 1))
+    y = np.where(rng.random(500) < 0.3, "x", "y")
+    clf = FlowSpectrumClassifier(unknown_threshold="auto", unknown_rate=0.05)
+    clf.fit(X, y)
+    held_out = np.empty(500)
+    fold = np.empty(500, dtype=int)
+    fold[np.argsort(y, kind="stable")] = np.arange(500) % 5
+    for f in range(5):
+        inner = FlowSpectrumClassifier().fit(X[fold != f], y[fold != f])
+        held_out[fold == f] = inner.unknown_score(X[fold == f])
+    assert np.mean(held_out > clf.unknown_threshold_) <= 0.05
+    assert np.mean(held_out >= clf.unknown_threshold_) > 0.05 - 1 / 500
+    # Without a threshold nothing is rejected and the attribute says so.
+    plain = FlowSpectrumClassifier().fit(X, y)
+    assert plain.unknown_threshold_ is None
+    assert set(plain.predict(X + 50)) <= {"x", "y"}
+
+
+def test_unknown_scores_follow_their_definitions():
+    # With rule="kde" and empirical priors, sum_r pi_r kde_r is the kernel
+    # density of all training spectra together.
+    from sklearn.neighbors import KernelDensity
+
+    rng = np.random.default_rng(1)
+    X = np.r_[rng.normal(0, 1, 300), rng.normal(3, 0.5, 200)][:, None]
+    y = np.repeat([0, 1], [300, 200])
+    clf = FlowSpectrumClassifier(
+        rule="kde", algorithm="exact", unknown_measure="density"
+    )
+    clf.fit(X, y)
+    q = np.linspace(-4, 6, 101)[:, None]
+    kde = KernelDensity(bandwidth=0.1).fit(X)
+    assert_allclose(clf.unknown_score(q), -kde.score_samples(q), rtol=1e-9)
+    dist = clone(clf).set_params(unknown_measure="distance").fit(X, y)
+    assert_allclose(dist.unknown_score(q), dist.nearest_line_distance(q).min(axis=1))
+    post = clone(clf).set_params(unknown_measure="posterior").fit(X, y)
+    assert_allclose(post.unknown_score(q), 1 - post.predict_proba(q).max(axis=1))
+
+
+def test_auto_threshold_with_rare_class_and_given_prior():
+    # A class with one session is held out of its own fold: the inner fits
+    # keep every class (zero weights), so a given class_prior still fits.
+    X = np.r_[np.linspace(0, 1, 40), [5.0]][:, None]
+    y = np.r_[np.zeros(40, int), [1]]
+    clf = FlowSpectrumClassifier(
+        unknown_threshold="auto", class_prior=[0.5, 0.5], unknown_label=9
+    ).fit(X, y)
+    assert np.isfinite(clf.unknown_threshold_)
+    assert clf.predict([[100.0]])[0] == 9
+    assert_array_equal(clf.predict_groups([[100.0], [100.0], [0.5]], [1, 1, 2]), [9, 0])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"unknown_rate": 0.0}, {"unknown_rate": 1.0}, {"unknown_threshold": "learn"}],
+)
+def test_unknown_parameters_are_validated(params):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    with pytest.raises(InvalidParameterError):
+        FlowSpectrumClassifier(**params).fit(X_TINY, Y_TINY)
 
 
 # -- sklearn integration ---------------------------------------------------------

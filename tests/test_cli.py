@@ -365,6 +365,37 @@ def test_fit_predict_idx(capsys, tmp_path, idx_pair, idx_model):
     assert np.isfinite(pred["spectrum"]).all()
 
 
+def test_fit_unknown_rate_and_predict_unknown(capsys, tmp_path, idx_pair, idx_model):
+    model = tmp_path / "open.joblib"
+    code, out, err = run(
+        capsys, "fit", idx_pair["alllayers"], "-o", model, "--unknown-rate", "0.2",
+        "--test-size", "0.25", *FAST,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "rejects about 20.0% of held-out training spectra" in err
+    assert "rejected as unknown:" in out
+    for extra in ([], ["--unknown"]):
+        dest = tmp_path / f"pred{len(extra)}.csv"
+        argv = ("predict", model, idx_pair["alllayers"], "-o", dest, *extra)
+        code, _, err = run(capsys, *argv)
+        assert code == 0, err
+        pred = pd.read_csv(dest)
+        assert list(pred.columns)[-2:] == ["unknown", "unknown_score"]
+        # Integer classes: a rejected session is labelled -1.
+        assert (pred["unknown"] == (pred["label"] == -1)).all()
+        assert pred["unknown"].any() and not pred["unknown"].all()
+    # A model without a threshold writes no such column and refuses --unknown.
+    code, _, err = run(capsys, "predict", idx_model, idx_pair["alllayers"], "--unknown")
+    assert_one_line_error(code, err, "no unknown threshold", "--unknown-rate")
+    for bad in ("0", "1.5"):
+        code, _, err = run(
+            capsys, "fit", idx_pair["alllayers"], "-o", tmp_path / "x.joblib",
+            "--unknown-rate", bad, *FAST,
+        )  # fmt: skip
+        assert_one_line_error(code, err, "--unknown-rate must be between 0 and 1")
+        assert not (tmp_path / "x.joblib").exists()
+
+
 def test_predict_rejects_what_does_not_fit(capsys, tmp_path, idx_pair, idx_model):
     code, _, err = run(
         capsys, "predict", idx_model, idx_pair["l7"], "-o", tmp_path / "p.csv"

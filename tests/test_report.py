@@ -171,6 +171,57 @@ def test_reject_label_counts_as_error():
     assert isinstance(rep, EvaluationReport)
 
 
+def test_rejection_rate_and_accuracy_on_accepted_sessions():
+    y_true = [0, 0, 0, 1, 1, 1, 1, 2]
+    y_pred = [0, -1, 1, 1, -1, -1, 1, 2]
+    rep = evaluation_report(y_true, y_pred, classes=[0, 1, 2], k=None, unknown_label=-1)
+    assert rep.n_rejected == 3
+    assert rep.rejection_rate == pytest.approx(3 / 8)
+    # accepted: (0,0) (0,1) (1,1) (1,1) (2,2) -> 4 of 5 right
+    assert rep.accepted_accuracy == pytest.approx(4 / 5)
+    assert rep.accuracy == pytest.approx(4 / 8)
+    frame = rep.to_frame()
+    row = frame[(frame["class"] == "accepted") & (frame["metric"] == "accuracy")]
+    assert row["value"].tolist() == pytest.approx([4 / 5])
+    assert rep.summary()["per-session rejection rate"] == pytest.approx(3 / 8)
+    assert "rejected as unknown: 3 sessions" in rep.to_markdown()
+    # Without a reject label nothing is said about rejection.
+    plain = evaluation_report(y_true, y_pred, classes=[0, 1, 2], k=None)
+    assert plain.rejection_rate is None and "rejected" not in plain.to_markdown()
+    assert "per-session rejection rate" not in plain.summary()
+    with pytest.raises(ValueError, match="also a class label"):
+        evaluation_report(y_true, y_pred, k=None, unknown_label=2)
+
+
+def test_rejection_label_read_from_a_rejecting_classifier():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from sklearn_flowspectrum import FlowSpectrumClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 1))
+    y = np.where(X[:, 0] > 0, "b", "a")
+    Xq = np.r_[X[:50], [[30.0], [-30.0]]]
+    yq = np.r_[y[:50], ["a", "a"]]
+    for est in (
+        FlowSpectrumClassifier(unknown_threshold="auto"),
+        make_pipeline(
+            FunctionTransformer(), FlowSpectrumClassifier(unknown_threshold="auto")
+        ),
+    ):
+        est.fit(X, y)
+        pred = est.predict(Xq)
+        rep = evaluation_report(yq, pred, classes=["a", "b"], k=None, estimator=est)
+        assert rep.n_rejected == int(np.sum(pred == "unknown")) >= 2
+        assert rep.accepted_accuracy == pytest.approx(
+            np.mean(pred[pred != "unknown"] == yq[pred != "unknown"])
+        )
+    plain = FlowSpectrumClassifier().fit(X, y)
+    rep = evaluation_report(yq, plain.predict(Xq), k=None, estimator=plain)
+    assert rep.rejection_rate is None
+
+
 def test_markdown_table():
     frame = pd.DataFrame({"a": ["x|y", None], "b": [1.23456, np.nan], "c": [3, 4]})
     assert markdown_table(frame, floatfmt=".2f").splitlines() == [

@@ -17,8 +17,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+from sklearn.pipeline import Pipeline
 
-from sklearn_flowspectrum._classifier import _classes_under, group_of_k_accuracy_score
+from sklearn_flowspectrum._classifier import (
+    FlowSpectrumClassifier,
+    _classes_under,
+    group_of_k_accuracy_score,
+)
 
 __all__ = ["EvaluationReport", "evaluation_report", "markdown_table"]
 
@@ -113,6 +118,14 @@ class EvaluationReport:
         How groups were formed and decided.
     representation, masking, split, protocol : str
         What was evaluated and how (free text given by the caller).
+    n_rejected : int or None
+        Sessions predicted as the reject label (None when the predictions
+        come from no reject option).
+    rejection_rate : float or None
+        ``n_rejected / n_sessions``.
+    accepted_accuracy : float or None
+        Per-session accuracy on the sessions not rejected (nan when all are
+        rejected).  ``accuracy`` counts every rejected session as an error.
     """
 
     classes: np.ndarray
@@ -131,6 +144,9 @@ class EvaluationReport:
     masking: str = "unspecified"
     split: str = "unspecified"
     protocol: str = "unspecified"
+    n_rejected: int | None = None
+    rejection_rate: float | None = None
+    accepted_accuracy: float | None = None
     extra: dict = field(default_factory=dict)
 
     @property
@@ -160,7 +176,8 @@ class EvaluationReport:
         frame : DataFrame
             Columns ``representation``, ``masking``, ``split``, ``protocol``,
             ``scope`` ("per-session" or "group-of-k"), ``class`` ("all",
-            "macro" or a class label), ``metric`` and ``value``.  Concatenate
+            "macro", "accepted" (the sessions not rejected) or a class
+            label), ``metric`` and ``value``.  Concatenate
             the frames of several reports and pivot to compare them.
         """
         rows = [("per-session", "all", "accuracy", self.accuracy)]
@@ -169,6 +186,9 @@ class EvaluationReport:
         for cls, rec in self.per_class.iterrows():
             for metric in ("precision", "recall", "f1", "support"):
                 rows.append(("per-session", str(cls), metric, float(rec[metric])))
+        if self.rejection_rate is not None:
+            rows.append(("per-session", "all", "rejection rate", self.rejection_rate))
+            rows.append(("per-session", "accepted", "accuracy", self.accepted_accuracy))
         if self.group_accuracy is not None:
             rows.append((self.group_label, "all", "accuracy", self.group_accuracy))
         frame = pd.DataFrame(rows, columns=["scope", "class", "metric", "value"])
@@ -188,6 +208,10 @@ class EvaluationReport:
                 "sessions": self.n_sessions,
             }
         )
+        if self.rejection_rate is not None:
+            out["rejected sessions"] = self.n_rejected
+            out["per-session rejection rate"] = self.rejection_rate
+            out["per-session accuracy on accepted sessions"] = self.accepted_accuracy
         if self.group_accuracy is not None:
             out[f"{self.group_label} accuracy"] = self.group_accuracy
             out["groups"] = self.n_groups
@@ -213,6 +237,13 @@ class EvaluationReport:
             f"{self.precision:{floatfmt}} / {self.recall:{floatfmt}} / "
             f"{self.f1:{floatfmt}}",
         ]
+        if self.rejection_rate is not None:
+            lines.append(
+                f"- rejected as unknown: {self.n_rejected} sessions "
+                f"({self.rejection_rate:{floatfmt}}); per-session accuracy on "
+                f"the accepted ones: {self.accepted_accuracy:{floatfmt}} "
+                "(the accuracy above counts rejections as errors)"
+            )
         if self.group_accuracy is not None:
             lines.append(
                 f"- {self.group_label} accuracy: {self.group_accuracy:{floatfmt}} "
@@ -316,6 +347,7 @@ def evaluation_report(
     masking=None,
     split=None,
     protocol=None,
+    unknown_label=None,
 ):
     """Per-session and group-of-k scores, labelled with how they were measured.
 
@@ -359,6 +391,14 @@ def evaluation_report(
         ``"none (paper)"`` or ``"safe"``, ``"random 4:1"`` or ``"by capture
         file"``, ``"10 repeats, mean"``.  Stamped on every number and plot
         ("unspecified" when not given).
+    unknown_label : str, int or None, default=None
+        The label of sessions rejected as unknown in ``y_pred``.  The report
+        then gives the rejection rate and the accuracy on the accepted
+        sessions beside the accuracy on all (where a rejection is an error).
+        When None: the reject label of ``estimator`` if that is a
+        :class:`~sklearn_flowspectrum.FlowSpectrumClassifier` (or a pipeline
+        ending in one) with a reject threshold; otherwise no rejection is
+        reported.
 
     Returns
     -------
@@ -432,6 +472,7 @@ def evaluation_report(
         index=pd.Index([str(c) for c in classes], name="class"),
     )
     cm = confusion_matrix(y_true, y_pred, labels=classes)
+    rejection = _rejection(y_true, y_pred, classes, unknown_label, estimator)
 
     group_accuracy = n_groups = None
     group_protocol = ""
@@ -486,8 +527,36 @@ def evaluation_report(
         k=int(k) if k is not None else 0,
         n_groups=n_groups,
         group_protocol=group_protocol,
+        **rejection,
         **context,
     )
+
+
+def _rejection(y_true, y_pred, classes, unknown_label, estimator):
+    """n_rejected, rejection_rate and accepted_accuracy (all None when
+    there is no reject label)."""
+    if unknown_label is None and estimator is not None:
+        final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+        if isinstance(final, FlowSpectrumClassifier) and final._threshold() is not None:
+            unknown_label = final._unknown_label()
+    if unknown_label is None:
+        return {}
+    if np.any(classes == np.asarray(unknown_label, dtype=object)):
+        raise ValueError(
+            f"unknown_label {unknown_label!r} is also a class label; it must "
+            "mark rejected sessions only."
+        )
+    rejected = y_pred == np.asarray(unknown_label, dtype=object)
+    accepted = ~rejected
+    return {
+        "n_rejected": int(rejected.sum()),
+        "rejection_rate": float(rejected.mean()),
+        "accepted_accuracy": (
+            float(np.mean(y_true[accepted] == y_pred[accepted]))
+            if accepted.any()
+            else float("nan")
+        ),
+    }
 
 
 def _vote_matrix(y_pred, y_proba, classes):
