@@ -1210,7 +1210,12 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         return self._unknown_scores(scores, min_dist) > threshold
 
     def _threshold(self):
-        return getattr(self, "unknown_threshold_", self.unknown_threshold)
+        # A number takes effect without refitting (thresholds are tuned on a
+        # fitted model); "auto" is the one learned in fit.
+        threshold = self.unknown_threshold
+        if isinstance(threshold, str):
+            return getattr(self, "unknown_threshold_", None)
+        return None if threshold is None else float(threshold)
 
     def _unknown_label(self):
         label = self.unknown_label

@@ -1333,7 +1333,7 @@ def _classify(pipe, X, console):
 
 def _can_reject(clf):
     """Whether the classifier has an open-set reject threshold."""
-    return getattr(clf, "unknown_threshold_", clf.unknown_threshold) is not None
+    return clf._threshold() is not None
 
 
 def _unknown(clf, predicted):

@@ -380,9 +380,12 @@ def test_fit_unknown_rate_and_predict_unknown(capsys, tmp_path, idx_pair, idx_mo
         code, _, err = run(capsys, *argv)
         assert code == 0, err
         pred = pd.read_csv(dest)
-        assert list(pred.columns)[-2:] == ["unknown", "unknown_score"]
+        columns = list(pred.columns)
+        assert columns[columns.index("probability") + 1 :] == [
+            "unknown", "unknown_score", "spectrum",
+        ]  # fmt: skip
         # Integer classes: a rejected session is labelled -1.
-        assert (pred["unknown"] == (pred["label"] == -1)).all()
+        assert (pred["unknown"] == (pred["predicted"] == -1)).all()
         assert pred["unknown"].any() and not pred["unknown"].all()
     # A model without a threshold writes no such column and refuses --unknown.
     code, _, err = run(capsys, "predict", idx_model, idx_pair["alllayers"], "--unknown")

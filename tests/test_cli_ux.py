@@ -477,6 +477,7 @@ def test_predict_unknown_column_with_a_reject_option(
         "predicted",
         "probability",
         "unknown",
+        "unknown_score",
         "spectrum",
     ]
     assert pred["unknown"].sum() >= 2
