@@ -335,11 +335,19 @@ class AMAEModule(nn.Module):
         self.register_buffer("use_projection", torch.tensor(self.n_classes == 0))
 
     # -- pieces -----------------------------------------------------------
-    def weigh(self, x):
+    def byte_vectors(self, x):
+        """Return the byte embeddings ``(batch, side, side, byte_embedding)``."""
+        idx = (x[:, 0] * 255.0).round().clamp(0, 255).long()
+        return self.embedding(idx)
+
+    def weigh(self, x, vectors=None):
         """Return the encoder input and ``W_m`` (None without attention).
 
         The encoder input is ``M_w`` (one channel), followed by the weighted
-        byte embeddings when ``byte_embedding > 0``.
+        byte embeddings when ``byte_embedding > 0``.  ``vectors`` replaces
+        the embeddings of ``x``'s bytes (:meth:`byte_vectors`), so that
+        gradients can follow a path between embeddings (integrated
+        gradients, :func:`sklearn_flowspectrum.explain`).
         """
         if self.fusion is None:
             weighted, w = x, None
@@ -347,8 +355,9 @@ class AMAEModule(nn.Module):
             weighted, w = self.fusion(x)
         if self.embedding is None:
             return weighted, w
-        idx = (x[:, 0] * 255.0).round().clamp(0, 255).long()
-        emb = self.embedding(idx).permute(0, 3, 1, 2).to(weighted.dtype)
+        if vectors is None:
+            vectors = self.byte_vectors(x)
+        emb = vectors.permute(0, 3, 1, 2).to(weighted.dtype)
         if w is not None:
             emb = emb * (w.unsqueeze(1) * (self.side * self.side)).to(emb.dtype)
         return torch.cat([weighted, emb], dim=1), w
