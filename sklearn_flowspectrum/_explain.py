@@ -50,10 +50,18 @@ from sklearn_flowspectrum._embedder import AMAESpectrumEmbedder
 from sklearn_flowspectrum._layouts import rows_byte_map
 from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
 
-__all__ = ["METHODS", "explain", "explanation_byte_map", "field_attributions"]
+__all__ = [
+    "DEFAULT_METHOD",
+    "METHODS",
+    "explain",
+    "explanation_byte_map",
+    "field_attributions",
+]
 
 #: The attribution methods of :func:`explain`.
 METHODS = ("attention", "gradients", "occlusion")
+#: The method the command line and :func:`explain` use by default.
+DEFAULT_METHOD = "gradients"
 _TARGETS = ("spectrum", "posterior")
 
 
