@@ -92,6 +92,12 @@ def test_rowwise_spearman_matches_scipy():
     for i in range(3):
         assert rho[i] == pytest.approx(spearmanr(a[i], b[i]).statistic)
     assert np.isnan(_rowwise_spearman(np.ones((1, 5)), a[:1, :5])[0])
+    keep = np.ones((3, 20), bool)
+    keep[:, 15:] = False
+    rho = _rowwise_spearman(a, b, keep)
+    for i in range(3):
+        want = spearmanr(a[i, :15], b[i, :15]).statistic
+        assert rho[i] == pytest.approx(want)
 
 
 def test_randomized_copy_has_new_weights_and_leaves_the_model(leaky):
@@ -112,5 +118,9 @@ def test_randomization_check(leaky):
     assert list(out.index) == ["gradients", "attention"]
     assert list(out.columns) == ["spearman_mean", "spearman_median", "n_sessions"]
     assert (out["spearman_mean"].abs() < 0.99).all()
+    every = randomization_check(pipe, X[:16], methods="attention", positions="all")
+    assert every.loc["attention", "n_sessions"] == 16
+    with pytest.raises(ValueError, match="positions must be"):
+        randomization_check(pipe, X, positions="some")
     with pytest.raises(ValueError, match="target='spectrum'"):
         randomization_check(pipe, X, explain_params={"target": "posterior"})

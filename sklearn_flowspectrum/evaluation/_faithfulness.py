@@ -186,11 +186,16 @@ def _randomized(estimator, random_state):
     return clone
 
 
-def _rowwise_spearman(a, b):
-    ra = rankdata(a, axis=1)
-    rb = rankdata(b, axis=1)
-    ra -= ra.mean(1, keepdims=True)
-    rb -= rb.mean(1, keepdims=True)
+def _rowwise_spearman(a, b, keep=None):
+    """Spearman correlation of each row pair, over the ``keep`` positions."""
+    if keep is not None:
+        a = np.where(keep, a, np.nan)
+        b = np.where(keep, b, np.nan)
+    ra = rankdata(a, axis=1, nan_policy="omit")
+    rb = rankdata(b, axis=1, nan_policy="omit")
+    ra -= np.nanmean(ra, axis=1, keepdims=True)
+    rb -= np.nanmean(rb, axis=1, keepdims=True)
+    ra, rb = np.nan_to_num(ra), np.nan_to_num(rb)
     den = np.sqrt((ra * ra).sum(1) * (rb * rb).sum(1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, (ra * rb).sum(1) / den, np.nan)
@@ -201,6 +206,7 @@ def randomization_check(
     X,
     *,
     methods=("gradients", "occlusion", "attention"),
+    positions="nonzero",
     explain_params=None,
     random_state=0,
 ):
@@ -213,7 +219,10 @@ def randomization_check(
     network does not attend uniformly); the learned class centres of the
     Gaussian head and the unsupervised projection are kept.  Each session's
     absolute attributions under both networks are rank-correlated
-    (Spearman).
+    (Spearman), over the session's non-zero bytes by default: a zero byte
+    equals the blank baseline, so integrated gradients give it nothing under
+    any weights, and counting those agreements would measure how much of
+    the image is padding or masked rather than what the model learned.
 
     Parameters
     ----------
@@ -223,6 +232,8 @@ def randomization_check(
         Sessions (or images) as ``estimator`` takes them.
     methods : str or sequence of str, default=("gradients", "occlusion", \
 "attention")
+    positions : {"nonzero", "all"}, default="nonzero"
+        The byte positions compared: the session's non-zero bytes, or all.
     explain_params : dict, default=None
         Passed to :func:`~sklearn_flowspectrum.explain`.  ``target`` must
         stay ``"spectrum"``: the pipeline's classifier was fitted on the
@@ -237,9 +248,14 @@ def randomization_check(
         sessions, and ``n_sessions`` (sessions whose maps are not constant
         under both networks).
     """
-    from sklearn_flowspectrum._explain import explain
+    from sklearn_flowspectrum._explain import _Parts, explain
 
     methods = _methods(methods)
+    if positions not in ("nonzero", "all"):
+        raise ValueError(f"positions must be 'nonzero' or 'all', got {positions!r}")
+    keep = None
+    if positions == "nonzero":
+        keep = _Parts(estimator).images(X) != 0
     if not isinstance(random_state, numbers.Integral):
         raise ValueError(f"random_state must be an int, got {random_state!r}")
     params = dict(explain_params or {})
@@ -250,7 +266,7 @@ def randomization_check(
     for m in methods:
         a = np.abs(explain(estimator, X, method=m, **params))
         b = np.abs(explain(rand, X, method=m, **params))
-        rho = _rowwise_spearman(a, b)
+        rho = _rowwise_spearman(a, b, keep)
         ok = np.isfinite(rho)
         records[m] = {
             "spearman_mean": float(rho[ok].mean()) if ok.any() else np.nan,
