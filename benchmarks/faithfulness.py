@@ -78,6 +78,39 @@ def within_row_share(maps, side=28):
     return float(np.mean(within[ok] / total[ok]))
 
 
+def deletion(pipe, Xte, yte, params):
+    """Section 1."""
+    t = time.perf_counter()
+    curve = deletion_curve(
+        pipe,
+        Xte,
+        yte,
+        methods=METHODS,
+        fractions=np.array(PERCENTS) / 100.0,
+        explain_params=params,
+        random_state=0,
+    )
+    print(
+        f"\n1. Deletion curve ({time.perf_counter() - t:.0f} s): per-session "
+        "accuracy (%) on the test sessions after blanking the top k% bytes"
+    )
+    base = curve.loc[curve["order"] == "none", "accuracy"].item()
+    table = curve[curve["order"] != "none"].pivot(
+        index="percent", columns="order", values="accuracy"
+    )
+    table = table[[*METHODS, "random", "class_attention"]]
+    print(f"intact images: {100 * base:.1f}")
+    print((100 * table).round(1).to_string())
+    upto20 = table[table.index <= 20]
+    for m in (*METHODS, "class_attention"):
+        below = (upto20[m] < upto20["random"]).all()
+        gap = 100 * (upto20["random"] - upto20[m]).mean()
+        print(
+            f"{m}: below random at every k <= 20: {below}; mean gap over "
+            f"k <= 20: {gap:+.1f} points"
+        )
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ISCX))
@@ -90,6 +123,7 @@ def main():
     ap.add_argument("--cost-sessions", type=int, default=1000)
     ap.add_argument("--fusion", default=None, help="module__fusion, if given")
     ap.add_argument("--model", default=None, help="cache of the fitted pipeline")
+    ap.add_argument("--sections", default="1,2,3,4", help="comma-separated, of 1-4")
     args = ap.parse_args()
 
     X, y = load_iscx_vpn2016(args.data, vpn=args.vpn, return_X_y=True)
@@ -128,48 +162,34 @@ def main():
             joblib.dump(pipe, args.model)
     Xte, yte = X[te], y[te]
     params = {"n_steps": args.n_steps}
+    sections = {int(x) for x in args.sections.split(",")}
 
-    t = time.perf_counter()
-    curve = deletion_curve(
-        pipe,
-        Xte,
-        yte,
-        methods=METHODS,
-        fractions=np.array(PERCENTS) / 100.0,
-        explain_params=params,
-        random_state=0,
-    )
-    print(
-        f"\n1. Deletion curve ({time.perf_counter() - t:.0f} s): per-session "
-        "accuracy (%) on the test sessions after blanking the top k% bytes"
-    )
-    base = curve.loc[curve["order"] == "none", "accuracy"].item()
-    table = curve[curve["order"] != "none"].pivot(
-        index="percent", columns="order", values="accuracy"
-    )
-    table = table[[*METHODS, "random", "class_attention"]]
-    print(f"intact images: {100 * base:.1f}")
-    print((100 * table).round(1).to_string())
-    upto20 = table[table.index <= 20]
-    for m in (*METHODS, "class_attention"):
-        below = (upto20[m] < upto20["random"]).all()
-        gap = 100 * (upto20["random"] - upto20[m]).mean()
+    if 1 in sections:
+        deletion(pipe, Xte, yte, params)
+    if 2 in sections:
+        t = time.perf_counter()
         print(
-            f"{m}: below random at every k <= 20: {below}; mean gap over "
-            f"k <= 20: {gap:+.1f} points"
+            "\n2. Model randomisation: Spearman rank correlation of "
+            "|attributions|, trained vs random weights"
         )
+        for positions in ("nonzero", "all"):
+            rand = randomization_check(
+                pipe, Xte, methods=METHODS, positions=positions, explain_params=params
+            )
+            print(f"over the {positions} bytes of each session:")
+            print(rand.round(3).to_string())
+        print(f"({time.perf_counter() - t:.0f} s)")
+    if 3 in sections:
+        cost(pipe, Xte, yte, args.cost_sessions, params)
+    if 4 in sections:
+        row_share(pipe, Xte, params)
 
-    t = time.perf_counter()
-    rand = randomization_check(pipe, Xte, methods=METHODS, explain_params=params)
-    print(
-        f"\n2. Model randomisation ({time.perf_counter() - t:.0f} s): Spearman "
-        "rank correlation of |attributions|, trained vs random weights"
-    )
-    print(rand.round(3).to_string())
 
-    print(f"\n3. Cost: {args.cost_sessions} sessions per method")
-    reps = -(-args.cost_sessions // len(Xte))
-    Xc = np.concatenate([Xte] * reps)[: args.cost_sessions]
+def cost(pipe, Xte, yte, n_sessions, params):
+    """Section 3."""
+    print(f"\n3. Cost: {n_sessions} sessions per method")
+    reps = -(-n_sessions // len(Xte))
+    Xc = np.concatenate([Xte] * reps)[:n_sessions]
     images = pipe[0].transform(Xc)
     t = time.perf_counter()
     pipe[1].transform(images)
@@ -184,6 +204,9 @@ def main():
             f"{dt * 10000 / len(Xc):.0f} s per 10,000 sessions"
         )
 
+
+def row_share(pipe, Xte, params):
+    """Section 4."""
     maps = pipe[1].attention_maps(pipe[0].transform(Xte))
     print(
         "\n4. Attention variance within 28-byte rows: "
