@@ -155,6 +155,11 @@ class AttentionFusion(nn.Module):
         self.channel = SingleChannelAttention(side)
         self.spatial = SpatialAttention()
 
+    def __setstate__(self, state):
+        # Models saved before the fusion option existed fuse as the paper.
+        state.setdefault("fusion", "matmul")
+        super().__setstate__(state)
+
     def weights(self, x):
         """Return ``W_m`` of shape ``(batch, side, side)``; each sums to one."""
         q = self.channel(x)

@@ -137,6 +137,16 @@ def test_elementwise_fusion_scores_each_position_by_its_own_key():
         AttentionFusion(5, fusion="sum")
 
 
+def test_fusion_saved_before_the_option_loads_as_the_paper():
+    import pickle
+
+    fusion = AttentionFusion(4)
+    del fusion.__dict__["fusion"]  # as pickled by an earlier version
+    loaded = pickle.loads(pickle.dumps(fusion))
+    assert loaded.fusion == "matmul"
+    assert loaded.weights(_images(1, 4)).shape == (1, 4, 4)
+
+
 def test_gaussian_head_is_nearest_centre_at_start():
     head = GaussianHead(5)
     centres = head.centres.detach()
