@@ -47,7 +47,8 @@ within rows 0.0%.
 
 ``--fusion elementwise``: intact 76.2%; gradients 25.4/22.5/12.9, occlusion
 54.6/43.8/28.3, attention 65.0/58.8/35.8, random 75.4/73.3/68.3; attention
-variance within rows 79.9%.
+variance within rows 79.9%; randomisation, 60 sessions, non-zero bytes:
+gradients -0.020, occlusion -0.091, attention -0.041.
 """
 
 import argparse
