@@ -31,6 +31,7 @@ from sklearn_flowspectrum._classifier import (
 from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
 from sklearn_flowspectrum._layouts import byte_map_layers, packet_slot_map
 from sklearn_flowspectrum._sessions import SessionReport, read_sessions
+from sklearn_flowspectrum._streaming import iter_sessions
 from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
 from sklearn_flowspectrum._version import __version__
 
@@ -65,6 +66,7 @@ __all__ = [
     "CaptureWarning",
     "SessionReport",
     "iter_records",
+    "iter_sessions",
     "read_sessions",
     # sessions -> byte images
     "PcapSessionVectorizer",

@@ -21,9 +21,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 
-from sklearn_flowspectrum._layouts import PCAP_GLOBAL_LEN, mostly_pcap_rows
+from sklearn_flowspectrum._layouts import mostly_pcap_rows
 from sklearn_flowspectrum._model_file import restricted_loading, vet_nested_pickle
 from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
+from sklearn_flowspectrum._protocols import PCAP_GLOBAL_LEN
 from sklearn_flowspectrum._validation import (
     byte_feature_names,
     read_by_position,
@@ -237,8 +238,8 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     2% of a hand-written PyTorch loop of the same network, and about 840,000
     sessions/s in ``transform``.  Accuracy of the one-number spectrum on the
     12-class ISCX session data (``benchmarks/accuracy_embedder.py``, 5-fold
-    CV, 46 epochs at batch 1024): 81.7% on masked AllLayers images (safe
-    mask as of 2026-11-27 morning, before ``dns.id`` joined it) and 84.3% on
+    CV, 46 epochs at batch 1024): 81.7% on masked AllLayers images (the safe
+    mask before ``dns.id`` joined it) and 84.3% on
     L7 payloads, below a tree ensemble on the same bytes (88.2% / 86.1%).
     About a quarter of those sessions are identical LLMNR lookups shared by
     two classes, which caps any honest per-session score near 90%; see

@@ -12,28 +12,30 @@ cannot be used as a TCP/UDP packet.
 
 from typing import NamedTuple
 
-LINKTYPE_NULL = 0
-LINKTYPE_ETHERNET = 1
-LINKTYPE_RAW = 101
-LINKTYPE_LOOP = 108
-LINKTYPE_LINUX_SLL = 113
-LINKTYPE_IPV4 = 228
-LINKTYPE_IPV6 = 229
-LINKTYPE_LINUX_SLL2 = 276
-# DLT_RAW is 12 on most BSDs and 14 on OpenBSD; both hold bare IP packets.
-_RAW_LINKTYPES = frozenset({LINKTYPE_RAW, 12, 14})
-
-SUPPORTED_LINKTYPES = frozenset(
-    {
-        LINKTYPE_NULL,
-        LINKTYPE_ETHERNET,
-        LINKTYPE_LOOP,
-        LINKTYPE_LINUX_SLL,
-        LINKTYPE_IPV4,
-        LINKTYPE_IPV6,
-        LINKTYPE_LINUX_SLL2,
-        *_RAW_LINKTYPES,
-    }
+from sklearn_flowspectrum._protocols import (
+    AF_INET,
+    AF_INET6,
+    DNS_PORTS,
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    ETHERTYPE_MPLS,
+    ETHERTYPE_PPPOE_SESSION,
+    ETHERTYPE_VLAN,
+    IPPROTO_AH,
+    IPPROTO_FRAGMENT,
+    IPPROTO_IPIP,
+    IPPROTO_IPV6,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    IPV6_EXT_8,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    RAW_LINKTYPES,
 )
 
 SKIP_REASONS = (
@@ -44,25 +46,6 @@ SKIP_REASONS = (
     "malformed",
     "unknown_linktype",
 )
-
-IPPROTO_TCP = 6
-IPPROTO_UDP = 17
-
-_ETH_IPV4 = 0x0800
-_ETH_IPV6 = 0x86DD
-_ETH_VLAN = frozenset({0x8100, 0x88A8, 0x9100})
-_ETH_PPPOE_SESSION = 0x8864
-_ETH_MPLS = frozenset({0x8847, 0x8848})
-# Address families used in DLT_NULL/LOOP headers: AF_INET is 2 everywhere,
-# AF_INET6 differs by OS (Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).
-_AF_INET = 2
-_AF_INET6 = frozenset({10, 24, 28, 30})
-# IPv6 extension headers that are walked to reach the transport header.
-_IPV6_EXT_8 = frozenset({0, 43, 60})  # hop-by-hop, routing, destination options
-_IPV6_FRAGMENT = 44
-_IPV6_AH = 51
-_IPPROTO_IPIP = 4
-_IPPROTO_IPV6 = 41
 
 # Field groups by the kind of information they carry.  Masking and the
 # leakage audit pick fields by these groups.
@@ -82,11 +65,6 @@ FIELD_GROUPS = {
     "checksums": ("ip.checksum", "tcp.checksum", "udp.checksum"),
     "dns_id": ("dns.id",),
 }
-# UDP ports of the DNS-format name services (DNS, NetBIOS name service, mDNS,
-# LLMNR): their payload starts with a 2-byte transaction ID ("dns.id").  It
-# names one query event, not the traffic: the same query sent over IPv4 and
-# IPv6 or repeated becomes several sessions sharing the ID.
-DNS_PORTS = frozenset({53, 137, 5353, 5355})
 
 
 # Fixed header layouts as (name, start, stop) relative to the header start;
@@ -260,7 +238,7 @@ def dissect(frame, linktype):
             return b.result("truncated")
         off = 12
         ethertype = b.u16(off)
-        while ethertype in _ETH_VLAN:
+        while ethertype in ETHERTYPE_VLAN:
             if off + 6 > n:
                 b.add("vlan.tag", off, 4)
                 return b.result("truncated")
@@ -294,12 +272,12 @@ def dissect(frame, linktype):
         little = int.from_bytes(frame[0:4], "little")
         # LOOP is always network order; NULL is in the writer's host order.
         families = (big,) if linktype == LINKTYPE_LOOP else (big, little)
-        if _AF_INET in families:
+        if AF_INET in families:
             return _ip(b, 4, 4)
-        if any(f in _AF_INET6 for f in families):
+        if any(f in AF_INET6 for f in families):
             return _ip(b, 4, 6)
         return b.result("not_ip")
-    if linktype in _RAW_LINKTYPES:
+    if linktype in RAW_LINKTYPES:
         return _ip(b, 0, None)
     if linktype == LINKTYPE_IPV4:
         return _ip(b, 0, 4)
@@ -309,11 +287,11 @@ def dissect(frame, linktype):
 
 
 def _after_ethertype(b, ethertype, off):
-    if ethertype == _ETH_IPV4:
+    if ethertype == ETHERTYPE_IPV4:
         return _ip(b, off, 4)
-    if ethertype == _ETH_IPV6:
+    if ethertype == ETHERTYPE_IPV6:
         return _ip(b, off, 6)
-    if ethertype == _ETH_PPPOE_SESSION:
+    if ethertype == ETHERTYPE_PPPOE_SESSION:
         # PPPoE session header (6 bytes) then the 2-byte PPP protocol.
         b.add("pppoe.header", off, 8)
         if off + 8 > b.n:
@@ -324,7 +302,7 @@ def _after_ethertype(b, ethertype, off):
         if ppp == 0x0057:
             return _ip(b, off + 8, 6)
         return b.result("not_ip")
-    if ethertype in _ETH_MPLS:
+    if ethertype in ETHERTYPE_MPLS:
         # Walk the label stack to the bottom-of-stack bit, then sniff IP.
         while True:
             if off + 4 > b.n:
@@ -384,18 +362,18 @@ def _ip(b, off, version):
     b.dst = bytes(frame[off + 24 : off + 40])
     nxt = frame[off + 6]
     pos = off + 40
-    while nxt in _IPV6_EXT_8 or nxt in (_IPV6_FRAGMENT, _IPV6_AH):
+    while nxt in IPV6_EXT_8 or nxt in (IPPROTO_FRAGMENT, IPPROTO_AH):
         if pos + 8 > n:
             b.add("ipv6.ext", pos, 8)
             return b.result("truncated")
-        if nxt == _IPV6_FRAGMENT:
+        if nxt == IPPROTO_FRAGMENT:
             length = 8
             offset_flags = b.u16(pos + 2)
             if offset_flags & 0xFFF9:  # fragment offset or more-fragments set
                 b.add("ipv6.ext", pos, length)
                 b.proto = frame[pos]
                 return b.result("fragment")
-        elif nxt == _IPV6_AH:
+        elif nxt == IPPROTO_AH:
             length = (frame[pos + 1] + 2) * 4
         else:
             length = (frame[pos + 1] + 1) * 8
@@ -410,9 +388,9 @@ def _ip(b, off, version):
 
 def _transport(b, proto, off, end):
     frame = b.frame
-    if proto in (_IPPROTO_IPIP, _IPPROTO_IPV6):
+    if proto in (IPPROTO_IPIP, IPPROTO_IPV6):
         # IP-in-IP and 6in4 tunnels: the session is the inner packet's.
-        return _ip(b, off, 4 if proto == _IPPROTO_IPIP else 6)
+        return _ip(b, off, 4 if proto == IPPROTO_IPIP else 6)
     if proto == IPPROTO_TCP:
         b.l4 = off
         b.block(_TCP_HEADER, off, 20)

@@ -94,17 +94,9 @@ import numpy as np
 from sklearn_flowspectrum._layers import (
     _IPV4_HEADER,
     _IPV6_HEADER,
-    _RAW_LINKTYPES,
     _TCP_HEADER,
     _UDP_HEADER,
-    DNS_PORTS,
     FIELD_GROUPS,
-    LINKTYPE_ETHERNET,
-    LINKTYPE_IPV4,
-    LINKTYPE_IPV6,
-    LINKTYPE_LINUX_SLL,
-    LINKTYPE_LINUX_SLL2,
-    LINKTYPE_RAW,
     dissect,
 )
 from sklearn_flowspectrum._loops import (
@@ -112,6 +104,24 @@ from sklearn_flowspectrum._loops import (
     frame_lengths,
     join_frames,
     zero_ranges,
+)
+from sklearn_flowspectrum._protocols import (
+    DNS_PORTS,
+    ETHERTYPE_VLAN,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
+    MAX_SNAPLEN,
+    PCAP_GLOBAL_LEN,
+    PCAP_MAGIC_NS,
+    PCAP_MAGIC_US,
+    PCAP_RECORD_LEN,
+    RAW_LINKTYPES,
 )
 
 __all__ = [
@@ -133,9 +143,6 @@ __all__ = [
 LAYOUTS = ("ustc", "frames", "packets")
 LAYERS = ("all", "l7")
 
-PCAP_MAGIC = 0xA1B2C3D4
-PCAP_GLOBAL_LEN = 24
-PCAP_RECORD_LEN = 16
 # Fields of the big-endian pcap headers SplitCap writes, (name, start, stop).
 PCAP_GLOBAL_FIELDS = (
     ("pcap.magic", 0, 4),
@@ -205,7 +212,7 @@ _FAST_VARIABLE = frozenset(
 _DNS_PORTS = np.array(sorted(DNS_PORTS))
 # Maskable fields that lie inside the TCP/UDP payload (so in L7 images too).
 _PAYLOAD_FIELDS = frozenset({"payload", "dns.id"})
-_ETH_VLAN = np.array([0x8100, 0x88A8, 0x9100])
+_ETH_VLAN = np.array(ETHERTYPE_VLAN)
 
 
 def resolve_mask(mask):
@@ -420,7 +427,7 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
         l2[sll2] = 20
         ver[et == 0x0800] = 4
         ver[et == 0x86DD] = 6
-        raw = np.isin(lt, list(_RAW_LINKTYPES)) & (n >= 1)
+        raw = np.isin(lt, list(RAW_LINKTYPES)) & (n >= 1)
         l2[raw] = 0
         ver[raw] = _u8(buf, s[raw]) >> 4
         ver[(lt == LINKTYPE_IPV4) & (n >= 1)] = 4
@@ -441,7 +448,7 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
             & (n[i4] >= l2[i4] + ihl)
             & ((total == 0) | (total >= ihl))
             & ((frag & 0x3FFF) == 0)
-            & ((proto4 == 6) | (proto4 == 17))
+            & ((proto4 == IPPROTO_TCP) | (proto4 == IPPROTO_UDP))
         )
         # IPv6: complete header, TCP/UDP right after it.
         v6 = cand & (ver == 6) & (n >= l2 + 40)
@@ -449,7 +456,7 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
         b6 = s[i6] + l2[i6]
         nxt = _u8(buf, b6 + 6)
         plen = _u16(buf, b6 + 4)
-        good6 = (nxt == 6) | (nxt == 17)
+        good6 = (nxt == IPPROTO_TCP) | (nxt == IPPROTO_UDP)
         proto = np.full(m, -1, dtype=np.int64)
         l4 = np.full(m, -1, dtype=np.int64)
         end = np.zeros(m, dtype=np.int64)
@@ -463,12 +470,12 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
         end[i6] = np.where(plen == 0, n[i6], np.minimum(l2[i6] + 40 + plen, n[i6]))
         # Transport: complete TCP/UDP header inside the IP length.
         payload = np.full(m, -1, dtype=np.int64)
-        tcp = (proto == 6) & (n >= l4 + 20)
+        tcp = (proto == IPPROTO_TCP) & (n >= l4 + 20)
         it = np.flatnonzero(tcp)
         doff = (_u8(buf, s[it] + l4[it] + 12) >> 4) * 4
         good = (doff >= 20) & (l4[it] + doff <= n[it]) & (l4[it] + doff <= end[it])
         payload[it[good]] = l4[it[good]] + doff[good]
-        udp = (proto == 17) & (n >= l4 + 8) & (l4 + 8 <= end)
+        udp = (proto == IPPROTO_UDP) & (n >= l4 + 8) & (l4 + 8 <= end)
         payload[udp] = l4[udp] + 8
         ok = payload >= 0
         l3[ok] = l2[ok]
@@ -478,13 +485,13 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
         payload_end = np.full(m, -1, dtype=np.int64)
 
     # Byte ranges to blank, as (local frame index, start, stop, AND value).
-    rf, ra, rz, rk = [], [], [], []
+    range_frames, range_starts, range_stops, range_keeps = [], [], [], []
 
     def emit(sel_idx, start, stop, keep=0):
-        rf.append(sel_idx)
-        ra.append(start)
-        rz.append(stop)
-        rk.append(np.full(len(sel_idx), keep, dtype=np.int64))
+        range_frames.append(sel_idx)
+        range_starts.append(start)
+        range_stops.append(stop)
+        range_keeps.append(np.full(len(sel_idx), keep, dtype=np.int64))
 
     if mask_fields and ok.any():
         fi = np.flatnonzero(ok)
@@ -493,8 +500,8 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
             "eth": (lt[fi] == LINKTYPE_ETHERNET, np.zeros(len(fi), dtype=np.int64)),
             "ip4": (fver == 4, fl3),
             "ip6": (fver == 6, fl3),
-            "tcp": (fproto == 6, fl4),
-            "udp": (fproto == 17, fl4),
+            "tcp": (fproto == IPPROTO_TCP, fl4),
+            "udp": (fproto == IPPROTO_UDP, fl4),
         }
         # Adjacent fixed fields (e.g. ip.checksum, ip.src, ip.dst) become one
         # range: fewer, longer ranges to blank.
@@ -528,7 +535,7 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
                 sel = (fver == 4) & (ihl > 20)
                 emit(fi[sel], fl3[sel] + 20, fl3[sel] + ihl[sel])
             elif name in ("tcp.options", "tcp.opt.timestamp"):
-                ft = fi[fproto == 6]
+                ft = fi[fproto == IPPROTO_TCP]
                 doff = (_u8(buf, s[ft] + l4[ft] + 12) >> 4) * 4
                 ft, doff = ft[doff > 20], doff[doff > 20]
                 if name == "tcp.options":
@@ -542,7 +549,7 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
                 sel = fi[payload_end[fi] > payload[fi]]
                 emit(sel, payload[sel], payload_end[sel])
             elif name == "dns.id":
-                fu = fi[(fproto == 17) & (payload_end[fi] > payload[fi])]
+                fu = fi[(fproto == IPPROTO_UDP) & (payload_end[fi] > payload[fi])]
                 named = np.isin(_u16(buf, s[fu] + l4[fu]), _DNS_PORTS) | np.isin(
                     _u16(buf, s[fu] + l4[fu] + 2), _DNS_PORTS
                 )
@@ -552,7 +559,7 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
     # The reference dissector for the rest.
     slow = np.flatnonzero(~ok)
     if len(slow):
-        fb, fa, fz, fk = [], [], [], []
+        pieces_of_slow = []  # (local frame index, start, stop, AND value)
         for i in slow.tolist():
             st = int(s[i])
             d = dissect(buf[st : st + int(n[i])].tobytes(), int(lt[i]))
@@ -568,15 +575,16 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
                     pieces = ((a, z, 0),)
                 for start, stop, keep in pieces:
                     if start < stop:
-                        fb.append(i), fa.append(start), fz.append(stop), fk.append(keep)
-        rf.append(np.array(fb, dtype=np.int64))
-        ra.append(np.array(fa, dtype=np.int64))
-        rz.append(np.array(fz, dtype=np.int64))
-        rk.append(np.array(fk, dtype=np.int64))
+                        pieces_of_slow.append((i, start, stop, keep))
+        columns = np.array(pieces_of_slow, dtype=np.int64).reshape(-1, 4).T
+        for ranges, column in zip(
+            (range_frames, range_starts, range_stops, range_keeps), columns
+        ):
+            ranges.append(column)
     # Local frame indices -> batch frame indices.
     groups = [
         (frames[f], a.astype(np.int64), z.astype(np.int64), k)
-        for f, a, z, k in zip(rf, ra, rz, rk)
+        for f, a, z, k in zip(range_frames, range_starts, range_stops, range_keeps)
         if len(f)
     ]
     return BatchDissection(l3, payload, payload_end, groups)
@@ -726,7 +734,7 @@ def global_headers(linktype, mask_fields=()):
     """The 24-byte big-endian pcap global headers SplitCap writes, (n, 24) uint8."""
     linktype = np.asarray(linktype, dtype=np.int64)
     hdr = np.zeros((len(linktype), 6), dtype=">u4")
-    hdr[:, 0] = PCAP_MAGIC
+    hdr[:, 0] = PCAP_MAGIC_US
     hdr[:, 1] = 0x00020004  # version 2.4
     hdr[:, 4] = 65535  # snaplen
     hdr[:, 5] = linktype
@@ -810,13 +818,15 @@ def build_images(
 # --------------------------------------------------------------------------
 # USTC-TK2016 AllLayers rows: recover the packets from the record headers.
 
-# Largest record a row may announce; anything larger is not a pcap record.
-_MAX_RECORD = 262144
+# Largest record a row may announce: libpcap's largest snaplen (a row holds
+# SplitCap's output, which never raises it); anything larger is not a record.
+_MAX_RECORD = MAX_SNAPLEN
+# The pcap magics as a row's first four bytes: (byte order, ns per time unit).
+# SplitCap writes big-endian microsecond headers.
 _ROW_MAGICS = {
-    b"\xa1\xb2\xc3\xd4": (">", 1000),  # big-endian, microseconds (SplitCap)
-    b"\xd4\xc3\xb2\xa1": ("<", 1000),
-    b"\xa1\xb2\x3c\x4d": (">", 1),  # nanosecond variants
-    b"\x4d\x3c\xb2\xa1": ("<", 1),
+    magic.to_bytes(4, order): (">" if order == "big" else "<", scale)
+    for magic, scale in ((PCAP_MAGIC_US, 1000), (PCAP_MAGIC_NS, 1))
+    for order in ("big", "little")
 }
 
 

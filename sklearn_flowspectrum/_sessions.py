@@ -29,23 +29,38 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from sklearn_flowspectrum._capture import (
-    CAPTURE_SUFFIXES,
     DEFAULT_CHUNK_SIZE,
     CaptureError,
     CaptureWarning,
-    _check_file,
-    capture_format,
     decode_batch,
-    iter_batches,
-    iter_records,
+    open_capture,
 )
-from sklearn_flowspectrum._layers import IPPROTO_TCP, SKIP_REASONS, dissect
+from sklearn_flowspectrum._layers import SKIP_REASONS, dissect
 from sklearn_flowspectrum._loops import (
     SessionIndex,
     ipv4_strings,
     ipv6_strings,
     slices,
     split,
+)
+from sklearn_flowspectrum._protocols import (
+    CAPTURE_SUFFIXES,
+    IPPROTO_TCP,
+    IPPROTO_UDP,
+    TRANSPORT_NAMES,
+)
+from sklearn_flowspectrum._session_stats import (
+    STAT_COLUMNS,
+    BatchStatistics,
+    PacketStatistics,
+    _Grow2,
+)
+from sklearn_flowspectrum._sources import (
+    COMPRESSED_SUFFIXES,
+    capture_suffixes,
+    check_source,
+    is_stream,
+    source_name,
 )
 from sklearn_flowspectrum._validation import check_n_jobs
 
@@ -86,7 +101,6 @@ def _gc_paused():
 
 
 _DUPLICATES = ("frames", "payload")
-_PROTO_NAME = {6: "TCP", 17: "UDP"}
 _TCP_SYN_FIN = 0x03
 
 
@@ -116,12 +130,29 @@ class _SessionBuilder:
     frames are collected flat (session id, frame) and grouped at the end.
     """
 
-    def __init__(self, flows, keep_bytes, keep_packets, drop_retransmissions):
+    def __init__(
+        self,
+        flows,
+        keep_bytes,
+        keep_packets,
+        drop_retransmissions,
+        statistics=False,
+        timeouts=None,
+    ):
         self.flows = flows
         self.keep_bytes = keep_bytes
         self.keep_packets = keep_packets
         self.drop_retx = drop_retransmissions
+        self.stats = BatchStatistics() if statistics else None
         self.index = SessionIndex()
+        # (idle, active) in ns, or None: a 5-tuple is one session.
+        self.timeouts = timeouts
+        if timeouts is not None:
+            self.tuple_last_ts = _Grow(np.int64, -1)  # per 5-tuple
+            self.tuple_session = _Grow(np.int64, -1)
+            self.tuple_keys = _Grow2(5, np.uint64, 0)
+            self.start_ts = _Grow(np.int64)  # per session
+            self.session_tuple = _Grow(np.int64, -1)
         self.n = 0
         self.packets_read = 0
         self.skips = np.zeros(len(SKIP_REASONS) + 1, dtype=np.int64)
@@ -172,8 +203,14 @@ class _SessionBuilder:
         # sessions numbered in order of their first packet).
         codes, first, gmap = self.index.assign(keys)
         n_old = self.n
-        self.n = len(self.index)
+        if self.timeouts is None:
+            self.n = len(self.index)
+        else:
+            self.tuple_keys.ensure(len(self.index))
+            self.tuple_keys.a[gmap] = keys[first]
+            codes, first, gmap = self._split_by_time(codes, gmap, batch.ts_ns[ok])
         new = np.flatnonzero(gmap >= n_old)
+        new = new[np.argsort(gmap[new], kind="stable")]  # in session order
         if len(new):
             f = first[new]
             self.static.append(
@@ -195,6 +232,8 @@ class _SessionBuilder:
             self.last_ts.ensure(self.n)
 
         pay, pay_end = dec.payload, dec.payload_end
+        l4, proto, orient = dec.l4, dec.proto, swap
+        new_swap = None if swap is None else swap[first[new]]
         if self.drop_retx:
             keep = self._retransmissions(batch, dec, gmap[codes], swap)
             if keep is not None:
@@ -204,13 +243,19 @@ class _SessionBuilder:
                     pay[keep],
                     pay_end[keep],
                 )
+                l4, proto = l4[keep], proto[keep]
+                orient = None if swap is None else swap[keep]
         plen = pay_end - pay
+        if self.stats is not None:
+            self._statistics(batch, ok, codes, gmap, gmap[new], new_swap, orient,
+                             plen, l4, proto)  # fmt: skip
 
         m = len(codes)
         n_local = len(gmap)
         cap = batch.caplen[ok]
         count_before = self.count.a[gmap]
-        self.count.a[gmap] += np.bincount(codes, minlength=n_local)
+        in_batch = np.bincount(codes, minlength=n_local)
+        self.count.a[gmap] += in_batch
         self.bytes.a[gmap] += _isum(codes, batch.orig_len[ok], n_local)
         pay_before = self.payload.a[gmap]
         img_before = self.image.a[gmap]
@@ -218,7 +263,10 @@ class _SessionBuilder:
         self.image.a[gmap] += _isum(codes, cap + 16, n_local)
         last = np.zeros(n_local, dtype=np.int64)
         np.maximum.at(last, codes, np.arange(m))
-        self.last_ts.a[gmap] = batch.ts_ns[ok[last]]
+        # Sessions whose packets here were all dropped retransmissions keep
+        # their last time.
+        seen = in_batch > 0
+        self.last_ts.a[gmap[seen]] = batch.ts_ns[ok[last[seen]]]
 
         # Frames to keep: those of sessions whose budgets were not yet all
         # met before the packet (the USTC image, the concatenated payload and
@@ -254,6 +302,103 @@ class _SessionBuilder:
             (24 + self.image.a[gmap] >= kb)
             & (self.payload.a[gmap] >= kb)
             & (self.count.a[gmap] >= kp)
+        )
+
+    def _split_by_time(self, codes, tuples, ts):
+        """Cut the packets of each 5-tuple into sessions by the timeouts.
+
+        ``tuples`` maps the batch's groups to 5-tuple ids.  Returns the
+        batch's sessions in the form of ``SessionIndex.assign``: each
+        packet's local session, each local session's first packet and its
+        session id (new ones numbered on from ``self.n`` in order of their
+        first packet).
+        """
+        idle, active = self.timeouts
+        self.tuple_last_ts.ensure(len(self.index))
+        self.tuple_session.ensure(len(self.index))
+        tid = tuples[codes]
+        order = np.argsort(tid, kind="stable")
+        t, when = tid[order], ts[order]
+        m = len(t)
+        head = np.ones(m, dtype=bool)
+        head[1:] = t[1:] != t[:-1]
+        prev = np.empty(m, dtype=np.int64)
+        prev[1:] = when[:-1]
+        prev[head] = self.tuple_last_ts.a[t[head]]
+        current = np.full(m, -1, dtype=np.int64)
+        current[head] = self.tuple_session.a[t[head]]
+        cut = head & (current < 0)
+        if idle is not None:
+            cut |= (prev >= 0) & (when - prev > idle)
+        if active is not None:
+            run = np.cumsum(head | cut) - 1
+            starts = np.flatnonzero(head | cut)
+            begin = when[starts].copy()
+            go_on = ~cut[starts]  # runs that continue an open session
+            begin[go_on] = self.start_ts.a[current[starts[go_on]]]
+            late = np.flatnonzero(when - begin[run] > active)
+            # Each late run is walked in order: a cut restarts its clock.
+            for r in np.unique(run[late]).tolist():
+                lo = starts[r]
+                hi = starts[r + 1] if r + 1 < len(starts) else m
+                since = begin[r]
+                for i in range(lo, hi):
+                    if when[i] - since > active:
+                        cut[i] = True
+                        since = when[i]
+        opens = head | cut
+        seg = np.cumsum(opens) - 1
+        seg_start = np.flatnonzero(opens)
+        is_new = cut[seg_start]
+        first = order[seg_start]
+        sid = np.empty(len(seg_start), dtype=np.int64)
+        sid[~is_new] = current[seg_start[~is_new]]
+        new_first = first[is_new]
+        rank = np.empty(len(new_first), dtype=np.int64)
+        rank[np.argsort(new_first, kind="stable")] = np.arange(len(new_first))
+        sid[is_new] = self.n + rank
+        self.n += len(new_first)
+        self.start_ts.ensure(self.n)
+        self.start_ts.a[sid[is_new]] = ts[new_first]
+        self.session_tuple.ensure(self.n)
+        self.session_tuple.a[sid[is_new]] = t[seg_start[is_new]]
+        local = np.empty(m, dtype=np.int64)
+        local[order] = seg
+        tail = np.ones(m, dtype=bool)
+        tail[:-1] = t[1:] != t[:-1]
+        self.tuple_last_ts.a[t[tail]] = when[tail]
+        self.tuple_session.a[t[tail]] = sid[seg[tail]]
+        return local, first, sid
+
+    def _statistics(self, batch, ok, codes, gmap, new_sids, new_swap, swap, plen,
+                    l4, proto):  # fmt: skip
+        """Feed the flow statistics (before the session counters move on)."""
+        sid = gmap[codes]
+        order = np.argsort(codes, kind="stable")
+        rank = np.empty(len(codes), dtype=np.int64)
+        head = np.ones(len(codes), dtype=bool)
+        head[1:] = codes[order][1:] != codes[order][:-1]
+        grp_start = np.flatnonzero(head)
+        within = np.arange(len(codes)) - grp_start[np.cumsum(head) - 1]
+        rank[order] = within
+        rank += self.count.a[sid]
+        flags = np.zeros(len(ok), dtype=np.int64)
+        tcp = proto == IPPROTO_TCP
+        if tcp.any():
+            a = np.frombuffer(batch.data, np.uint8)
+            flags[tcp] = a[l4[tcp] + 13]
+        if new_swap is None and swap is not None:
+            new_swap = np.zeros(0, dtype=bool)
+        self.stats.add(
+            sid,
+            new_sids,
+            np.zeros(len(new_sids), bool) if new_swap is None else new_swap,
+            swap,
+            batch.ts_ns[ok],
+            batch.orig_len[ok],
+            plen,
+            flags,
+            rank,
         )
 
     def _retransmissions(self, batch, dec, gid, swap):
@@ -312,8 +457,16 @@ class _SessionBuilder:
         frames, frame_ts, frame_len = _group_kept(
             n, self.kept_gid, self.kept_frames, self.kept_ts, self.kept_len
         )
-        return {
-            "protocol": np.where(proto == IPPROTO_TCP, "TCP", "UDP").astype(object),
+        stats = {}
+        if self.stats is not None:
+            self.stats._grow(max(n, self.stats.n))
+            stats = self.stats.columns(n, ts, self.last_ts.a[:n])
+        return stats | {
+            "protocol": np.where(
+                proto == IPPROTO_TCP,
+                TRANSPORT_NAMES[IPPROTO_TCP],
+                TRANSPORT_NAMES[IPPROTO_UDP],
+            ).astype(object),
             "ip_version": ver.astype(np.int64),
             "src_addr": _address_strings(ver, s1, s2),
             "src_port": sport.astype(np.int64),
@@ -395,12 +548,24 @@ def _address(raw, version):
 class _ReferenceBuilder:
     """The plain implementation of the session semantics (see read_sessions)."""
 
-    def __init__(self, flows, keep_bytes, keep_packets, drop_retransmissions):
+    def __init__(
+        self,
+        flows,
+        keep_bytes,
+        keep_packets,
+        drop_retransmissions,
+        statistics=False,
+        timeouts=None,
+    ):
         self.flows = flows
         self.keep_bytes = keep_bytes
         self.keep_packets = keep_packets
         self.drop_retx = drop_retransmissions
-        self.sessions = {}
+        self.stats = PacketStatistics() if statistics else None
+        self.idle, self.active = timeouts if timeouts is not None else (None, None)
+        self.rows = []  # every session, in order of its first packet
+        self.sessions = {}  # the open session of each 5-tuple
+        self.last_seen = {}  # the time of each 5-tuple's last packet
         self.packets_read = 0
         self.skip_counts = dict.fromkeys(SKIP_REASONS, 0)
         self.retransmissions = 0
@@ -416,6 +581,13 @@ class _ReferenceBuilder:
         ends = (a, b) if self.flows or a <= b else (b, a)
         key = (d.ip_version, d.proto, *ends)
         s = self.sessions.get(key)
+        last_seen = self.last_seen.get(key)
+        self.last_seen[key] = rec.ts_ns
+        if s is not None and (
+            (self.idle is not None and rec.ts_ns - last_seen > self.idle)
+            or (self.active is not None and rec.ts_ns - s["first_ts"] > self.active)
+        ):
+            s = None  # the timeout ends the session: this packet starts one
         if s is None:
             s = self.sessions[key] = {
                 "ip_version": d.ip_version,
@@ -431,13 +603,16 @@ class _ReferenceBuilder:
                 "frames": [],
                 "frame_ts": [],
                 "frame_len": [],
+                "stats": None if self.stats is None else self.stats.new_session(),
+                "index": len(self.rows),
             }
+            self.rows.append(s)
         payload = rec.frame[d.payload : d.payload_end]
         if self.drop_retx and d.proto == IPPROTO_TCP:
             flags = rec.frame[d.l4 + 13] & _TCP_SYN_FIN
             if payload or flags:
                 seq = int.from_bytes(rec.frame[d.l4 + 4 : d.l4 + 8], "big")
-                rkey = (key, a == s["src"], seq, flags, payload)
+                rkey = (s["index"], a == s["src"], seq, flags, payload)
                 if rkey in self.retx_seen:
                     self.retransmissions += 1
                     return
@@ -451,6 +626,11 @@ class _ReferenceBuilder:
             s["frames"].append(rec.frame)
             s["frame_ts"].append(rec.ts_ns)
             s["frame_len"].append(rec.orig_len)
+        if self.stats is not None:
+            flags = rec.frame[d.l4 + 13] if d.proto == IPPROTO_TCP else 0
+            self.stats.add(
+                s["stats"], a != s["src"], rec.ts_ns, rec.orig_len, len(payload), flags
+            )
         s["packets"] += 1
         s["bytes"] += rec.orig_len
         s["payload"] += len(payload)
@@ -462,10 +642,16 @@ class _ReferenceBuilder:
         return np.array([0, *self.skip_counts.values()], dtype=np.int64)
 
     def finish(self):
-        rows = list(self.sessions.values())
+        rows = self.rows
         ver = np.array([s["ip_version"] for s in rows], dtype=np.int64)
-        return {
-            "protocol": [_PROTO_NAME[s["proto"]] for s in rows],
+        stats = {}
+        if self.stats is not None:
+            stats = self.stats.columns(
+                np.array([s["first_ts"] for s in rows], np.int64),
+                np.array([s["last_ts"] for s in rows], np.int64),
+            )
+        return stats | {
+            "protocol": [TRANSPORT_NAMES[s["proto"]] for s in rows],
             "ip_version": ver,
             "src_addr": [_address(s["src"][0], s["ip_version"]) for s in rows],
             "src_port": np.array([s["src"][1] for s in rows], dtype=np.int64),
@@ -536,29 +722,59 @@ def _new_report(name):
     return report
 
 
-def _read_one(name, flows, keep, drop_retx, drop_empty, on_error, engine):
+def _read_one(
+    source,
+    flows,
+    keep,
+    drop_retx,
+    drop_empty,
+    on_error,
+    engine,
+    statistics=False,
+    timeouts=None,
+):
     """Read one capture into session columns and its report row."""
-    report = _new_report(name)
+    report = _new_report(source_name(source))
     with _gc_paused():
         return _read_one_inner(
-            name, report, flows, keep, drop_retx, drop_empty, on_error, engine
+            source,
+            report,
+            flows,
+            keep,
+            drop_retx,
+            drop_empty,
+            on_error,
+            engine,
+            statistics,
+            timeouts,
         )
 
 
-def _read_one_inner(name, report, flows, keep, drop_retx, drop_empty, on_error, engine):
-    # keep: (keep_bytes, keep_packets)
-    if engine == "python":
-        builder = _ReferenceBuilder(flows, *keep, drop_retx)
-    else:
-        builder = _SessionBuilder(flows, *keep, drop_retx)
+def _read_one_inner(
+    source,
+    report,
+    flows,
+    keep,
+    drop_retx,
+    drop_empty,
+    on_error,
+    engine,
+    statistics,
+    timeouts,
+):
+    # keep: (keep_bytes, keep_packets); timeouts: (idle, active) ns or None
+    name = report["file"]
+    builder_type = _ReferenceBuilder if engine == "python" else _SessionBuilder
+    builder = builder_type(flows, *keep, drop_retx, statistics, timeouts)
     try:
-        report["format"] = capture_format(name)
-        if engine == "python":
-            for rec in iter_records(name):
-                builder.add(rec)
-        else:
-            for batch in iter_batches(name, chunk_size=CHUNK_SIZE, _reuse=True):
-                builder.add(batch, decode_batch(batch))
+        with open_capture(source) as capture:
+            report["format"] = capture.format
+            if engine == "python":
+                for rec in capture.records():
+                    builder.add(rec)
+            else:
+                for batch in capture.batches(chunk_size=CHUNK_SIZE, reuse=True):
+                    builder.add(batch, decode_batch(batch))
     except CaptureError as exc:
         if on_error == "raise":
             raise
@@ -596,6 +812,8 @@ def _take(cols, idx):
     return out
 
 
+_FOLDER_SUFFIXES = capture_suffixes()
+
 # The ``labels`` value that takes each capture's class from its folder.
 LABELS_FROM_FOLDERS = "dir"
 
@@ -607,6 +825,7 @@ class _Entry(NamedTuple):
     label: object
     error: object  # a CaptureError known before reading, or None
     given: str  # the entry of ``paths`` it comes from
+    source: object  # what to open: the path, or a stream
 
 
 def _captures_in(folder):
@@ -639,7 +858,7 @@ def _captures_in(folder):
                 real = os.path.realpath(child)
                 if real not in above:
                     visit(child, (*parts, item.name), above | {real})
-            elif item.name.lower().endswith(CAPTURE_SUFFIXES):
+            elif item.name.lower().endswith(_FOLDER_SUFFIXES):
                 found.append((child, (*parts, item.name), None))
 
     visit(folder, (), frozenset([os.path.realpath(folder)]))
@@ -666,7 +885,7 @@ def _expand_paths(paths, labels):
     These are the folder and label rules of :func:`read_sessions` (and of
     the command line, which calls this function).
     """
-    if isinstance(paths, (str, os.PathLike)):
+    if isinstance(paths, (str, os.PathLike)) or is_stream(paths):
         given = [paths]
     else:
         try:
@@ -679,13 +898,18 @@ def _expand_paths(paths, labels):
     if not given:
         raise ValueError("paths is empty: give at least one capture file")
     for p in given:
-        if not isinstance(p, (str, os.PathLike)):
+        if not isinstance(p, (str, os.PathLike)) and not is_stream(p):
             raise TypeError(
-                f"capture paths must be str or os.PathLike, got {type(p).__name__} "
-                f"({p!r})"
+                "capture paths must be str or os.PathLike, '-' (standard input) "
+                f"or binary file objects, got {type(p).__name__} ({p!r})"
             )
-    names = [os.fspath(p) for p in given]
+    names = [source_name(p) for p in given]
     by_folder = isinstance(labels, str) and labels == LABELS_FROM_FOLDERS
+    if by_folder and any(map(is_stream, given)):
+        raise ValueError(
+            f"labels={LABELS_FROM_FOLDERS!r} takes classes from folder names; "
+            "give the labels of standard input or a file object explicitly"
+        )
     if labels is None or by_folder:
         per_path = [None] * len(names)
     elif isinstance(labels, dict):
@@ -705,7 +929,10 @@ def _expand_paths(paths, labels):
                 f"for all, or {LABELS_FROM_FOLDERS!r} (folder names)"
             )
     out = []
-    for name, label in zip(names, per_path):
+    for source, name, label in zip(given, names, per_path):
+        if is_stream(source):
+            out.append(_Entry(name, label, None, name, source))
+            continue
         if os.path.isdir(name):
             found = _captures_in(name)
             if not found:
@@ -713,27 +940,28 @@ def _expand_paths(paths, labels):
                     name,
                     None,
                     "folder holds no capture files "
-                    f"({', '.join('*' + s for s in CAPTURE_SUFFIXES)}), not in "
+                    f"({', '.join('*' + s for s in CAPTURE_SUFFIXES)}, or those "
+                    f"compressed: {', '.join(COMPRESSED_SUFFIXES)}), not in "
                     "its subfolders either",
                 )
-                out.append(_Entry(name, label, err, name))
+                out.append(_Entry(name, label, err, name, name))
             for file, parts, err in found:
                 if err is None:
                     err = _file_error(file)
                 if by_folder:
                     label = _folder_label(name, parts)
-                out.append(_Entry(file, label, err, name))
+                out.append(_Entry(file, label, err, name, file))
             continue
         if by_folder:
             label = _folder_label(name, None)
-        out.append(_Entry(name, label, _file_error(name), name))
+        out.append(_Entry(name, label, _file_error(name), name, name))
     return out
 
 
 def _file_error(name):
     """The CaptureError of a path that is not a readable file, or None."""
     try:
-        _check_file(name)
+        check_source(name)
     except CaptureError as exc:
         return exc
     return None
@@ -764,25 +992,34 @@ def read_sessions(
     n_jobs=None,
     return_report=False,
     engine="auto",
+    statistics=False,
+    idle_timeout=None,
+    active_timeout=None,
 ):
     """Read packet captures into a table with one row per TCP/UDP session.
 
     A session is the set of packets that share protocol and the unordered
     pair of endpoints (address, port): both directions of a conversation, as
     SplitCap's session mode and USTC-TK2016 define it.  With ``flows=True``
-    each direction is its own flow.  There is no idle timeout: all packets of
-    a 5-tuple in a file form one session.  The source of a session is the
-    sender of its first packet.
+    each direction is its own flow.  Without ``idle_timeout`` and
+    ``active_timeout`` all packets of a 5-tuple in a file form one session.
+    The source of a session is the sender of its first packet.
 
     Parameters
     ----------
-    paths : str, os.PathLike or list of them
+    paths : str, os.PathLike, binary file object or list of them
         Capture files (classic pcap in either byte order with micro- or
         nanosecond timestamps, or pcapng with any number of sections and
         interfaces), or folders.  A folder stands for every file in it and
         in its subfolders whose name ends in ``.pcap``, ``.pcapng`` or
-        ``.cap`` (any case), sorted by path; symbolic links to files and
-        folders are followed.  Link types:
+        ``.cap`` (any case), or in one of those followed by ``.gz``, ``.xz``
+        or ``.bz2``, sorted by path; symbolic links to files and folders are
+        followed.  Captures compressed with gzip, xz or bzip2 are recognised
+        by their first bytes and decompressed as they are read.  ``"-"``
+        reads standard input, and FIFOs and open binary file objects are read
+        front to back without seeking (their ``file`` is ``"<stdin>"`` or the
+        object's ``name``); streams are read in this process whatever
+        ``n_jobs`` says.  Link types:
         Ethernet (with 802.1Q/QinQ tags, PPPoE, MPLS), Linux SLL and SLL2,
         raw IPv4/IPv6, BSD loopback (NULL/LOOP); IPv6 extension headers and
         IP-in-IP tunnels (the inner packet counts) are followed.
@@ -840,6 +1077,25 @@ def read_sessions(
         ``"auto"`` decodes packets in numpy batches (the dissector handles the
         uncommon ones); ``"python"`` is the plain reference implementation,
         one packet at a time, with identical results.
+    statistics : bool, default=False
+        Add the flow statistics columns (see :data:`STAT_COLUMNS`):
+        ``duration`` (seconds), ``fwd_packets``/``bwd_packets`` and
+        ``fwd_bytes``/``bwd_bytes`` per direction (forward: from the
+        session's source), ``tcp_flags`` (the OR of the flags of its TCP
+        packets), ``fwd_iat_mean``/``_std``/``_min``/``_max`` and the same
+        for ``bwd`` (inter-arrival times in seconds, NaN with fewer than two
+        packets in that direction) and ``first_payload_sizes`` (the payload
+        lengths of its first 8 packets, negative for backward packets).
+        They count the packets the table counts (after
+        ``drop_retransmissions``).
+    idle_timeout, active_timeout : float or None, default=None
+        Seconds.  A packet more than ``idle_timeout`` after the previous
+        packet of its 5-tuple, or more than ``active_timeout`` after the
+        first packet of its session, starts a new session of that 5-tuple,
+        as flow meters do.  None (the default) keeps every packet of a
+        5-tuple in one session, as SplitCap and the published datasets do.
+        The times are the capture's, in capture order; retransmissions
+        count for the idle time even when dropped.
 
     Returns
     -------
@@ -929,34 +1185,41 @@ def read_sessions(
         ("drop_empty", drop_empty),
         ("drop_retransmissions", drop_retransmissions),
         ("return_report", return_report),
+        ("statistics", statistics),
     ):
         if not isinstance(value, (bool, np.bool_)):
             raise ValueError(f"{flag} must be a bool, got {value!r}")
     keep_bytes, keep_packets = int(keep_bytes), int(keep_packets)
     check_n_jobs(n_jobs, "read_sessions")
+    timeouts = _check_timeouts(idle_timeout, active_timeout)
 
     entries = _expand_paths(paths, labels)
     if on_error == "raise":
         for entry in entries:
             if entry.error is not None:
                 raise entry.error
-    todo = [entry.file for entry in entries if entry.error is None]
+    todo = [entry.source for entry in entries if entry.error is None]
     args = (
         bool(flows),
         (keep_bytes, keep_packets),
         bool(drop_retransmissions),
         bool(drop_empty),
     )
-    if n_jobs is None or n_jobs == 1 or len(todo) < 2:
-        results = [_read_one(name, *args, on_error, engine) for name in todo]
+    if n_jobs is None or n_jobs == 1 or len(todo) < 2 or any(map(is_stream, todo)):
+        # Streams are read here: they cannot travel to another process.
+        results = [
+            _read_one(name, *args, on_error, engine, statistics, timeouts)
+            for name in todo
+        ]
     else:
         results = Parallel(n_jobs=n_jobs)(
-            delayed(_read_one)(name, *args, on_error, engine) for name in todo
+            delayed(_read_one)(name, *args, on_error, engine, statistics, timeouts)
+            for name in todo
         )
     results = iter(results)
 
     parts, reports, file_labels = [], [], []
-    for name, label, err, _ in entries:
+    for name, label, err, *_ in entries:
         if err is not None:
             cols, report = None, _new_report(name)
             report["error"] = str(err)
@@ -973,7 +1236,7 @@ def read_sessions(
         parts.append(cols)
         file_labels.append(label)
 
-    table = _assemble(entries, parts, file_labels, labels is not None)
+    table = _assemble(entries, parts, file_labels, labels is not None, statistics)
     if dup_mode is not None and len(table):
         keys = pd.Series(
             [
@@ -1016,8 +1279,39 @@ _OBJECT_COLUMNS = frozenset(
 )
 
 
-def _assemble(entries, parts, file_labels, with_labels):
-    columns = {c: [] for c in _COLUMNS}
+_FLOAT_COLUMNS = frozenset(
+    ("first_ts", "last_ts", "duration")
+    + tuple(c for c in STAT_COLUMNS if "_iat_" in c)
+)
+
+
+def _check_timeouts(idle_timeout, active_timeout):
+    """``(idle, active)`` in integer nanoseconds (None: no such timeout), or
+    None when neither is set."""
+    out = []
+    for name, value in (
+        ("idle_timeout", idle_timeout),
+        ("active_timeout", active_timeout),
+    ):
+        if value is None:
+            out.append(None)
+            continue
+        if (
+            not isinstance(value, numbers.Real)
+            or isinstance(value, bool)
+            or not value > 0
+            or not np.isfinite(value)
+        ):
+            raise ValueError(
+                f"{name} must be a number of seconds > 0 or None, got {value!r}"
+            )
+        out.append(round(float(value) * 1e9))
+    return None if out == [None, None] else tuple(out)
+
+
+def _assemble(entries, parts, file_labels, with_labels, statistics=False):
+    names = _COLUMNS + (STAT_COLUMNS if statistics else ())
+    columns = {c: [] for c in names}
     for (name, *_), cols, label in zip(entries, parts, file_labels):
         if cols is None:
             continue
@@ -1027,17 +1321,19 @@ def _assemble(entries, parts, file_labels, with_labels):
         for k, v in cols.items():
             columns[k].append(v)
     data = {}
-    for k in _COLUMNS:
+    for k in names:
         if k == "label" and not with_labels:
             continue
         chunks = columns[k]
-        if k in _OBJECT_COLUMNS:
+        if k in _OBJECT_COLUMNS or k == "first_payload_sizes":
             data[k] = list(chain.from_iterable(chunks))
-        elif k in ("first_ts", "last_ts"):
+        elif k in _FLOAT_COLUMNS:
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0)
         else:
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
     table = pd.DataFrame(data)
-    for k in ("frames", "frame_ts_ns", "frame_orig_len"):
+    for k in ("frames", "frame_ts_ns", "frame_orig_len") + (
+        ("first_payload_sizes",) if statistics else ()
+    ):
         table[k] = table[k].astype(object)
     return table

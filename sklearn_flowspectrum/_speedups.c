@@ -678,7 +678,7 @@ join_frames(PyObject *self, PyObject *args)
 
 /* ------------------------------------------------------------------------
  * Link, IP and TCP/UDP headers of the common packets: the same decisions,
- * field by field, as _link() and _ip_stage() in _capture.py (their numpy
+ * field by field, as _link() and _ip_stage() in _decode.py (their numpy
  * versions), which mirror _layers.dissect().  A packet this code does not
  * fully understand is left "undecided" for dissect().  Every read is checked
  * against the captured length first.

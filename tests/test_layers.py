@@ -5,15 +5,14 @@ import struct
 import dpkt
 import pytest
 
-from sklearn_flowspectrum._layers import (
-    FIELD_GROUPS,
+from sklearn_flowspectrum._layers import FIELD_GROUPS, dissect
+from sklearn_flowspectrum._protocols import (
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
     LINKTYPE_LOOP,
     LINKTYPE_NULL,
     LINKTYPE_RAW,
-    dissect,
 )
 
 SRC4, DST4 = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])

@@ -8,14 +8,7 @@ import numpy as np
 import pytest
 
 from sklearn_flowspectrum._idx import load_idx_pair
-from sklearn_flowspectrum._layers import (
-    LINKTYPE_ETHERNET,
-    LINKTYPE_LINUX_SLL,
-    LINKTYPE_LINUX_SLL2,
-    LINKTYPE_NULL,
-    LINKTYPE_RAW,
-    dissect,
-)
+from sklearn_flowspectrum._layers import dissect
 from sklearn_flowspectrum._layouts import (
     _FAST_FIXED,
     _FAST_VARIABLE,
@@ -34,6 +27,13 @@ from sklearn_flowspectrum._layouts import (
     resolve_mask,
     rows_byte_map,
     session_byte_map,
+)
+from sklearn_flowspectrum._protocols import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
 )
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"

@@ -8,17 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import sklearn_flowspectrum._capture as capture_module
+import sklearn_flowspectrum._decode as decode_module
 import sklearn_flowspectrum._layouts as layouts_module
+import sklearn_flowspectrum._pcap as pcap_module
+import sklearn_flowspectrum._pcapng as pcapng_module
 import sklearn_flowspectrum._sessions as sessions_module
 from sklearn_flowspectrum import PcapSessionVectorizer, _loops, read_sessions
-from sklearn_flowspectrum._capture import (
-    _PAD,
-    _Batch,
-    _strided,
-    iter_batches,
-    iter_records,
-)
+from sklearn_flowspectrum._capture import iter_batches, iter_records
+from sklearn_flowspectrum._records import _PAD, _Batch, _strided
 from tests import _pcaps as P
 from tests.test_sessions import both_engines
 
@@ -221,7 +218,7 @@ def test_whole_path_same_with_pure_python_loops(tmp_path, monkeypatch):
     monkeypatch.setattr(sessions_module, "CHUNK_SIZE", 4096)
     table = read_sessions(path)
     images = PcapSessionVectorizer().fit(table).transform(table)
-    monkeypatch.setattr(capture_module, "record_headers", _loops.record_headers_py)
+    monkeypatch.setattr(pcap_module, "record_headers", _loops.record_headers_py)
     monkeypatch.setattr(sessions_module, "slices", _loops.slices_py)
     monkeypatch.setattr(layouts_module, "copy_ranges", _loops.copy_ranges_py)
     table_py = read_sessions(path)
@@ -306,8 +303,8 @@ def _assert_same_headers(batch):
     A = np.frombuffer(batch.data, np.uint8)
     U16 = _strided(batch.data, ">u2", len(batch.data))
     args = (batch.start, batch.caplen, batch.linktype)
-    want = capture_module._headers_numpy(A, U16, *args)
-    got = capture_module._headers_compiled(batch.data, *args)
+    want = decode_module._headers_numpy(A, U16, *args)
+    got = decode_module._headers_compiled(batch.data, *args)
     np.testing.assert_array_equal(got[0], want[0])
     usable = want[0] == 0
     for g, w in zip(got[1:], want[1:]):
@@ -345,11 +342,11 @@ def test_damaged_frames_read_alike_by_both_engines(tmp_path, linktype):
 def test_compiled_header_decoder_checks_its_arguments():
     batch = _batch([(1, P.eth(P.ipv4(P.tcp())))])
     with pytest.raises(IndexError, match="outside"):
-        capture_module._headers_compiled(
+        decode_module._headers_compiled(
             batch.data, batch.start + len(batch.data), batch.caplen, batch.linktype
         )
     with pytest.raises(ValueError, match="items"):
-        capture_module._headers_compiled(
+        decode_module._headers_compiled(
             batch.data, batch.start, batch.caplen[:0], batch.linktype
         )
 
@@ -447,7 +444,7 @@ def _via_records(path):
 @pytest.mark.parametrize("chunk", [64, 200, 1000, 1 << 22])
 def test_pcapng_packet_runs_read_as_block_by_block(tmp_path, monkeypatch, case, chunk):
     # Small read-ahead buffers: blocks straddle them and runs stop at their ends.
-    monkeypatch.setattr(capture_module, "DEFAULT_CHUNK_SIZE", chunk)
+    monkeypatch.setattr(pcapng_module, "DEFAULT_CHUNK_SIZE", chunk)
     path = P.write_bytes(tmp_path / "x.pcapng", _pcapng_variants()[case])
     batched, batched_err = _via_batches(path)
     records, records_err = _via_records(path)

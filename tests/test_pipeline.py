@@ -1,4 +1,4 @@
-"""The three estimators compose like any sklearn estimators (issue 4, item 4).
+"""The three estimators compose like any sklearn estimators.
 
 Real data throughout: the bundled nDPI captures (session tables) and the
 bundled ISCX-VPN2016 sample (USTC-TK2016 rows).  Tiny models, one or two

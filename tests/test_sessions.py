@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_flowspectrum import CaptureError, CaptureWarning, read_sessions
+from sklearn_flowspectrum import (
+    CaptureError,
+    CaptureWarning,
+    iter_sessions,
+    read_sessions,
+)
 from sklearn_flowspectrum import _sessions as sessions_module
 from sklearn_flowspectrum._layers import SKIP_REASONS
 from tests import _pcaps as P
@@ -50,12 +55,38 @@ def _timed(frames, step=1_000_000):
     return [(T0 + i * step, f) for i, f in enumerate(frames)]
 
 
+_STREAMING_OPTIONS = {
+    "flows",
+    "keep_bytes",
+    "keep_packets",
+    "drop_retransmissions",
+    "statistics",
+    "idle_timeout",
+    "active_timeout",
+}
+
+
 def both_engines(*args, **kwargs):
-    """read_sessions with both engines; asserts equal results, returns one."""
+    """read_sessions with both engines; asserts equal results, returns one.
+
+    For one capture read with options iter_sessions has, its sessions are
+    also compared with those of iter_sessions.
+    """
     fast, rep_fast = read_sessions(*args, engine="auto", return_report=True, **kwargs)
     ref, rep_ref = read_sessions(*args, engine="python", return_report=True, **kwargs)
     pd.testing.assert_frame_equal(fast, ref)
     pd.testing.assert_frame_equal(rep_fast, rep_ref)
+    source = args[0] if len(args) == 1 else None
+    if (
+        isinstance(source, (str, os.PathLike))
+        and os.path.isfile(source)
+        and set(kwargs) <= _STREAMING_OPTIONS
+        and rep_fast.loc[0, "error"] is None
+    ):
+        tables = list(iter_sessions(source, **kwargs))
+        streamed = pd.concat(tables) if tables else fast.iloc[:0]
+        streamed = streamed.sort_values("session").reset_index(drop=True)
+        pd.testing.assert_frame_equal(streamed, fast, check_exact=True)
     return fast, rep_fast
 
 
