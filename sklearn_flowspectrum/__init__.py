@@ -13,6 +13,7 @@ and is re-exported here:
   convolution variant), ``_embedder``
   (:class:`AMAESpectrumEmbedder`)
 - spectra -> decisions: ``_classifier`` (:class:`FlowSpectrumClassifier`)
+- explanations: ``_explain`` (:func:`explain`, :func:`field_attributions`)
 
 The torch-based names are imported on first use, so reading captures,
 imaging sessions and classifying spectra never pay for importing torch (and
@@ -40,6 +41,9 @@ _LAZY = {
     "AMAELoss": "sklearn_flowspectrum._nn",
     "AMAEModule": "sklearn_flowspectrum._nn",
     "AMAE1dModule": "sklearn_flowspectrum._nn1d",
+    "explain": "sklearn_flowspectrum._explain",
+    "explanation_byte_map": "sklearn_flowspectrum._explain",
+    "field_attributions": "sklearn_flowspectrum._explain",
 }
 
 
@@ -80,4 +84,8 @@ __all__ = [
     "FlowSpectrumClassifier",
     "group_of_k_accuracy_score",
     "make_group_of_k_scorer",
+    # explanations
+    "explain",
+    "explanation_byte_map",
+    "field_attributions",
 ]

@@ -1,11 +1,11 @@
 """The ``flowspectrum`` command line (also ``python -m sklearn_flowspectrum``).
 
-Sub-commands: ``sessions``, ``vectorize``, ``fit``, ``predict``, ``evaluate``
-and ``demo``; ``flowspectrum COMMAND --help`` explains each.  Results go to
-files or stdout, progress, messages and warnings to stderr.  Exit status: 0
-on success, 1 when the input is wrong (missing file, not a capture, a model
-that does not fit the input: a one-line message), 2 on a usage error, 130
-when interrupted.
+Sub-commands: ``sessions``, ``vectorize``, ``fit``, ``predict``, ``evaluate``,
+``explain`` and ``demo``; ``flowspectrum COMMAND --help`` explains each.
+Results go to files or stdout, progress, messages and warnings to stderr.
+Exit status: 0 on success, 1 when the input is wrong (missing file, not a
+capture, a model that does not fit the input: a one-line message), 2 on a
+usage error, 130 when interrupted.
 """
 
 # Authors: The sklearn_flowspectrum developers
@@ -1469,6 +1469,63 @@ def _cmd_evaluate(args, console):
 
 
 # ---------------------------------------------------------------------------
+# explain
+
+
+def _cmd_explain(args, console):
+    from sklearn_flowspectrum._explain import (
+        DEFAULT_METHOD,
+        explain,
+        explanation_byte_map,
+        field_attributions,
+    )
+
+    method = args.method or DEFAULT_METHOD
+    captures, idx = _expand_inputs(args.inputs)
+    if idx:
+        raise CLIError(f"{idx[0]}: explain reads captures (pcap/pcapng), not images")
+    _check_outputs(
+        [("-o", args.output, "table")], _input_files(captures, idx, args.model)
+    )
+    bundle = _load_model(args.model)
+    pipe = bundle["pipeline"]
+    if bundle["input"] == "sessions":
+        vectorizer = pipe.named_steps["vectorizer"]
+    else:
+        vectorizer = bundle["capture_vectorizer"]
+    sessions = _read_captures(captures, None, args, console, vectorizer)
+    try:
+        with _Timer() as timer:
+            if bundle["input"] == "sessions":
+                X, byte_map = sessions, explanation_byte_map(pipe, sessions)
+            else:
+                X, byte_map = (
+                    vectorizer.transform(sessions),
+                    vectorizer.byte_map(sessions),
+                )
+            labels = pipe.predict(X)
+            attr = explain(pipe, X, method=method, byte_map=byte_map)
+    except ValueError as exc:
+        raise CLIError(f"{args.model}: model does not fit the input ({exc})") from None
+    fields = field_attributions(attr, byte_map).drop(columns="pad", errors="ignore")
+    net = fields.abs().to_numpy()
+    share = net / np.maximum(net.sum(axis=1, keepdims=True), 1e-30)
+    order = np.argsort(-share, axis=1, kind="stable")[:, : args.top]
+    names = np.asarray(fields.columns, dtype=object)
+    keep = ("file", "session", "protocol", "src_addr", "src_port", "dst_addr")
+    keep += ("dst_port", "first_ts")
+    out = _public_columns(sessions)[[c for c in keep if c in sessions.columns]].copy()
+    out["label"] = labels
+    rows = np.arange(len(out))
+    for k in range(order.shape[1]):
+        out[f"field{k + 1}"] = names[order[:, k]]
+        out[f"share{k + 1}"] = np.round(share[rows, order[:, k]], 4)
+    console.info(f"explained {len(out):,} sessions by {method} ({timer.seconds:.1f} s)")
+    _write_table(out, args.output, console)
+    return 0
+
+
+# ---------------------------------------------------------------------------
 # demo
 
 
@@ -2146,6 +2203,41 @@ def build_parser():
     )
     _add_common_capture_options(p)
     p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "explain",
+        parents=[common],
+        help="name the protocol fields behind each session's spectrum value",
+        description="Explain every session of the given captures with a saved "
+        "model: attribute its spectrum value d(A) to its bytes (integrated "
+        "gradients, field occlusion or the attention weights), sum per protocol "
+        "field and write the top fields of each session with their share of "
+        "the session's total (absolute) attribution.  Use only models from a "
+        "trusted source (see 'flowspectrum predict --help').",
+    )
+    p.add_argument(
+        "model",
+        help="a model saved by 'flowspectrum fit' (from a trusted source only)",
+    )
+    p.add_argument(
+        "inputs", nargs="+", metavar="CAPTURE", help="capture file or folder"
+    )
+    p.add_argument("-o", "--output", required=True, help="fields.csv or .parquet")
+    p.add_argument(
+        "--method",
+        choices=("gradients", "occlusion", "attention"),
+        default=None,
+        help="attribution method (default: the most faithful in the "
+        "benchmarks, see the user guide)",
+    )
+    p.add_argument(
+        "--top",
+        type=_positive_int,
+        default=3,
+        help="fields written per session (default 3)",
+    )
+    _add_common_capture_options(p, labels=False)
+    p.set_defaults(func=_cmd_explain)
 
     p = sub.add_parser(
         "demo",

@@ -895,9 +895,15 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         return getattr(self.module_, "_orig_mod", self.module_)
 
     @torch.no_grad()
-    def _batched(self, X, fn):
+    def _batched(self, X, fn, validated=False):
+        """``fn(module, batch)`` over ``X``; ``validated``: X is from ``_check_X``.
+
+        Explanations pass images they have blanked bytes of (a blanked pcap
+        magic no longer reads as an AllLayers row) as ``validated``.
+        """
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+        if not validated:
+            X = self._check_X(X, reset=False)
         module = self.module_
         module.eval()
         device = torch.device(self.device)
@@ -920,9 +926,7 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         -------
         spectrum : ndarray of shape (n_sessions, 1), dtype float32
         """
-        plain = self._plain_module()
-        spec = self._batched(X, lambda m, xb: plain.spectrum(xb))
-        return spec.reshape(-1, 1).astype(np.float32, copy=False)
+        return self._spectrum(X).astype(np.float32, copy=False)
 
     def attention_maps(self, X):
         """Return the attention weights ``W_m`` of each session.
@@ -976,6 +980,9 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         logits : ndarray of shape (n_sessions, n_classes)
             Unnormalised log-posteriors of ``classes_`` given ``d(A)``.
         """
+        return self._class_logits(X)
+
+    def _class_logits(self, X, validated=False):
         plain = self._plain_module()
         if plain.head is None:
             raise AttributeError("This embedder was fitted without labels.")
@@ -984,4 +991,8 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
             d = plain.spectrum(xb)
             return plain.head(d.unsqueeze(1) if plain.head_kind == "linear" else d)
 
-        return self._batched(X, fn)
+        return self._batched(X, fn, validated)
+
+    def _spectrum(self, X, validated=False):
+        plain = self._plain_module()
+        return self._batched(X, lambda m, xb: plain.spectrum(xb), validated)[:, None]

@@ -43,7 +43,10 @@ record header), ``trailer`` for frame bytes after the last dissected field
 (e.g. Ethernet padding), ``other`` for bytes of frames that could not be
 dissected at all, and ``pad`` for the zero padding.  Because packet lengths
 vary, the map is per session, except the slot structure of ``"packets"``:
-:func:`packet_slot_map` gives each position's packet index and offset.
+:func:`packet_slot_map` gives each position's packet index and offset, and
+:func:`packet_rows_byte_map` names the fields of images in that layout from
+the images alone.  The leakage audit, the attention plots and the
+explanations (:func:`sklearn_flowspectrum.explain`) all read these maps.
 
 Masking
 -------
@@ -112,6 +115,7 @@ from sklearn_flowspectrum._protocols import (
     LINKTYPE_IPV6,
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
+    LINKTYPE_RAW,
     MAX_SNAPLEN,
     PCAP_GLOBAL_LEN,
     PCAP_MAGIC_NS,
@@ -127,6 +131,7 @@ __all__ = [
     "PCAP_RECORD_FIELDS",
     "byte_map_layers",
     "mostly_pcap_rows",
+    "packet_rows_byte_map",
     "packet_slot_map",
     "parse_ustc_rows",
     "pcap_row_mask",
@@ -1138,6 +1143,36 @@ def rows_byte_map(rows):
         for name, a, z in PCAP_RECORD_FIELDS:
             maps[r, off + a : min(off + z, width)] = name
     return maps
+
+
+def packet_rows_byte_map(rows, packet_bytes=112):
+    """Name the field behind every byte of ``"packets"``-layout images.
+
+    Each slot of ``packet_bytes`` is read from its IP header on; all-zero
+    slots and the remainder map to ``"pad"``.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, width), dtype uint8
+    packet_bytes : int, default=112
+
+    Returns
+    -------
+    byte_map : ndarray of shape (n_rows, width), dtype object
+    """
+    rows = np.atleast_2d(np.asarray(rows, dtype=np.uint8))
+    n, width = rows.shape
+    names = np.full((n, width), _PAD, dtype=object)
+    for r in range(n):
+        row = rows[r]
+        for k in range(width // packet_bytes):
+            base = k * packet_bytes
+            chunk = row[base : base + packet_bytes]
+            if not chunk.any():
+                continue
+            for name, a, z in dissect(chunk.tobytes(), LINKTYPE_RAW).fields:
+                names[r, base + a : base + z] = name
+    return names
 
 
 def packet_slot_map(n_bytes=784, packet_bytes=112):

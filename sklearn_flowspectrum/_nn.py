@@ -28,6 +28,7 @@ __all__ = [
     "AMAELoss",
     "AMAEModule",
     "AttentionFusion",
+    "FUSIONS",
     "GaussianHead",
     "SingleChannelAttention",
     "SpatialAttention",
@@ -102,6 +103,10 @@ class SpatialAttention(nn.Module):
         return torch.sigmoid(self.act(self.conv(stats)))[:, 0]
 
 
+#: Fusion modes of :class:`AttentionFusion`.
+FUSIONS = ("matmul", "elementwise")
+
+
 class AttentionFusion(nn.Module):
     """Fuse the two attentions into byte weights and weight the input.
 
@@ -112,6 +117,28 @@ class AttentionFusion(nn.Module):
     runs over all ``side * side`` positions of a session (not per row):
     ``W_m`` is a distribution over the session's bytes and sums to one.
 
+    Why these weights are nearly constant along each image row: the score
+    at position ``(i, j)`` is ``<Q_i, K_j>``, the match of the query of image
+    row ``i`` with the key of image ROW ``j`` (``M_s`` has the image's
+    shape, so its ``j``-th row holds the bytes of image row ``j``).  The
+    byte at ``(i, j)`` enters only through ``K_i``, which sets column ``i``
+    of every row; along row ``i`` the score moves only as far as the row
+    keys differ in the direction of ``Q_i``, while ``Q_i`` itself (a dense
+    layer on the image's row-pooled statistics) sets the level of the whole
+    row.
+    ``fusion="elementwise"`` (an option, not the paper) scores each
+    position by its own query entry and its own key,
+    ``W_m = softmax(M_c * M_s)`` over all positions, so that the weight of a
+    byte depends on its value and its place, and can change where the
+    protocol fields change inside a row.
+
+    Parameters
+    ----------
+    side : int
+        Side of the square image.
+    fusion : {"matmul", "elementwise"}, default="matmul"
+        ``"matmul"``: the paper's Eq. 13; ``"elementwise"``: see above.
+
     Eq. 14 applies it as ``M_w = W_m * x``.  A distribution over 784 bytes has
     mean 1/784, which would shrink the autoencoder's input 784-fold, so we
     rescale: ``M_w = (side * side) * W_m * x``.  Uniform attention is then the
@@ -119,17 +146,28 @@ class AttentionFusion(nn.Module):
     the bytes.
     """
 
-    def __init__(self, side):
+    def __init__(self, side, fusion="matmul"):
         super().__init__()
+        if fusion not in FUSIONS:
+            raise ValueError(f"fusion must be one of {FUSIONS}, got {fusion!r}")
         self.side = side
+        self.fusion = fusion
         self.channel = SingleChannelAttention(side)
         self.spatial = SpatialAttention()
+
+    def __setstate__(self, state):
+        # Models saved before the fusion option existed fuse as the paper.
+        state.setdefault("fusion", "matmul")
+        super().__setstate__(state)
 
     def weights(self, x):
         """Return ``W_m`` of shape ``(batch, side, side)``; each sums to one."""
         q = self.channel(x)
         k = self.spatial(x)
-        scores = torch.bmm(q, k.transpose(1, 2)) / math.sqrt(self.side)
+        if self.fusion == "elementwise":
+            scores = q * k
+        else:
+            scores = torch.bmm(q, k.transpose(1, 2)) / math.sqrt(self.side)
         w = torch.softmax(scores.flatten(1).float(), dim=1)
         return w.view(-1, self.side, self.side)
 
@@ -249,6 +287,11 @@ class AMAEModule(nn.Module):
         categories (protocol numbers, flags, characters) more than
         intensities; a 3x3 convolution on intensities separates values only
         by thresholds.  0 keeps the paper's one-channel input.
+    fusion : {"matmul", "elementwise"}, default="matmul"
+        How the two attentions become ``W_m`` (:class:`AttentionFusion`):
+        the paper's ``softmax(M_c M_s^T / sqrt(d))``, or
+        ``softmax(M_c * M_s)``, which lets the weights vary inside an image
+        row.
     """
 
     def __init__(
@@ -263,6 +306,7 @@ class AMAEModule(nn.Module):
         aux_head=True,
         mapper="auto",
         byte_embedding=8,
+        fusion="matmul",
     ):
         super().__init__()
         self.side = int(side)
@@ -276,7 +320,7 @@ class AMAEModule(nn.Module):
         self.code_shape = (c2, half, half)
         code_dim = c2 * half * half
 
-        self.fusion = AttentionFusion(self.side) if self.attention else None
+        self.fusion = AttentionFusion(self.side, fusion) if self.attention else None
         self.byte_embedding = int(byte_embedding)
         self.embedding = (
             nn.Embedding(256, self.byte_embedding) if self.byte_embedding else None
@@ -335,11 +379,19 @@ class AMAEModule(nn.Module):
         self.register_buffer("use_projection", torch.tensor(self.n_classes == 0))
 
     # -- pieces -----------------------------------------------------------
-    def weigh(self, x):
+    def byte_vectors(self, x):
+        """Return the byte embeddings ``(batch, side, side, byte_embedding)``."""
+        idx = (x[:, 0] * 255.0).round().clamp(0, 255).long()
+        return self.embedding(idx)
+
+    def weigh(self, x, vectors=None):
         """Return the encoder input and ``W_m`` (None without attention).
 
         The encoder input is ``M_w`` (one channel), followed by the weighted
-        byte embeddings when ``byte_embedding > 0``.
+        byte embeddings when ``byte_embedding > 0``.  ``vectors`` replaces
+        the embeddings of ``x``'s bytes (:meth:`byte_vectors`), so that
+        gradients can follow a path between embeddings (integrated
+        gradients, :func:`sklearn_flowspectrum.explain`).
         """
         if self.fusion is None:
             weighted, w = x, None
@@ -347,8 +399,9 @@ class AMAEModule(nn.Module):
             weighted, w = self.fusion(x)
         if self.embedding is None:
             return weighted, w
-        idx = (x[:, 0] * 255.0).round().clamp(0, 255).long()
-        emb = self.embedding(idx).permute(0, 3, 1, 2).to(weighted.dtype)
+        if vectors is None:
+            vectors = self.byte_vectors(x)
+        emb = vectors.permute(0, 3, 1, 2).to(weighted.dtype)
         if w is not None:
             emb = emb * (w.unsqueeze(1) * (self.side * self.side)).to(emb.dtype)
         return torch.cat([weighted, emb], dim=1), w

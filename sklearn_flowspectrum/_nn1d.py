@@ -45,7 +45,8 @@ class AMAE1dModule(AMAEModule):
         The other parameters of
         :class:`~sklearn_flowspectrum._nn.AMAEModule` (``attention``,
         ``channels``, ``mapper_hidden``, ``dropout``, ``head``, ``aux_head``,
-        ``mapper``, ``byte_embedding``), with the same meaning and defaults.
+        ``mapper``, ``byte_embedding``, ``fusion``), with the same meaning and
+        defaults.
 
     See Also
     --------

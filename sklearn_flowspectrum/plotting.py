@@ -30,6 +30,7 @@ __all__ = [
     "plot_attention_scatter",
     "plot_byte_weights",
     "plot_spectrum",
+    "plot_session_attributions",
     "plot_spectrum_density",
     "plot_weight_boxplot",
 ]
@@ -901,4 +902,91 @@ def plot_weight_boxplot(weights, *, class_names=None, sort=True, colors=None, ax
     title = "Attention weights of all byte positions per class"
     ax.set_title(title + (" (by median)" if sort else ""))
     ax.grid(axis="y", alpha=0.3)
+    return ax
+
+
+def plot_session_attributions(
+    attributions, byte_fields, *, top=6, start=0, stop=None, title=None, ax=None
+):
+    """One session's per-byte attributions, coloured and named by protocol field.
+
+    Parameters
+    ----------
+    attributions : array-like of shape (n_bytes,)
+        One row of :func:`sklearn_flowspectrum.explain`.
+    byte_fields : array-like of shape (n_bytes,)
+        The session's field name at each position (one row of
+        :func:`sklearn_flowspectrum.explanation_byte_map`).
+    top : int, default=6
+        Name the ``top`` fields with the largest absolute attribution (summed
+        over all their bytes, in every packet) over each stretch of their
+        bytes.
+    start, stop : int, default=0, None
+        The byte positions drawn; ``stop=None`` draws to the last position
+        that is not padding.
+    title : str, default=None
+    ax : matplotlib Axes, default=None
+
+    Returns
+    -------
+    ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> from sklearn_flowspectrum.plotting import plot_session_attributions
+    >>> ax = plot_session_attributions(
+    ...     [0.1, 0.3, -0.2, 0.0], ["ip.ttl", "ip.ttl", "tcp.window", "pad"], top=1
+    ... )
+    >>> [t.get_text() for t in ax.texts]
+    ['ip.ttl']
+    """
+    attr = np.asarray(attributions, dtype=float).ravel()
+    fields = np.asarray(byte_fields, dtype=object).ravel()
+    if fields.shape != attr.shape:
+        raise ValueError(
+            f"byte_fields names {fields.size} positions, the attributions have "
+            f"{attr.size}"
+        )
+    if stop is None:
+        real = np.flatnonzero(fields != "pad")
+        stop = int(real[-1]) + 1 if real.size else attr.size
+    start, stop = int(start), int(stop)
+    if not 0 <= start < stop <= attr.size:
+        raise ValueError(
+            f"need 0 <= start < stop <= {attr.size}, got start={start}, stop={stop}"
+        )
+    ax = _get_ax(ax, (11, 3.2))
+    categories = np.array([field_category(f) for f in fields], dtype=object)
+    pos = np.arange(start, stop)
+    colors = [FIELD_CATEGORIES[c] for c in categories[start:stop]]
+    ax.bar(pos, attr[start:stop], width=0.9, color=colors)
+    ax.axhline(0, color="black", linewidth=0.5)
+    totals = {}
+    for name, value in zip(fields.tolist(), np.abs(attr).tolist()):
+        totals[name] = totals.get(name, 0.0) + value
+    totals.pop("pad", None)
+    named = sorted(totals, key=totals.get, reverse=True)[: max(int(top), 0)]
+    for first, end, name in _runs(fields, start, stop):
+        if name not in named:
+            continue
+        ax.annotate(
+            str(name),
+            xy=((first + end - 1) / 2, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(0, 3),
+            textcoords="offset points",
+            rotation=90,
+            ha="center",
+            va="bottom",
+            fontsize="x-small",
+        )
+    used = [c for c in FIELD_CATEGORIES if c in set(categories[start:stop])]
+    ax.legend(
+        handles=_category_handles(used), fontsize="x-small", ncols=min(len(used), 5)
+    )
+    ax.set_xlim(start - 0.5, stop - 0.5)
+    ax.set_xlabel("byte position in the session image")
+    ax.set_ylabel("attribution")
+    if title is not None:
+        ax.set_title(title)
     return ax

@@ -489,3 +489,19 @@ def test_pcap_row_mask_knows_every_pcap_magic():
     assert not pcap_row_mask(rows[:, :20]).any()
     assert mostly_pcap_rows(rows) and not mostly_pcap_rows(rows[3:])
     assert not mostly_pcap_rows(rows[:0])
+
+
+def test_packet_rows_byte_map_reads_each_slot_from_its_ip_header():
+    import struct
+
+    from sklearn_flowspectrum._layouts import packet_rows_byte_map
+
+    ip = bytes.fromhex("4500001d0001000040110000c0a80001c0a80002")
+    packet = ip + struct.pack("!HHHH", 40000, 443, 9, 0) + b"x"
+    row = np.zeros((1, 70), np.uint8)
+    row[0, 32 : 32 + len(packet)] = np.frombuffer(packet, np.uint8)
+    names = packet_rows_byte_map(row, packet_bytes=32)[0]
+    assert (names[:32] == "pad").all()  # an empty slot
+    assert names[32] == "ip.vhl" and names[32 + 12] == "ip.src"
+    assert names[32 + 20] == "udp.sport" and names[32 + 28] == "payload"
+    assert (names[32 + 29 :] == "pad").all()  # slot rest and the remainder

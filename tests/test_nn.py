@@ -121,6 +121,32 @@ def test_fusion_matches_equation_13():
     assert torch.allclose(fusion.weights(x)[0], expected, atol=1e-6)
 
 
+def test_elementwise_fusion_scores_each_position_by_its_own_key():
+    fusion = AttentionFusion(5, fusion="elementwise")
+    x = _images(2, 5)
+    assert torch.allclose(fusion.weights(x), torch.full((2, 5, 5), 1 / 25))
+    torch.nn.init.normal_(fusion.channel.mlp[-1].weight)
+    q = fusion.channel(x)
+    k = fusion.spatial(x)
+    expected = torch.softmax((q * k).flatten(1), 1).view(2, 5, 5)
+    assert torch.allclose(fusion.weights(x), expected, atol=1e-6)
+    module = AMAEModule(side=5, n_classes=2, fusion="elementwise")
+    assert module.fusion.fusion == "elementwise"
+    assert module(x)[0].shape == (2,)
+    with pytest.raises(ValueError, match="fusion must be one of"):
+        AttentionFusion(5, fusion="sum")
+
+
+def test_fusion_saved_before_the_option_loads_as_the_paper():
+    import pickle
+
+    fusion = AttentionFusion(4)
+    del fusion.__dict__["fusion"]  # as pickled by an earlier version
+    loaded = pickle.loads(pickle.dumps(fusion))
+    assert loaded.fusion == "matmul"
+    assert loaded.weights(_images(1, 4)).shape == (1, 4, 4)
+
+
 def test_gaussian_head_is_nearest_centre_at_start():
     head = GaussianHead(5)
     centres = head.centres.detach()

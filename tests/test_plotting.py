@@ -367,6 +367,24 @@ def test_majority_byte_fields_and_categories():
     assert set(cats) <= set(plotting.FIELD_CATEGORIES)
 
 
+def test_plot_session_attributions_names_the_top_fields():
+    fields = np.array(
+        ["ip.ttl"] * 2 + ["tcp.window"] * 4 + ["ip.ttl"] * 2 + ["pad"] * 4
+    )
+    attr = np.array([0.5, 0.5, 0.1, 0.1, 0.1, 0.1, 0.4, 0.4, 0, 0, 0, 0])
+    ax = plotting.plot_session_attributions(attr, fields, top=1, title="s0")
+    # ip.ttl (1.8 over both packets) beats tcp.window (0.4): named at both
+    # of its stretches; padding is not drawn.
+    assert [t.get_text() for t in ax.texts] == ["ip.ttl", "ip.ttl"]
+    assert len(ax.patches) == 8 and ax.get_title() == "s0"
+    ax = plotting.plot_session_attributions(attr, fields, top=2, stop=12)
+    assert sorted({t.get_text() for t in ax.texts}) == ["ip.ttl", "tcp.window"]
+    with pytest.raises(ValueError, match="names 3 positions"):
+        plotting.plot_session_attributions(attr, fields[:3])
+    with pytest.raises(ValueError, match="start < stop"):
+        plotting.plot_session_attributions(attr, fields, start=5, stop=2)
+
+
 def test_draws_on_given_axes(spectra, weights):
     d, y = spectra
     fig, axes = plt.subplots(2, 2)

@@ -1,4 +1,5 @@
-"""Honest evaluation: leakage-safe splitters, a leakage audit and labelled reports.
+"""Honest evaluation: leakage-safe splitters, a leakage audit, labelled reports,
+and faithfulness checks of explanations.
 
 Everything here is imported from this subpackage, not from the top-level
 package, in the way :mod:`sklearn.model_selection` sits beside
@@ -21,6 +22,10 @@ from sklearn_flowspectrum.evaluation._background import (
     BACKGROUND_UDP_PORTS,
     background_sessions,
 )
+from sklearn_flowspectrum.evaluation._faithfulness import (
+    deletion_curve,
+    randomization_check,
+)
 from sklearn_flowspectrum.evaluation._report import (
     EvaluationReport,
     evaluation_report,
@@ -39,10 +44,12 @@ __all__ = [
     "BACKGROUND_UDP_PORTS",
     "CONTEXT_SETS",
     "background_sessions",
+    "deletion_curve",
     "evaluation_report",
     "leakage_audit",
     "markdown_table",
     "plot_leakage_audit",
+    "randomization_check",
     "server_endpoints",
     "ustc_session_table",
     "CaptureFileKFold",

@@ -28,13 +28,12 @@ from sklearn.model_selection import (
     cross_val_score,
 )
 
-from sklearn_flowspectrum._layers import dissect
 from sklearn_flowspectrum._layouts import (
+    packet_rows_byte_map,
     packet_slot_map,
     parse_ustc_rows,
     rows_byte_map,
 )
-from sklearn_flowspectrum._protocols import LINKTYPE_RAW
 from sklearn_flowspectrum._validation import check_n_jobs
 
 __all__ = [
@@ -140,21 +139,9 @@ def _ustc_packet_index(rows):
 
 def _packets_byte_map(rows, packet_bytes):
     """Field names and packet index of "packets"-layout rows (IP-header slots)."""
-    n, width = rows.shape
-    names = np.full((n, width), "pad", dtype=object)
-    slot, _ = packet_slot_map(width, packet_bytes)
-    packet = slot.astype(np.int16)[None, :].repeat(n, axis=0)
-    n_slots = width // packet_bytes
-    for r in range(n):
-        row = rows[r]
-        for k in range(n_slots):
-            base = k * packet_bytes
-            chunk = row[base : base + packet_bytes]
-            if not chunk.any():
-                continue
-            for name, a, z in dissect(chunk.tobytes(), LINKTYPE_RAW).fields:
-                names[r, base + a : base + z] = name
-    return names, packet
+    slot, _ = packet_slot_map(rows.shape[1], packet_bytes)
+    packet = slot.astype(np.int16)[None, :].repeat(rows.shape[0], axis=0)
+    return packet_rows_byte_map(rows, packet_bytes), packet
 
 
 def byte_field_map(X, *, layout="ustc", field_sets=None, packet_bytes=112):
