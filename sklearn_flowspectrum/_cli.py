@@ -1,10 +1,11 @@
 """The ``flowspectrum`` command line (also ``python -m sklearn_flowspectrum``).
 
-Sub-commands: ``sessions``, ``vectorize``, ``fit``, ``predict`` and ``demo``;
-``flowspectrum COMMAND --help`` explains each.  Results go to files or
-stdout, progress and messages to stderr.  Exit status: 0 on success, 1 when
-the input is wrong (missing file, not a capture, a model that does not fit
-the input: a one-line message), 2 on a usage error, 130 when interrupted.
+Sub-commands: ``sessions``, ``vectorize``, ``fit``, ``predict``, ``evaluate``
+and ``demo``; ``flowspectrum COMMAND --help`` explains each.  Results go to
+files or stdout, progress, messages and warnings to stderr.  Exit status: 0
+on success, 1 when the input is wrong (missing file, not a capture, a model
+that does not fit the input: a one-line message), 2 on a usage error, 130
+when interrupted.
 """
 
 # Authors: The sklearn_flowspectrum developers
@@ -12,8 +13,12 @@ the input: a one-line message), 2 on a usage error, 130 when interrupted.
 
 import argparse
 import os
+import re
 import sys
+import threading
 import time
+import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,17 +47,56 @@ class CLIError(Exception):
 # small helpers
 
 
-class _Console:
-    """Messages and progress on stderr; silent with ``--quiet``."""
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-    def __init__(self, quiet=False):
+
+class _Console:
+    """Messages, warnings and progress on stderr; only errors with ``--quiet``.
+
+    Each distinct warning is printed once, as ``flowspectrum COMMAND:
+    warning: MESSAGE``; :meth:`capture_warnings` routes Python warnings
+    (of this package, sklearn, torch, ...) through the same line.
+    """
+
+    def __init__(self, quiet=False, command=None):
         self.quiet = quiet
+        self.command = command
+        self._warned = set()
 
     def info(self, message):
         if not self.quiet:
             print(message, file=sys.stderr, flush=True)
 
-    def progress(self, iterable, total=None, desc=""):
+    def warn(self, message):
+        message = " ".join(str(message).split())  # one line
+        if self.quiet or message in self._warned:
+            return
+        self._warned.add(message)
+        prefix = f"flowspectrum {self.command}: " if self.command else ""
+        print(f"{prefix}warning: {message}", file=sys.stderr, flush=True)
+
+    @contextmanager
+    def capture_warnings(self):
+        """Show Python warnings as :meth:`warn` lines (no source file, no
+        source line), each once; none under ``--quiet``."""
+
+        def show(message, category, filename, lineno, file=None, line=None):
+            self.warn(message)
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore" if self.quiet else "always")
+            warnings.showwarning = show
+            yield
+
+    def epoch_line(self, text):
+        """Sink of skorch's epoch table: stderr, colours only on a terminal."""
+        if self.quiet:
+            return
+        if not sys.stderr.isatty():
+            text = _ANSI.sub("", text)
+        print(text, file=sys.stderr, flush=True)
+
+    def progress(self, iterable, total=None, desc="", unit="file"):
         if self.quiet:
             return iterable
         try:
@@ -63,11 +107,77 @@ class _Console:
             iterable,
             total=total,
             desc=desc,
-            unit="file",
+            unit=unit,
             file=sys.stderr,
             leave=False,
             disable=None,  # no bar when stderr is not a terminal
         )
+
+    @contextmanager
+    def working(self, what, big=True, position=None, every=30.0):
+        """Show that a long step (reading a big file) is still running.
+
+        On a terminal, one line refreshed twice a second with the elapsed
+        time and ``position()`` (text such as ": 12 of 80 MiB"); elsewhere
+        (a log file) a line every ``every`` seconds.  Nothing under
+        ``--quiet`` or when the step is not ``big``.
+        """
+        if self.quiet or not big:
+            yield
+            return
+        tty = sys.stderr.isatty()
+        done = threading.Event()
+        start = time.perf_counter()
+
+        def tick():
+            while not done.wait(0.5 if tty else every):
+                elapsed = time.perf_counter() - start
+                read = "" if position is None else position()
+                line = f"{what}{read} ({elapsed:.0f} s)"
+                if tty:
+                    print(f"\r{line}\x1b[K", end="", file=sys.stderr)
+                else:
+                    print(line, file=sys.stderr)
+                sys.stderr.flush()
+
+        thread = threading.Thread(target=tick, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            if tty:
+                print("\r\x1b[K", end="", file=sys.stderr, flush=True)
+
+
+# Inputs this big (bytes) get a sign of life while they are read.
+BIG_INPUT = 64 * 2**20
+
+
+def _bytes_read(path):
+    """A callable giving how far this process has read ``path``, as text
+    (": 12 of 80 MiB"), from the file offset Linux shows in /proc; "" where
+    that is not known."""
+    real = os.path.realpath(path)
+    try:
+        total = os.path.getsize(real)
+    except OSError:
+        total = 0
+
+    def position():
+        try:
+            for fd in os.listdir("/proc/self/fd"):
+                if os.readlink(f"/proc/self/fd/{fd}") != real:
+                    continue
+                with open(f"/proc/self/fdinfo/{fd}") as info:
+                    pos = int(info.readline().split()[1])  # "pos:\tN"
+                return f": {pos / 2**20:,.0f} of {total / 2**20:,.0f} MiB"
+        except (OSError, ValueError, IndexError):
+            pass
+        return ""
+
+    return position
 
 
 class _Timer:
@@ -80,13 +190,83 @@ class _Timer:
 
 
 def _mask_arg(text):
+    from sklearn_flowspectrum._layouts import resolve_mask
+
     text = text.strip()
     if text in ("safe", "none"):
         return text
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts:
         raise argparse.ArgumentTypeError("empty mask")
+    try:
+        resolve_mask(parts)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return parts
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _share_arg(text):
+    """A held-out share: 0 (none; fit's default) or strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be a share between 0 and 1 (e.g. 0.2), got {text!r}"
+        )
+    return value
+
+
+_DEVICES = "'auto', 'cpu', 'cuda' or 'cuda:N'"
+
+
+def _device_arg(text):
+    device = text.strip().lower()
+    if device in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", device):
+        return device
+    raise argparse.ArgumentTypeError(f"must be {_DEVICES}, got {text!r}")
+
+
+def _check_device(device):
+    """Fail before reading anything when ``--device`` names a missing GPU."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        built = "with" if torch.version.cuda else "without"
+        raise CLIError(
+            f"--device {device}: no CUDA device is available (torch "
+            f"{torch.__version__}, built {built} CUDA); use --device cpu or auto"
+        )
+    index = int(device.partition(":")[2] or 0)
+    count = torch.cuda.device_count()
+    if index >= count:
+        raise CLIError(
+            f"--device {device}: this machine has {count} CUDA device(s), "
+            f"cuda:0 to cuda:{count - 1}"
+        )
 
 
 def _n_jobs_arg(text):
@@ -245,8 +425,17 @@ def _read_captures(captures, labels, args, console, vectorizer=None):
     with _Timer() as timer:
         try:
             if n_jobs not in (None, 1) or len(files) == 1:
-                # joblib reads the files in parallel: no per-file progress.
-                table, report = read_sessions(files, labels, n_jobs=n_jobs, **kwargs)
+                # joblib reads the files in parallel: no per-file progress, but
+                # a sign of life while big files are read.
+                size = sum(os.path.getsize(f) for f in files if os.path.isfile(f))
+                if len(files) == 1:
+                    what, position = f"reading {files[0]}", _bytes_read(files[0])
+                else:
+                    what, position = "reading the captures", None
+                with console.working(what, big=size >= BIG_INPUT, position=position):
+                    table, report = read_sessions(
+                        files, labels, n_jobs=n_jobs, **kwargs
+                    )
                 tables, reports = [table], [report]
             else:
                 for i, path in enumerate(
@@ -271,9 +460,8 @@ def _read_captures(captures, labels, args, console, vectorizer=None):
         f"packets, {int(report['used'].sum()):,} TCP/UDP, {len(sessions):,} "
         f"{unit} ({timer.seconds:.1f} s)"
     )
-    for file, error in zip(report["file"], report["error"]):
-        if isinstance(error, str) and error:
-            console.info(f"warning: {file}: {error}")
+    # A damaged capture under --on-error warn: read_sessions warns (a
+    # CaptureWarning naming the file), which main() shows once.
     if len(sessions) == 0:
         raise CLIError(
             f"no TCP/UDP {unit} in the given captures "
@@ -402,8 +590,8 @@ def _are_pcap_rows(X):
     return float(np.mean(pcap_row_mask(X))) if len(X) else 0.0
 
 
-def _check_table_path(path):
-    """Fail early (before reading anything) on an output we cannot write."""
+def _check_table_path(path, option="-o"):
+    """Fail early (before reading anything) on a table we cannot write."""
     name = str(path).lower()
     if name.endswith(".parquet"):
         try:
@@ -411,18 +599,85 @@ def _check_table_path(path):
         except ImportError:
             raise CLIError(
                 "writing Parquet needs pyarrow (pip install pyarrow); "
-                f"or write CSV: -o {Path(path).with_suffix('.csv')}"
+                f"or write CSV: {option} {Path(path).with_suffix('.csv')}"
             ) from None
     elif not name.endswith((".csv", ".csv.gz")):
-        raise CLIError(f"{path}: output must end in .csv, .csv.gz or .parquet")
+        raise CLIError(f"{option} {path}: output must end in .csv, .csv.gz or .parquet")
 
 
-def _check_images_path(path):
+def _check_images_path(path, option="-o"):
     name = Path(path).name.lower()
     if not (name.endswith(".npy") or "idx" in name):
         raise CLIError(
-            f"{path}: output must be .npy or an IDX name such as images-idx3-ubyte.gz"
+            f"{option} {path}: output must be .npy or an IDX name such as "
+            "images-idx3-ubyte.gz"
         )
+
+
+_FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+
+def _check_figure_path(path, option):
+    if Path(path).suffix.lower() not in _FIGURE_SUFFIXES:
+        raise CLIError(
+            f"{option} {path}: a figure file ends in {', '.join(_FIGURE_SUFFIXES)}"
+        )
+
+
+_KIND_CHECKS = {
+    "table": _check_table_path,
+    "images": _check_images_path,
+    "figure": _check_figure_path,
+}
+
+
+def _nearest_existing(path):
+    for parent in [path, *path.parents]:
+        if os.path.lexists(parent):
+            return parent
+    return Path(".")  # pragma: no cover - a relative path ends in "."
+
+
+def _check_outputs(outputs, inputs=()):
+    """Check every output of a command before it reads or trains anything.
+
+    ``outputs`` holds ``(option, path, kind)``: the option as the user typed
+    it (``-o``, ``--report``), None for an output not asked for, and the kind
+    ("table", "table or stdout" where ``-`` means stdout, "images",
+    "figure", "folder", or None for any file).  An
+    output must not be an existing folder (a file for "folder"), sit under a
+    file, lie in a folder we cannot write, name an input (a capture, image,
+    labels or model file, ``inputs``), or be another output of the command.
+    """
+    inputs = {os.path.realpath(p) for p in inputs}
+    seen = {}
+    for option, path, kind in outputs:
+        if path is None or (kind == "table or stdout" and str(path) == "-"):
+            continue
+        if kind == "table or stdout":
+            kind = "table"
+        if kind in _KIND_CHECKS:
+            _KIND_CHECKS[kind](path, option)
+        where = Path(path)
+        if kind == "folder":
+            if where.exists() and not where.is_dir():
+                raise CLIError(f"{option} {path}: a file, not a folder")
+        elif where.is_dir():
+            raise CLIError(f"{option} {path}: is a folder; give a file name")
+        existing = _nearest_existing(where if kind == "folder" else where.parent)
+        if not existing.is_dir():
+            raise CLIError(f"{option} {path}: {existing} is a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise CLIError(f"{option} {path}: cannot write in the folder {existing}")
+        real = os.path.realpath(where)
+        if real in inputs:
+            raise CLIError(
+                f"{option} {path}: is one of the inputs; writing it would "
+                "overwrite it (choose another output)"
+            )
+        if real in seen:
+            raise CLIError(f"{option} and {seen[real]} name the same file {path}")
+        seen[real] = option
 
 
 def _escape_undecodable(text):
@@ -481,13 +736,32 @@ def _public_columns(sessions):
 # sessions
 
 
+def _check_labels_arg(labels):
+    """``--labels``: 'dir' or an existing file, checked before reading."""
+    from sklearn_flowspectrum._sessions import LABELS_FROM_FOLDERS
+
+    if labels not in (None, LABELS_FROM_FOLDERS) and not Path(labels).is_file():
+        raise CLIError(
+            f"--labels {labels}: labels file not found (expected 'dir' or a "
+            "labels file)"
+        )
+
+
+def _input_files(captures, images=(), *more):
+    """The files a command reads: no output may name one of them."""
+    files = [entry.file for entry in captures] + list(images)
+    return files + [str(p) for p in more if p is not None and Path(p).is_file()]
+
+
 def _cmd_sessions(args, console):
-    _check_table_path(args.output)
-    if args.report:
-        _check_table_path(args.report)
     captures, idx = _expand_inputs(args.inputs)
     if idx:
         raise CLIError(f"{idx[0]}: a session-image file, not a capture")
+    _check_outputs(
+        [("-o", args.output, "table"), ("--report", args.report, "table")],
+        _input_files(captures, (), args.labels),
+    )
+    _check_labels_arg(args.labels)
     labels = _labels_for(captures, args.labels)
     sessions = _read_captures(captures, labels, args, console)
     _write_table(_public_columns(sessions), args.output, console)
@@ -510,6 +784,16 @@ def _vectorizer(args, scale=False):
         mask=args.mask,
         scale=scale,
     )
+
+
+def _check_image_args(args):
+    """The image options together, in the CLI's names, before reading."""
+    packet_bytes = _vectorizer(args).packet_bytes
+    if args.layout == "packets" and args.n_bytes < packet_bytes:
+        raise CLIError(
+            f"--n-bytes {args.n_bytes}: --layout packets needs at least "
+            f"{packet_bytes} bytes (one packet slot of {packet_bytes} bytes)"
+        )
 
 
 def _save_images(images, path, console):
@@ -570,8 +854,13 @@ def _save_labels(labels, path, console):
 
 
 def _cmd_vectorize(args, console):
-    _check_images_path(args.output)
     captures, idx = _expand_inputs(args.inputs)
+    _check_outputs(
+        [("-o", args.output, "images"), ("--labels-output", args.labels_output, None)],
+        _input_files(captures, idx, args.labels),
+    )
+    _check_labels_arg(args.labels)
+    _check_image_args(args)
     vec = _vectorizer(args, scale=False)
     labels = None
     try:
@@ -673,8 +962,75 @@ def _save_model(bundle, path, console, optimizer_state=False):
     console.info(f"saved the model to {path}")
 
 
+@contextmanager
+def _training_log(pipe, console):
+    """Send skorch's epoch table to stderr while ``pipe`` trains.
+
+    skorch's documented hook, ``PrintLog(sink=...)``, is set for the training
+    only: the model keeps ``print`` (the sink it is saved with, which the
+    model file's allowlist knows), not a function of the command line.
+    """
+    emb = pipe.named_steps["embedder"]
+    if console.quiet:  # verbose=0: skorch prints nothing with `print`
+        yield
+        return
+    emb.set_params(callbacks__print_log__sink=console.epoch_line)
+    try:
+        yield
+    finally:
+        emb.set_params(callbacks__print_log__sink=print)
+
+
+def _representation(bundle_input, layers):
+    if bundle_input == "payload-rows" or layers == "l7":
+        return "L7 (TCP/UDP payload only)"
+    return "AllLayers"
+
+
+def _masking_text(pipe, bundle_input):
+    if bundle_input == "payload-rows" or "vectorizer" not in pipe.named_steps:
+        return "not needed (payload bytes only, no headers)"
+    vec = pipe.named_steps["vectorizer"]
+    if vec.layers == "l7":
+        return _mask_text(vec.mask) + " (payload bytes only)"
+    return _mask_text(vec.mask)
+
+
+def _print_scores(report, what, split=True):
+    """Per-session accuracy, per-class precision/recall/F1 (and group score)
+    of ``report`` on stdout; ``split``: name the split after the accuracy."""
+    how = f" (split: {report.split})" if split else ""
+    print(
+        f"per-session accuracy on {report.n_sessions:,} {what}: "
+        f"{report.accuracy:.1%}{how}"
+    )
+    if report.group_accuracy is not None:
+        print(
+            f"{report.group_label} accuracy: {report.group_accuracy:.1%} "
+            f"({report.group_protocol}; not a per-session accuracy)"
+        )
+    rows = [
+        (str(name), rec["precision"], rec["recall"], rec["f1"], int(rec["support"]))
+        for name, rec in report.per_class.iterrows()
+    ]
+    rows.append(("macro average", report.precision, report.recall, report.f1, ""))
+    width = max(len("class"), *(len(row[0]) for row in rows))
+    lines = [f"{'class':<{width}}  precision  recall     f1  sessions"]
+    lines += [
+        f"{name:<{width}}  {p:9.3f}  {r:6.3f}  {f:5.3f}  {n:>8}"
+        for name, p, r, f, n in rows
+    ]
+    print("per class (per session):\n  " + "\n  ".join(lines), flush=True)
+
+
 def _cmd_fit(args, console):
+    _check_device(args.device)
     captures, idx = _expand_inputs(args.inputs)
+    _check_outputs(
+        [("-o", args.output, None)], _input_files(captures, idx, args.labels)
+    )
+    _check_labels_arg(args.labels)
+    _check_image_args(args)
     if captures:
         labels = _labels_for(captures, args.labels)
         X = _read_captures(captures, labels, args, console, _vectorizer(args))
@@ -705,14 +1061,14 @@ def _cmd_fit(args, console):
     console.info("classes: " + ", ".join(f"{c} ({n})" for c, n in zip(classes, counts)))
     X_fit, y_fit, held_out = X, y, None
     if args.test_size:
-        X_fit, y_fit, held_out = _hold_out(X, y, captures, args)
+        X_fit, y_fit, held_out = _hold_out(X, y, captures, args, console)
     pipe = _make_pipeline(args, input_kind)
     console.info(
         f"training on {len(y_fit):,} sessions: {args.epochs} epochs, "
         f"device {args.device} ..."
     )
     try:
-        with _Timer() as timer:
+        with _Timer() as timer, _training_log(pipe, console):
             pipe.fit(X_fit, y_fit)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
@@ -725,13 +1081,19 @@ def _cmd_fit(args, console):
             "(not an estimate of accuracy on new traffic; use --test-size)"
         )
     else:
+        from sklearn_flowspectrum.evaluation import evaluation_report
+
         X_test, y_test, how = held_out
-        accuracy = float(np.mean(pipe.predict(X_test) == y_test))
-        print(
-            f"per-session accuracy on {len(y_test):,} held-out sessions: "
-            f"{accuracy:.1%} (split: {how})",
-            flush=True,
+        report = evaluation_report(
+            y_test,
+            pipe.predict(X_test),
+            classes=np.unique(y_test),  # the classes held out
+            k=None,
+            representation=_representation(input_kind, args.layers),
+            masking=_masking_text(pipe, input_kind),
+            split=how,
         )
+        _print_scores(report, "held-out sessions")
     bundle = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -746,23 +1108,73 @@ def _cmd_fit(args, console):
     return 0
 
 
-def _hold_out(X, y, captures, args):
-    """Training part and (X_test, y_test, description) of the data."""
-    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+def _split_files(files, labels, test_size, seed, n_draws=200):
+    """Hold out whole capture files, class by class.
 
-    if not 0 < args.test_size < 1:
-        raise CLIError(f"--test-size must be between 0 and 1, got {args.test_size}")
+    For every class with two or more capture files, some (at least one) of
+    its files are held out and some (at least one) kept, the held-out files
+    holding as close to ``test_size`` of the class's sessions as the best of
+    ``n_draws`` random orders of its files gives.  A class with one capture
+    file is kept whole for training.
+
+    Parameters
+    ----------
+    files, labels : ndarray of shape (n_sessions,)
+        Capture file and class of every session (one class per file).
+
+    Returns
+    -------
+    test : ndarray of bool, shape (n_sessions,)
+        The held-out sessions.
+    single : dict
+        ``{class: file}`` of the classes with one capture file.
+    """
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(files), dtype=bool)
+    single = {}
+    for cls in np.unique(labels):
+        in_class = labels == cls
+        names, counts = np.unique(files[in_class], return_counts=True)
+        if len(names) < 2:
+            single[cls] = names[0]
+            continue
+        target = test_size * counts.sum()
+        best, best_gap = None, np.inf
+        for _ in range(n_draws):
+            order = rng.permutation(len(names))
+            # Prefixes of 1 .. n-1 files: something held out, something kept.
+            sizes = np.cumsum(counts[order])[:-1]
+            i = int(np.argmin(np.abs(sizes - target)))
+            if abs(sizes[i] - target) < best_gap:
+                best, best_gap = order[: i + 1], abs(sizes[i] - target)
+        test |= in_class & np.isin(files, names[best])
+    return test, single
+
+
+def _hold_out(X, y, captures, args, console):
+    """Training part and (X_test, y_test, description) of the data."""
+    from sklearn.model_selection import train_test_split
+
     if captures:
         files = X["file"].to_numpy()
-        if len(np.unique(files)) < 2:
-            raise CLIError("--test-size with captures needs at least two capture files")
         # Whole captures on one side: sessions of one capture share hosts,
         # addresses and time, which would leak across a random split.
-        split = GroupShuffleSplit(1, test_size=args.test_size, random_state=args.seed)
-        train, test = next(split.split(X, y, groups=files))
+        test, single = _split_files(files, y, args.test_size, args.seed)
+        for cls, file in single.items():
+            console.warn(
+                f"--test-size: class {cls} has one capture file ({file}); it is "
+                "used for training only, so no held-out session is of this class"
+            )
+        if not test.any():
+            raise CLIError(
+                "--test-size needs a class with at least two capture files "
+                "(whole captures are held out, class by class)"
+            )
+        train = ~test
         how = (
             f"{len(np.unique(files[test]))} of {len(np.unique(files))} capture "
-            f"files held out whole, seed {args.seed}"
+            f"files held out whole, by class ({test.mean():.0%} of the sessions), "
+            f"seed {args.seed}"
         )
         return X.iloc[train], y[train], (X.iloc[test], y[test], how)
     try:
@@ -810,87 +1222,215 @@ def _load_model(path):
     return bundle
 
 
-def _spectra_and_proba(pipe, X):
-    """Spectrum values, predicted labels and their probabilities."""
-    spectra = pipe[:-1].transform(X)
+# Columns of the session table that identify a session in predictions.
+_SESSION_ID_COLUMNS = (
+    "file",
+    "session",
+    "protocol",
+    "src_addr",
+    "src_port",
+    "dst_addr",
+    "dst_port",
+    "first_ts",
+    "packets",
+)
+# Sessions classified per step of the progress display.
+PREDICT_CHUNK = 4096
+
+
+def _model_inputs(bundle, args, console, captures, idx, labels=None):
+    """The model's input ``X``, a table naming each session, and the true
+    labels (None when the inputs carry none).
+
+    ``labels``: how captures are labelled (``--labels``; None: unlabelled);
+    image inputs take the labels-idx1 file beside them or ``labels``.
+    """
+    import pandas as pd
+
+    pipe, n_bytes = bundle["pipeline"], bundle["n_bytes"]
+    y = None
+    if captures:
+        if bundle["input"] == "sessions":
+            vectorizer = pipe.named_steps["vectorizer"]
+        else:
+            vectorizer = bundle["capture_vectorizer"]
+        names = None if labels is False else _labels_for(captures, labels)
+        sessions = _read_captures(captures, names, args, console, vectorizer)
+        X = (
+            sessions
+            if bundle["input"] == "sessions"
+            else vectorizer.fit_transform(sessions)
+        )
+        columns = [c for c in _SESSION_ID_COLUMNS if c in sessions.columns]
+        out = _public_columns(sessions)[columns].copy()
+        if names is not None:
+            y = sessions["label"].to_numpy()
+        return X, out, y
+    labels_file = labels if labels not in (None, False) else None
+    X, y = _read_idx_inputs(
+        idx, console, need_labels=labels is not False, labels_file=labels_file
+    )
+    if X.shape[1] != n_bytes:
+        raise CLIError(
+            f"{args.model}: the model takes {n_bytes}-byte images, "
+            f"{idx[0]} has {X.shape[1]}-byte images"
+        )
+    pcap_share = _are_pcap_rows(X)
+    if bundle["input"] == "sessions" and pcap_share < 0.5:
+        raise CLIError(
+            f"{args.model}: the model takes AllLayers (pcap file) images; "
+            f"{idx[0]} holds payload-only (L7) images"
+        )
+    if bundle["input"] == "payload-rows" and pcap_share >= 0.5:
+        raise CLIError(
+            f"{args.model}: the model takes payload-only (L7) images; "
+            f"{idx[0]} holds AllLayers (pcap file) images"
+        )
+    return X, pd.DataFrame({"row": np.arange(len(X))}), y
+
+
+def _classify(pipe, X, console):
+    """Spectra (n, n_components), predicted labels and class probabilities,
+    ``PREDICT_CHUNK`` sessions at a time (with a progress bar on a terminal)."""
+    n = len(X)
+    starts = range(0, n, PREDICT_CHUNK)
+    if len(starts) > 1:
+        starts = console.progress(
+            starts, total=len(starts), desc=f"classifying {n:,} sessions", unit="chunk"
+        )
+    parts = []
+    for start in starts:
+        rows = slice(start, start + PREDICT_CHUNK)
+        part = X.iloc[rows] if hasattr(X, "iloc") else X[rows]
+        parts.append(pipe[:-1].transform(part))
+    spectra = np.concatenate(parts)
     clf = pipe[-1]
-    labels = clf.predict(spectra)
-    proba = clf.predict_proba(spectra)
-    return spectra[:, 0], labels, proba.max(axis=1)
+    return spectra, clf.predict(spectra), clf.predict_proba(spectra)
+
+
+def _unknown(clf, predicted):
+    """Which predictions are the classifier's open-set reject label (None
+    when the classifier has no reject option)."""
+    if getattr(clf, "unknown_threshold", None) is None:
+        return None
+    return np.asarray(predicted == np.asarray(clf._unknown_label(), dtype=object))
 
 
 def _cmd_predict(args, console):
     import pandas as pd
 
-    if args.output != "-":
-        _check_table_path(args.output)
+    captures, idx = _expand_inputs(args.inputs)
+    _check_outputs(
+        [("-o", args.output, "table or stdout")],
+        _input_files(captures, idx, args.model),
+    )
     bundle = _load_model(args.model)
     pipe = bundle["pipeline"]
-    n_bytes = bundle["n_bytes"]
-    captures, idx = _expand_inputs(args.inputs)
+    clf = pipe[-1]
     try:
-        if captures:
-            if bundle["input"] == "sessions":
-                vectorizer = pipe.named_steps["vectorizer"]
-            else:
-                vectorizer = bundle["capture_vectorizer"]
-            sessions = _read_captures(captures, None, args, console, vectorizer)
-            if bundle["input"] == "sessions":
-                X = sessions
-            else:
-                X = vectorizer.fit_transform(sessions)
-            out = _public_columns(sessions)[
-                [
-                    c
-                    for c in (
-                        "file",
-                        "session",
-                        "protocol",
-                        "src_addr",
-                        "src_port",
-                        "dst_addr",
-                        "dst_port",
-                        "first_ts",
-                        "packets",
-                    )
-                    if c in sessions.columns
-                ]
-            ].copy()
-        else:
-            X, y = _read_idx_inputs(idx, console)
-            if X.shape[1] != n_bytes:
-                raise CLIError(
-                    f"{args.model}: the model takes {n_bytes}-byte images, "
-                    f"{idx[0]} has {X.shape[1]}-byte images"
-                )
-            pcap_share = _are_pcap_rows(X)
-            if bundle["input"] == "sessions" and pcap_share < 0.5:
-                raise CLIError(
-                    f"{args.model}: the model takes AllLayers (pcap file) images; "
-                    f"{idx[0]} holds payload-only (L7) images"
-                )
-            if bundle["input"] == "payload-rows" and pcap_share >= 0.5:
-                raise CLIError(
-                    f"{args.model}: the model takes payload-only (L7) images; "
-                    f"{idx[0]} holds AllLayers (pcap file) images"
-                )
-            out = pd.DataFrame({"row": np.arange(len(X))})
-            if y is not None:
-                out["true_label"] = y
+        X, out, y = _model_inputs(bundle, args, console, captures, idx, labels=False)
+        if y is not None:
+            out["true_label"] = y
         with _Timer() as timer:
-            spectra, labels, proba = _spectra_and_proba(pipe, X)
+            spectra, predicted, proba = _classify(pipe, X, console)
     except ValueError as exc:
         raise CLIError(f"{args.model}: model does not fit the input ({exc})") from None
-    out["label"] = labels
-    out["probability"] = np.round(proba, 6)
-    out["spectrum"] = spectra
+    out["predicted"] = predicted
+    out["probability"] = np.round(proba.max(axis=1), 6)
+    unknown = _unknown(clf, predicted)
+    if unknown is not None:
+        out["unknown"] = unknown
+    out["spectrum"] = spectra[:, 0]
+    if args.proba:
+        for j, cls in enumerate(clf.classes_):
+            out[f"proba_{_escape_undecodable(str(cls))}"] = np.round(proba[:, j], 6)
     console.info(f"classified {len(out):,} sessions ({timer.seconds:.1f} s)")
     if args.output == "-":
         _escaped_table(out).to_csv(sys.stdout, index=False)
     else:
         _write_table(out, args.output, console)
-    counts = pd.Series(labels).value_counts()
+    counts = pd.Series(predicted).value_counts()
     console.info("predicted: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def _cmd_evaluate(args, console):
+    from sklearn_flowspectrum.evaluation import evaluation_report
+
+    captures, idx = _expand_inputs(args.inputs)
+    _check_outputs(
+        [("--confusion", args.confusion, "figure"), ("-o", args.output, "table")],
+        _input_files(captures, idx, args.model, args.labels),
+    )
+    _check_labels_arg(args.labels)
+    if args.confusion:
+        try:
+            import matplotlib
+
+            matplotlib.use("Agg")
+        except ImportError:
+            raise CLIError(
+                "--confusion needs matplotlib: pip install "
+                '"sklearn-flowspectrum[plots]"'
+            ) from None
+    bundle = _load_model(args.model)
+    pipe = bundle["pipeline"]
+    clf = pipe[-1]
+    try:
+        X, _, y = _model_inputs(
+            bundle, args, console, captures, idx, labels=args.labels
+        )
+        spectra, predicted, _ = _classify(pipe, X, console)
+    except ValueError as exc:
+        raise CLIError(f"{args.model}: model does not fit the input ({exc})") from None
+    classes = list(clf.classes_)
+    unseen = [c for c in np.unique(y) if c not in set(classes)]
+    if unseen:
+        console.warn(
+            f"classes the model was not trained on: {', '.join(map(str, unseen))}; "
+            "every session of them counts as an error"
+        )
+    layers = getattr(pipe.named_steps.get("vectorizer"), "layers", "l7")
+    split = "none, every given session scored"
+    report = evaluation_report(
+        y,
+        predicted,
+        classes=np.array(classes + unseen, dtype=object if unseen else None),
+        k=10,
+        estimator=clf,
+        X=spectra,
+        random_state=args.seed,
+        representation=_representation(bundle["input"], layers),
+        masking=_masking_text(pipe, bundle["input"]),
+        split=split,
+        protocol=f"model {Path(args.model).name}",
+    )
+    print(
+        "Protocol\n"
+        f"  representation: {report.representation}, {bundle['n_bytes']}-byte "
+        "session images\n"
+        f"  masking: {report.masking}\n"
+        f"  split: {report.split} (a fair score only for sessions the model "
+        "was not trained on)\n"
+        f"  model: {args.model}"
+    )
+    _print_scores(report, "sessions", split=False)
+    if args.output:
+        _write_table(report.to_frame(), args.output, console)
+    if args.confusion:
+        import matplotlib.pyplot as plt
+
+        ax = report.plot_confusion_matrix()
+        Path(args.confusion).parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(args.confusion) as temporary:
+            ax.figure.savefig(
+                temporary,
+                dpi=110,
+                bbox_inches="tight",  # the title names the whole protocol
+                format=Path(args.confusion).suffix[1:].lower(),
+            )
+        plt.close(ax.figure)
+        console.info(f"wrote the confusion matrix to {args.confusion}")
     return 0
 
 
@@ -955,15 +1495,19 @@ def _cmd_demo(args, console):
                 "the demo's plots need matplotlib: pip install "
                 '"sklearn-flowspectrum[plots]", or run with --no-plots'
             ) from None
-    if not 0 < args.test_size < 1:
-        raise CLIError(f"--test-size must be between 0 and 1, got {args.test_size}")
+    if not args.test_size:
+        raise CLIError("--test-size must be between 0 and 1, got 0")
+    _check_device(args.device)
+    _check_outputs(
+        [("--out", args.out, "folder"), ("--save-model", args.save_model, None)]
+    )
+    if args.n_per_class is not None and not 2 <= args.n_per_class <= 250:
+        raise CLIError(
+            f"--n-per-class must be between 2 and 250, got {args.n_per_class}"
+        )
     data = load_iscx_vpn2016_sample(representation=args.representation)
     X, y, names = data.data, data.target, data.target_names
     if args.n_per_class is not None:
-        if not 2 <= args.n_per_class <= 250:
-            raise CLIError(
-                f"--n-per-class must be between 2 and 250, got {args.n_per_class}"
-            )
         rng = np.random.default_rng(args.seed)
         keep = np.concatenate(
             [
@@ -1016,7 +1560,7 @@ def _cmd_demo(args, console):
         f"sessions ({args.epochs} epochs on {emb.device}); "
         f"{len(y_test):,} held out ..."
     )
-    with _Timer() as timer:
+    with _Timer() as timer, _training_log(pipe, console):
         pipe.fit(X_train, y_train)
     _check_training_complete(pipe)
     console.info(f"trained in {timer.seconds:.0f} s")
@@ -1199,7 +1743,7 @@ def _add_image_options(p):
     p.add_argument("--mask", type=_mask_arg, default="safe", help=_MASK_HELP)
     p.add_argument(
         "--n-bytes",
-        type=int,
+        type=_positive_int,
         default=784,
         help="bytes per session image (default 784 = 28x28)",
     )
@@ -1217,12 +1761,14 @@ def _add_training_options(p, epochs):
         f"training batch size (default {CPU_BATCH_SIZE} on a CPU, the paper's; "
         "AMAESpectrumEmbedder's default on a GPU)"
     )
-    p.add_argument("--epochs", type=int, default=epochs, help=text)
-    p.add_argument("--batch-size", type=int, default=None, help=batch)
+    p.add_argument("--epochs", type=_positive_int, default=epochs, help=text)
+    p.add_argument("--batch-size", type=_positive_int, default=None, help=batch)
     p.add_argument(
         "--device",
+        type=_device_arg,
         default="auto",
-        help="'auto' (CUDA when available, else CPU; the default), 'cpu', 'cuda'",
+        help="'auto' (CUDA when available, else CPU; the default), 'cpu', "
+        "'cuda' or 'cuda:N'",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
@@ -1232,7 +1778,7 @@ def _add_training_options(p, epochs):
     )
     p.add_argument(
         "--bandwidth",
-        type=float,
+        type=_positive_float,
         default=0.1,
         help="kernel bandwidth of the FlowSpectrum classifier (default 0.1, the "
         "paper's)",
@@ -1258,7 +1804,10 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress or messages"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="only errors: no progress, messages or warnings",
     )
     parser.add_argument(
         "--traceback",
@@ -1274,7 +1823,7 @@ def build_parser():
         "--quiet",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="no progress or messages",
+        help="only errors: no progress, messages or warnings",
     )
     common.add_argument(
         "--traceback",
@@ -1298,7 +1847,7 @@ def build_parser():
     p.add_argument("--report", help="also write the per-file packet accounting here")
     p.add_argument(
         "--keep-bytes",
-        type=int,
+        type=_positive_int,
         default=None,
         help="bytes of each session kept for images (default 784)",
     )
@@ -1353,11 +1902,13 @@ def build_parser():
     )
     p.add_argument(
         "--test-size",
-        type=float,
+        type=_share_arg,
         default=0.0,
-        help="hold this share out and print the per-session accuracy on it "
-        "(captures: whole capture files are held out; the saved model is "
-        "trained on the rest)",
+        help="hold this share out and print the per-session accuracy and "
+        "per-class precision, recall and F1 on it (captures: whole capture "
+        "files are held out, class by class, so that every class with two or "
+        "more captures has some held out; a class with one capture is used "
+        "for training only; the saved model is trained on the rest)",
     )
     _add_image_options(p)
     _add_training_options(p, epochs=20)
@@ -1369,8 +1920,13 @@ def build_parser():
         parents=[common],
         help="classify the sessions of new captures with a saved model",
         description="Classify every session of the given captures (or the rows "
-        "of IDX images) and write a CSV: the 5-tuple, the predicted label, its "
-        "probability and the session's spectrum value d(A).  A model file is a "
+        "of IDX images) and write a CSV: the 5-tuple (captures) or row number "
+        "(images), then 'predicted' (the predicted class), 'probability' (its "
+        "probability), 'unknown' (only for a model with an open-set reject "
+        "option: whether the session was rejected as of no known class), "
+        "'spectrum' (the session's spectrum value d(A)) and, with --proba, "
+        "'proba_CLASS' for every class; image rows with a labels file beside "
+        "them also get 'true_label'.  A model file is a "
         "pickle, and loading a pickle can run code: use only models from a "
         "trusted source (files that name anything beyond what a model of "
         "'flowspectrum fit' is made of are refused).",
@@ -1383,8 +1939,51 @@ def build_parser():
         "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
     )
     p.add_argument("-o", "--output", default="-", help="CSV file (default: stdout)")
+    p.add_argument(
+        "--proba",
+        action="store_true",
+        help="also write every class's probability (columns proba_CLASS)",
+    )
     _add_common_capture_options(p, labels=False)
     p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "evaluate",
+        parents=[common],
+        help="score a saved model on labelled captures or IDX images",
+        description="Classify labelled sessions with a saved model and print "
+        "how well it does, with the protocol (representation, masking, split): "
+        "per-session accuracy, group-of-10 accuracy (the authors' protocol: "
+        "groups of 10 same-class sessions decided together, far higher than "
+        "per session), and per-class precision, recall and F1.  Captures: a "
+        "folder per class, as for 'fit' (or --labels CSV); images: IDX files "
+        "with labels-idx1 files beside them, or --labels FILE.  Score only "
+        "sessions the model was not trained on.  A model file is a pickle, "
+        "and loading a pickle can run code: use only models from a trusted "
+        "source.",
+    )
+    p.add_argument(
+        "model",
+        help="a model saved by 'flowspectrum fit' (from a trusted source only)",
+    )
+    p.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
+    )
+    p.add_argument(
+        "--confusion",
+        metavar="PATH",
+        help="also draw the per-session confusion matrix (.png, .pdf or .svg)",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        help="also write every score as a table (.csv or .parquet)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the group-of-10 draws (default 0)"
+    )
+    _add_common_capture_options(p)
+    p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
         "demo",
@@ -1405,7 +2004,7 @@ def build_parser():
     )
     p.add_argument("--mask", type=_mask_arg, default="safe", help=_MASK_HELP)
     p.add_argument(
-        "--test-size", type=float, default=0.2, help="held-out share (default 0.2)"
+        "--test-size", type=_share_arg, default=0.2, help="held-out share (default 0.2)"
     )
     p.add_argument(
         "--out",
@@ -1433,10 +2032,10 @@ def main(argv=None):
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    console = _Console(quiet=args.quiet)
+    console = _Console(quiet=args.quiet, command=args.command)
     try:
         # The outputs of a command appear together, once it has succeeded.
-        with all_or_nothing():
+        with all_or_nothing(), console.capture_warnings():
             return args.func(args, console)
     except CLIError as exc:
         if args.traceback:
