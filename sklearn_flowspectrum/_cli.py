@@ -406,6 +406,8 @@ def _read_captures(captures, labels, args, console, vectorizer=None):
     from sklearn_flowspectrum._vectorizer import _frames_needed
 
     kwargs = {
+        "idle_timeout": getattr(args, "idle_timeout", None),
+        "active_timeout": getattr(args, "active_timeout", None),
         "flows": getattr(args, "flows", False),
         "drop_empty": getattr(args, "drop_empty", False),
         "drop_duplicates": getattr(args, "drop_duplicates", False),
@@ -735,6 +737,102 @@ def _public_columns(sessions):
 
 
 # ---------------------------------------------------------------------------
+# streams: standard input and FIFOs, read as they fill
+
+
+def _stream_input(inputs):
+    """The input to read as a stream (``-`` or one FIFO), or None."""
+    if len(inputs) != 1:
+        if "-" in inputs:
+            raise CLIError("'-' (standard input) must be the only input")
+        return None
+    raw = inputs[0]
+    if raw == "-":
+        return raw
+    try:
+        import stat
+
+        return raw if stat.S_ISFIFO(os.stat(raw).st_mode) else None
+    except OSError:
+        return None
+
+
+def _stream_name(source):
+    return "standard input" if source == "-" else source
+
+
+def _check_stream_output(args):
+    if args.output != "-":
+        raise CLIError(
+            f"-o {args.output}: with a stream input the rows go to standard "
+            "output, one line per session as it completes; redirect them "
+            "(> file) to keep them"
+        )
+
+
+class _LineWriter:
+    """Rows to standard output as CSV (one header) or JSON Lines, flushed
+    after every table so that a pipe reader sees each session at once."""
+
+    def __init__(self, fmt, stream=None):
+        self.fmt, self.stream, self.header = fmt, stream or sys.stdout, True
+        self.rows = 0
+
+    def write(self, table):
+        if not len(table):
+            return
+        table = _escaped_table(table)
+        if self.fmt == "jsonl":
+            text = table.to_json(orient="records", lines=True, double_precision=15)
+            text = text if text.endswith("\n") else text + "\n"
+        else:
+            text = table.to_csv(index=False, header=self.header)
+            self.header = False
+        self.stream.write(text)
+        self.stream.flush()
+        self.rows += len(table)
+
+
+def _stream_sessions(source, args, vectorizer=None, emit="end"):
+    """Session tables of a stream as they complete (iter_sessions)."""
+    from sklearn_flowspectrum._sessions import KEEP_BYTES
+    from sklearn_flowspectrum._streaming import iter_sessions
+    from sklearn_flowspectrum._vectorizer import _frames_needed
+
+    keep_bytes, keep_packets = getattr(args, "keep_bytes", None) or KEEP_BYTES, 0
+    if vectorizer is not None:
+        keep_bytes, keep_packets = _frames_needed(
+            vectorizer.n_bytes, vectorizer.layout, vectorizer.packet_bytes
+        )
+        keep_bytes = max(KEEP_BYTES, keep_bytes)
+    return iter_sessions(
+        source,
+        emit=emit,
+        idle_timeout=args.idle_timeout,
+        active_timeout=args.active_timeout,
+        flows=args.flows,
+        keep_bytes=keep_bytes,
+        keep_packets=keep_packets,
+        drop_retransmissions=args.drop_retransmissions,
+    )
+
+
+def _stream_rows(tables, fmt, each):
+    """Write ``each(table)`` for every table; returns the number of rows."""
+    from sklearn_flowspectrum._capture import CaptureError
+
+    writer = _LineWriter(fmt)
+    try:
+        for table in tables:
+            writer.write(each(table))
+    except CaptureError as exc:
+        raise CLIError(str(exc)) from None
+    except BrokenPipeError:  # the reader went away (| head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return writer.rows
+
+
+# ---------------------------------------------------------------------------
 # sessions
 
 
@@ -756,17 +854,29 @@ def _input_files(captures, images=(), *more):
 
 
 def _cmd_sessions(args, console):
+    source = _stream_input(args.inputs)
+    if source is not None:
+        _check_stream_output(args)
+        if args.report or args.labels not in (None, "dir"):
+            raise CLIError("--report and --labels need capture files, not a stream")
+        tables = _stream_sessions(source, args)
+        n = _stream_rows(tables, args.format, _public_columns)
+        console.info(f"wrote {n:,} sessions of {_stream_name(source)}")
+        return 0
     captures, idx = _expand_inputs(args.inputs)
     if idx:
         raise CLIError(f"{idx[0]}: a session-image file, not a capture")
     _check_outputs(
-        [("-o", args.output, "table"), ("--report", args.report, "table")],
+        [("-o", args.output, "table or stdout"), ("--report", args.report, "table")],
         _input_files(captures, (), args.labels),
     )
     _check_labels_arg(args.labels)
     labels = _labels_for(captures, args.labels)
     sessions = _read_captures(captures, labels, args, console)
-    _write_table(_public_columns(sessions), args.output, console)
+    if args.output == "-":
+        _LineWriter(args.format).write(_public_columns(sessions))
+    else:
+        _write_table(_public_columns(sessions), args.output, console)
     if args.report:
         _write_table(sessions.attrs["report"], args.report, console)
     return 0
@@ -1317,7 +1427,7 @@ def _classify(pipe, X, console):
     ``PREDICT_CHUNK`` sessions at a time (with a progress bar on a terminal)."""
     n = len(X)
     starts = range(0, n, PREDICT_CHUNK)
-    if len(starts) > 1:
+    if len(starts) > 1 and console is not None:
         starts = console.progress(
             starts, total=len(starts), desc=f"classifying {n:,} sessions", unit="chunk"
         )
@@ -1344,30 +1454,13 @@ def _unknown(clf, predicted):
     return np.asarray(predicted == np.asarray(clf._unknown_label(), dtype=object))
 
 
-def _cmd_predict(args, console):
-    import pandas as pd
-
-    captures, idx = _expand_inputs(args.inputs)
-    _check_outputs(
-        [("-o", args.output, "table or stdout")],
-        _input_files(captures, idx, args.model),
-    )
-    bundle = _load_model(args.model)
-    pipe = bundle["pipeline"]
+def _predictions(pipe, X, sessions_out, proba_columns, console=None):
+    """The prediction table of ``X``: ``sessions_out`` (the columns naming
+    each session) then predicted, probability, [unknown, unknown_score,]
+    spectrum[, proba_*]."""
     clf = pipe[-1]
-    if args.unknown and not _can_reject(clf):
-        raise CLIError(
-            f"{args.model}: this model has no unknown threshold; train it with "
-            "'flowspectrum fit --unknown-rate R' to mark unknown sessions"
-        )
-    try:
-        X, out, y = _model_inputs(bundle, args, console, captures, idx, labels=False)
-        if y is not None:
-            out["true_label"] = y
-        with _Timer() as timer:
-            spectra, predicted, proba = _classify(pipe, X, console)
-    except ValueError as exc:
-        raise CLIError(f"{args.model}: model does not fit the input ({exc})") from None
+    spectra, predicted, proba = _classify(pipe, X, console)
+    out = sessions_out
     out["predicted"] = predicted
     out["probability"] = np.round(proba.max(axis=1), 6)
     unknown = _unknown(clf, predicted)
@@ -1375,12 +1468,73 @@ def _cmd_predict(args, console):
         out["unknown"] = unknown
         out["unknown_score"] = np.round(clf.unknown_score(spectra), 6)
     out["spectrum"] = spectra[:, 0]
-    if args.proba:
+    if proba_columns:
         for j, cls in enumerate(clf.classes_):
             out[f"proba_{_escape_undecodable(str(cls))}"] = np.round(proba[:, j], 6)
+    return out
+
+
+def _check_unknown_arg(args, pipe):
+    if args.unknown and not _can_reject(pipe[-1]):
+        raise CLIError(
+            f"{args.model}: this model has no unknown threshold; train it with "
+            "'flowspectrum fit --unknown-rate R' to mark unknown sessions"
+        )
+
+
+def _predict_stream(args, console, source):
+    """``predict MODEL -``: one line per session as soon as its image is in."""
+    _check_stream_output(args)
+    bundle = _load_model(args.model)
+    pipe = bundle["pipeline"]
+    _check_unknown_arg(args, pipe)
+    if bundle["input"] == "sessions":
+        vectorizer = pipe.named_steps["vectorizer"]
+    else:
+        vectorizer = bundle["capture_vectorizer"]
+    columns = ["protocol", "src_addr", "src_port", "dst_addr", "dst_port", "first_ts"]
+
+    def each(table):
+        X = table if bundle["input"] == "sessions" else vectorizer.fit_transform(table)
+        try:
+            return _predictions(pipe, X, table[columns].copy(), args.proba)
+        except ValueError as exc:
+            raise CLIError(
+                f"{args.model}: model does not fit the input ({exc})"
+            ) from None
+
+    tables = _stream_sessions(source, args, vectorizer, emit="image")
+    n = _stream_rows(tables, args.format, each)
+    console.info(f"classified {n:,} sessions of {_stream_name(source)}")
+    return 0
+
+
+def _cmd_predict(args, console):
+    import pandas as pd
+
+    source = _stream_input(args.inputs)
+    if source is not None:
+        return _predict_stream(args, console, source)
+    captures, idx = _expand_inputs(args.inputs)
+    _check_outputs(
+        [("-o", args.output, "table or stdout")],
+        _input_files(captures, idx, args.model),
+    )
+    bundle = _load_model(args.model)
+    pipe = bundle["pipeline"]
+    _check_unknown_arg(args, pipe)
+    try:
+        X, out, y = _model_inputs(bundle, args, console, captures, idx, labels=False)
+        if y is not None:
+            out["true_label"] = y
+        with _Timer() as timer:
+            out = _predictions(pipe, X, out, args.proba, console)
+    except ValueError as exc:
+        raise CLIError(f"{args.model}: model does not fit the input ({exc})") from None
+    predicted = out["predicted"]
     console.info(f"classified {len(out):,} sessions ({timer.seconds:.1f} s)")
     if args.output == "-":
-        _escaped_table(out).to_csv(sys.stdout, index=False)
+        _LineWriter(args.format).write(out)
     else:
         _write_table(out, args.output, console)
     counts = pd.Series(predicted).value_counts()
@@ -1878,6 +2032,33 @@ def _demo_plots(pipe, X_train, X_test, y_test, names, alllayers, out, console):
 # the parser
 
 
+def _add_stream_options(p):
+    p.add_argument(
+        "--format",
+        choices=("csv", "jsonl"),
+        default="csv",
+        help="rows written to standard output as CSV (the default) or JSON Lines",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="a packet this long after the previous one of its 5-tuple starts a "
+        "new session (default: none, every packet of a 5-tuple in one session, "
+        "as the published datasets have it; set one for long live captures, "
+        "whose memory then holds only the sessions still open)",
+    )
+    p.add_argument(
+        "--active-timeout",
+        type=_positive_float,
+        default=None,
+        metavar="SECONDS",
+        help="a packet this long after the first one of its session starts a "
+        "new session (default: none)",
+    )
+
+
 def _add_common_capture_options(p, labels=True):
     p.add_argument(
         "--flows",
@@ -2056,7 +2237,12 @@ def build_parser():
     p.add_argument(
         "inputs", nargs="+", metavar="CAPTURE", help="capture file or folder"
     )
-    p.add_argument("-o", "--output", required=True, help="sessions.csv or .parquet")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="sessions.csv or .parquet, or - for standard output",
+    )
     p.add_argument("--report", help="also write the per-file packet accounting here")
     p.add_argument(
         "--keep-bytes",
@@ -2065,6 +2251,7 @@ def build_parser():
         help="bytes of each session kept for images (default 784)",
     )
     _add_common_capture_options(p)
+    _add_stream_options(p)
     p.set_defaults(func=_cmd_sessions)
 
     p = sub.add_parser(
@@ -2170,6 +2357,7 @@ def build_parser():
         "--unknown-rate, whose models always write them",
     )
     _add_common_capture_options(p, labels=False)
+    _add_stream_options(p)
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser(

@@ -734,35 +734,19 @@ def _read_one(
     timeouts=None,
 ):
     """Read one capture into session columns and its report row."""
-    report = _new_report(source_name(source))
     with _gc_paused():
-        return _read_one_inner(
-            source,
-            report,
-            flows,
-            keep,
-            drop_retx,
-            drop_empty,
-            on_error,
-            engine,
-            statistics,
-            timeouts,
-        )
+        return _read_one_paused(
+            source, flows, keep, drop_retx, drop_empty, on_error, engine,
+            statistics, timeouts,
+        )  # fmt: skip
 
 
-def _read_one_inner(
-    source,
-    report,
-    flows,
-    keep,
-    drop_retx,
-    drop_empty,
-    on_error,
-    engine,
-    statistics,
+def _read_one_paused(
+    source, flows, keep, drop_retx, drop_empty, on_error, engine, statistics,
     timeouts,
-):
+):  # fmt: skip
     # keep: (keep_bytes, keep_packets); timeouts: (idle, active) ns or None
+    report = _new_report(source_name(source))
     name = report["file"]
     builder_type = _ReferenceBuilder if engine == "python" else _SessionBuilder
     builder = builder_type(flows, *keep, drop_retx, statistics, timeouts)
