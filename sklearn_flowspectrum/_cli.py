@@ -1818,7 +1818,7 @@ def _run_demo(args, console):
     from sklearn.ensemble import ExtraTreesClassifier
     from sklearn.model_selection import train_test_split
 
-    from sklearn_flowspectrum._classifier import group_of_k_accuracy_score
+    from sklearn_flowspectrum._metrics import group_of_k_accuracy_score
     from sklearn_flowspectrum.datasets import load_iscx_vpn2016_sample
 
     if not args.no_plots:

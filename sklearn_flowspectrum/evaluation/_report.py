@@ -19,11 +19,8 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 
-from sklearn_flowspectrum._classifier import (
-    FlowSpectrumClassifier,
-    _classes_under,
-    group_of_k_accuracy_score,
-)
+from sklearn_flowspectrum._classifier import FlowSpectrumClassifier
+from sklearn_flowspectrum._metrics import classes_under, group_of_k_accuracy_score
 
 __all__ = ["EvaluationReport", "evaluation_report", "markdown_table"]
 
@@ -490,7 +487,7 @@ def evaluation_report(
                 f"{n_groups_per_class} groups of {k} same-class test sessions per "
                 "class, drawn with replacement"
             )
-            small = _classes_under(y_true, k)
+            small = classes_under(y_true, k)
             if small:
                 drawn += f" (fewer than {k} test sessions: {small})"
             if estimator is not None and X is not None:
