@@ -931,6 +931,39 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
             return np.zeros(min_dist.shape[0], dtype=bool)
         return self._unknown_scores(scores, min_dist) > threshold
 
+    def rejection_label(self):
+        """The label :meth:`predict` gives rejected sessions, or None.
+
+        None when no threshold is in effect (``unknown_threshold=None``);
+        otherwise ``unknown_label``, or its default for these classes
+        (``"unknown"`` for string or object classes, ``-1`` for numbers).  A
+        number set as ``unknown_threshold`` on a fitted classifier counts at
+        once, as it does in :meth:`predict`.
+
+        Returns
+        -------
+        label : str, int, float or None
+            What rejected sessions are labelled.
+
+        Raises
+        ------
+        ValueError
+            When that label is also a class label.
+
+        Examples
+        --------
+        >>> from sklearn_flowspectrum import FlowSpectrumClassifier
+        >>> clf = FlowSpectrumClassifier().fit([[0.0], [1.0]], [3, 5])
+        >>> clf.rejection_label() is None
+        True
+        >>> clf.set_params(unknown_threshold=0.5).rejection_label()
+        -1
+        """
+        if self._threshold() is None:
+            return None
+        check_is_fitted(self)
+        return self._unknown_label()
+
     def _threshold(self):
         # A number takes effect without refitting (thresholds are tuned on a
         # fitted model); "auto" is the one learned in fit.

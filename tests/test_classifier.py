@@ -497,6 +497,21 @@ def test_group_of_k_scorer_in_cross_validate():
 
 
 # -- reject option ----------------------------------------------------------------
+def test_rejection_label_is_what_predict_gives_rejected_sessions():
+    far = [[40.0]]
+    strings = FlowSpectrumClassifier().fit(X_TINY, Y_TINY)
+    assert strings.rejection_label() is None
+    strings.set_params(unknown_threshold=0.5)  # takes effect without refitting
+    assert strings.rejection_label() == "unknown" == strings.predict(far)[0]
+    numbers = FlowSpectrumClassifier(unknown_threshold="auto").fit(X_TINY, [0, 0, 1])
+    assert numbers.rejection_label() == -1 == numbers.predict(far)[0]
+    chosen = FlowSpectrumClassifier(unknown_threshold=0.5, unknown_label="new")
+    assert chosen.fit(X_TINY, Y_TINY).rejection_label() == "new"
+    chosen.set_params(unknown_label="a")
+    with pytest.raises(ValueError, match="also a class label"):
+        chosen.rejection_label()
+
+
 def test_reject_option_string_and_int_labels():
     clf = FlowSpectrumClassifier(unknown_threshold=0.5, unknown_measure="distance").fit(
         X_TINY, Y_TINY

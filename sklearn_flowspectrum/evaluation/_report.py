@@ -534,8 +534,8 @@ def _rejection(y_true, y_pred, classes, unknown_label, estimator):
     there is no reject label)."""
     if unknown_label is None and estimator is not None:
         final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-        if isinstance(final, FlowSpectrumClassifier) and final._threshold() is not None:
-            unknown_label = final._unknown_label()
+        if isinstance(final, FlowSpectrumClassifier):
+            unknown_label = final.rejection_label()
     if unknown_label is None:
         return {}
     if np.any(classes == np.asarray(unknown_label, dtype=object)):
