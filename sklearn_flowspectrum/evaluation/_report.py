@@ -271,14 +271,14 @@ class EvaluationReport:
         -------
         ax : matplotlib Axes
         """
-        from sklearn_flowspectrum.plotting import _get_ax
+        from sklearn_flowspectrum._axes import get_ax
 
         if normalize not in ("true", "pred", None):
             raise ValueError(
                 f"normalize must be 'true', 'pred' or None, got {normalize!r}."
             )
         n = len(self.classes)
-        ax = _get_ax(ax, (1.2 + 0.6 * n, 1.0 + 0.6 * n))
+        ax = get_ax(ax, (1.2 + 0.6 * n, 1.0 + 0.6 * n))
         cm = self.confusion.astype(float)
         if normalize == "true":
             cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
