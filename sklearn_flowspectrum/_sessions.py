@@ -803,7 +803,7 @@ LABELS_FROM_FOLDERS = "dir"
 
 
 class _Entry(NamedTuple):
-    """One capture to read, from :func:`_expand_paths`."""
+    """One capture to read, from :func:`expand_paths`."""
 
     file: str  # the path as given, or as found in a folder given
     label: object
@@ -863,7 +863,7 @@ def _folder_label(given, parts):
     return os.path.basename(os.path.abspath(given))
 
 
-def _expand_paths(paths, labels):
+def expand_paths(paths, labels):
     """The captures of ``paths``, folders expanded: a list of :class:`_Entry`.
 
     These are the folder and label rules of :func:`read_sessions` (and of
@@ -1177,7 +1177,7 @@ def read_sessions(
     check_n_jobs(n_jobs, "read_sessions")
     timeouts = _check_timeouts(idle_timeout, active_timeout)
 
-    entries = _expand_paths(paths, labels)
+    entries = expand_paths(paths, labels)
     if on_error == "raise":
         for entry in entries:
             if entry.error is not None:

@@ -601,7 +601,7 @@ def _note_rows(status, notes):
         )
 
 
-def _frames_needed(n_bytes, layout, packet_bytes):
+def frames_needed(n_bytes, layout, packet_bytes):
     """What a session table must keep for these images: ``(keep_bytes,
     keep_packets)``, the arguments of :func:`read_sessions` that give it."""
     return n_bytes, (n_bytes // packet_bytes if layout == "packets" else 0)
@@ -610,7 +610,7 @@ def _frames_needed(n_bytes, layout, packet_bytes):
 def _check_table(table, n_bytes, layout, packet_bytes, notes):
     """Raise for a table that cannot give these images; append to ``notes``
     what makes them incomplete."""
-    keep_bytes, keep_packets = _frames_needed(n_bytes, layout, packet_bytes)
+    keep_bytes, keep_packets = frames_needed(n_bytes, layout, packet_bytes)
     keep = table.attrs.get("keep_bytes")
     if keep is not None and keep < keep_bytes:
         raise ValueError(
