@@ -19,7 +19,7 @@ from sklearn_flowspectrum._layers import dissect
 from sklearn_flowspectrum._layouts import (
     LAYERS,
     LAYOUTS,
-    _map_batch,
+    batch_byte_map,
     batch_from_frames,
     build_images,
     mask_ustc_rows,
@@ -351,7 +351,7 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             n_bytes=self.n_bytes,
             packet_bytes=self.packet_bytes,
         )
-        return _map_batch(batch, pl, self.n_bytes)
+        return batch_byte_map(batch, pl, self.n_bytes)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns: ``byte0`` ... ``byte{n_bytes-1}``.
