@@ -12,7 +12,10 @@ and is re-exported here:
 - images -> spectra: ``_nn`` (torch modules), ``_nn1d`` (the 1-D
   convolution variant), ``_embedder``
   (:class:`AMAESpectrumEmbedder`)
-- spectra -> decisions: ``_classifier`` (:class:`FlowSpectrumClassifier`)
+- spectra -> decisions: ``_kde`` (the class-conditional kernel densities),
+  ``_classifier`` (:class:`FlowSpectrumClassifier`: priors, decision rules,
+  group decision, reject option), ``_metrics``
+  (:func:`group_of_k_accuracy_score`)
 - explanations: ``_explain`` (:func:`explain`, :func:`field_attributions`)
 
 The torch-based names are imported on first use, so reading captures,
@@ -23,13 +26,13 @@ joblib workers that only parse captures start quickly).
 import importlib
 
 from sklearn_flowspectrum._capture import CaptureError, CaptureWarning, iter_records
-from sklearn_flowspectrum._classifier import (
-    FlowSpectrumClassifier,
+from sklearn_flowspectrum._classifier import FlowSpectrumClassifier
+from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
+from sklearn_flowspectrum._layouts import byte_map_layers, packet_slot_map
+from sklearn_flowspectrum._metrics import (
     group_of_k_accuracy_score,
     make_group_of_k_scorer,
 )
-from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
-from sklearn_flowspectrum._layouts import byte_map_layers, packet_slot_map
 from sklearn_flowspectrum._sessions import SessionReport, read_sessions
 from sklearn_flowspectrum._streaming import iter_sessions
 from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from typing import NamedTuple
 
 from sklearn_flowspectrum._decode import decode_batch
-from sklearn_flowspectrum._pcap import _pcap_batches, _PcapHeader
-from sklearn_flowspectrum._pcapng import _pcapng_batches, _pcapng_records
+from sklearn_flowspectrum._pcap import PcapHeader, pcap_batches
+from sklearn_flowspectrum._pcapng import pcapng_batches, pcapng_records
 from sklearn_flowspectrum._protocols import (
     LINKTYPE_MASK,
     PCAP_GLOBAL_LEN,
@@ -80,7 +80,7 @@ def _sniff(head, name):
                 _, _, _, _, snaplen, linktype = struct.unpack(
                     endian + "HHiIII", head[4:]
                 )
-                return "pcap", _PcapHeader(
+                return "pcap", PcapHeader(
                     endian,
                     magic == PCAP_MAGIC_NS,
                     snaplen,
@@ -111,16 +111,16 @@ class OpenCapture(NamedTuple):
     def batches(self, chunk_size=DEFAULT_CHUNK_SIZE, reuse=False):
         """The packets in batches, as :func:`iter_batches` yields them."""
         if self.format == "pcap":
-            return _pcap_batches(self.source, self.header, int(chunk_size), reuse)
-        return _pcapng_batches(self.source)
+            return pcap_batches(self.source, self.header, int(chunk_size), reuse)
+        return pcapng_batches(self.source)
 
     def records(self):
         """The packets one by one, as :func:`iter_records` yields them."""
         if self.format == "pcapng":
-            for rec in _pcapng_records(self.source):
+            for rec in pcapng_records(self.source):
                 yield Record(*rec)
             return
-        for b in _pcap_batches(self.source, self.header, DEFAULT_CHUNK_SIZE, True):
+        for b in pcap_batches(self.source, self.header, DEFAULT_CHUNK_SIZE, True):
             with memoryview(b.data) as data:
                 for s, c, o, t, lt in zip(
                     b.start.tolist(),
@@ -196,7 +196,7 @@ def iter_batches(path, *, chunk_size=DEFAULT_CHUNK_SIZE, _reuse=False):
 
     Yields
     ------
-    batch : _Batch
+    batch : RecordBatch
         ``data`` (bytes) and per-record numpy arrays ``start``, ``caplen``,
         ``orig_len``, ``ts_ns``, ``linktype``.
 

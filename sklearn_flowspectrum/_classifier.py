@@ -2,21 +2,19 @@
 # SPDX-License-Identifier: BSD-3-Clause
 """The FlowSpectrum Bayesian decision (section 3.2 of the AMAE paper).
 
-Spectra -> decisions: class-conditional Gaussian kernel densities over the
-training spectral lines, class priors, the exponential decay rule for spectrum
-values not seen in training, a set-level (group) decision, and an optional
-"unknown" outcome.  Pure numpy/scipy: no torch, no capture code.
+Spectra -> decisions: class priors, the decision rules (kernel density, the
+exponential decay rule for spectrum values not seen in training, or both), a
+set-level (group) decision and an optional "unknown" outcome, on the
+class-conditional kernel densities of :mod:`sklearn_flowspectrum._kde`.  The
+group-of-k metric that uses the set-level decision is in
+:mod:`sklearn_flowspectrum._metrics`.  Pure numpy/scipy: no torch, no capture
+code.
 """
 
 import numbers
-import warnings
 
 import numpy as np
-from scipy.spatial import cKDTree
-from scipy.spatial.distance import cdist
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context, clone
-from sklearn.pipeline import Pipeline
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -25,44 +23,28 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
+from sklearn_flowspectrum._kde import (
+    TAIL_RADIUS,
+    ClassDensity,
+    class_bandwidths,
+    distinct_lines,
+    logsumexp_rows,
+)
 from sklearn_flowspectrum._validation import read_by_position, spectrum_feature_names
 
-__all__ = [
-    "FlowSpectrumClassifier",
-    "group_of_k_accuracy_score",
-    "make_group_of_k_scorer",
-]
+__all__ = ["FlowSpectrumClassifier"]
 
-# Grid evaluation of the 1-D densities (see the class docstring, "Notes").
-_GRID_STEPS_PER_BANDWIDTH = 32  # grid step = bandwidth / 32
-_KERNEL_RADIUS = 12  # kernel truncated at 12 bandwidths: exp(-72) ~ 5e-32
-_TAIL_RADIUS = 8  # beyond 8 bandwidths from every line: tail evaluation
-_TAIL_WINDOW = 4  # tail uses the lines within 4 bandwidths of the nearest ones
-_MAX_GRID_NODES = 2**21  # per class; larger grids fall back to exact sums
+# Models pickled before the density engine moved to _kde name it here.
+_ClassDensity = ClassDensity
+
 # "kde+decay": a value is "seen" when it lies within this many bandwidths of a
 # training line of some class.
 _SEEN_RADIUS = 3.0
-# Exact sums are done in chunks of at most this many (query, line) pairs.
-_CHUNK_PAIRS = 2**21
 # Sort 1-D queries first when there are at least this many (cache-friendly
 # binary searches and gathers).
 _SORT_QUERIES_FROM = 4096
-_LOG_SQRT_2PI = 0.5 * np.log(2.0 * np.pi)
-_LOG_FLOOR = -1e300  # finite stand-in for log(0) on the grid
 # unknown_threshold="auto": class-stratified folds of the held-out scores.
 _UNKNOWN_FOLDS = 5
-
-
-def _logsumexp_rows(a):
-    """Row-wise log(sum(exp(a))), -inf for all -inf rows; faster than scipy's."""
-    m = np.max(a, axis=1)
-    finite = np.isfinite(m)
-    shift = np.where(finite, m, 0.0)
-    with np.errstate(divide="ignore"):
-        out = np.log(np.sum(np.exp(a - shift[:, None]), axis=1))
-    out += shift
-    out[~finite] = m[~finite]
-    return out
 
 
 def _argmax_classes(scores):
@@ -113,270 +95,6 @@ def _rows(mask):
     return np.flatnonzero(mask)
 
 
-class _ClassDensity:
-    """Spectral lines of one class and the evaluation of its kernel density.
-
-    ``lines`` are the distinct training spectra of the class (sorted ascending
-    in 1-D), ``weights`` their summed sample weights, ``h`` the bandwidth.
-    The density is ``kde(a) = sum_j w_j phi_h(a - x_j) / sum_j w_j`` with the
-    isotropic Gaussian kernel ``phi_h(u) = (2 pi h^2)^(-k/2) exp(-|u|^2/(2h^2))``.
-    """
-
-    def __init__(self, lines, weights, h, algorithm):
-        self.lines = lines
-        self.weights = weights
-        self.h = float(h)
-        n_features = lines.shape[1]
-        self.log_w = np.log(weights)
-        # log of 1 / (W (2 pi)^(k/2) h^k)
-        self.log_norm = -np.log(weights.sum()) - n_features * (
-            _LOG_SQRT_2PI + np.log(self.h)
-        )
-        self.tree = cKDTree(lines) if n_features > 1 else None
-        if n_features == 1:
-            # Sentinels make the nearest-line search branch-free: with
-            # right = searchsorted(upper, a), lower[right] < a <= upper[right].
-            self.upper = np.concatenate(([-np.inf], lines[:, 0], [np.inf]))
-            self.lower = np.concatenate(([-np.inf], self.upper[:-1]))
-        self.algorithm = "exact"
-        if n_features == 1 and algorithm in ("auto", "grid"):
-            if self._build_grid():
-                self.algorithm = "grid"
-            elif algorithm == "grid":
-                raise ValueError(
-                    "algorithm='grid' needs more than "
-                    f"{_MAX_GRID_NODES} grid nodes for a class whose spectral "
-                    f"lines span {np.ptp(lines):.6g} with bandwidth {self.h:.6g}; "
-                    "use algorithm='auto' or 'exact', or a larger bandwidth."
-                )
-
-    # -- nearest line -------------------------------------------------------
-    def nearest(self, A, idx=None, dist=None, sorted_queries=False):
-        """Index of the nearest line and the Euclidean distance to it
-        (written into ``idx`` and ``dist`` when given).
-
-        With ``sorted_queries`` (1-D queries in ascending order), those below
-        the first line or above the last are done without a search.
-        """
-        if sorted_queries and self.tree is None:
-            a = A[:, 0]
-            x = self.lines[:, 0]
-            lo = np.searchsorted(a, x[0], side="left")
-            hi = np.searchsorted(a, x[-1], side="right")
-            if idx is None:
-                idx, dist = np.empty(a.shape[0], dtype=np.intp), np.empty_like(a)
-            idx[:lo], idx[hi:] = 0, x.shape[0] - 1
-            np.subtract(x[0], a[:lo], out=dist[:lo])
-            np.subtract(a[hi:], x[-1], out=dist[hi:])
-            self.nearest(A[lo:hi], idx[lo:hi], dist[lo:hi])
-            return idx, dist
-        if self.tree is not None:
-            d, i = self.tree.query(A, k=1)
-            if idx is None:
-                return i.astype(np.intp), d
-            idx[...], dist[...] = i, d
-            return idx, dist
-        a = A[:, 0]
-        right = np.searchsorted(self.upper, a)
-        d_left = self.lower.take(right)
-        np.subtract(a, d_left, out=d_left)
-        d_right = self.upper.take(right)
-        d_right -= a
-        # right - 2 is the index (in self.lines) of the line left of a
-        idx = np.subtract(right, 2, out=idx)
-        idx += d_right < d_left
-        dist = np.minimum(d_left, d_right, out=dist)
-        return idx, dist
-
-    # -- density ------------------------------------------------------------
-    def log_kde(self, A, idx, dist, max_dist=None, sorted_queries=False):
-        """log kde(A) for queries A (m, k), given their nearest lines.
-
-        Grid only: where A lies beyond the tail radius and ``dist >
-        max_dist``, the nearest-line lower bound ``log(w'/W) + log
-        phi_h(dist)`` replaces the sum (for classes that cannot compete).
-        With ``sorted_queries`` (1-D, ascending), the queries beyond the tail
-        radius of the first or last line skip the grid interpolation.
-        """
-        if self.algorithm == "exact":
-            return self._log_kde_exact(A)
-        a = A[:, 0]
-        if max_dist is None:
-            max_dist = np.full_like(a, np.inf)
-        if not sorted_queries:
-            return self._log_kde_grid(a, idx, dist, max_dist)
-        x = self.lines[:, 0]
-        reach = _TAIL_RADIUS * self.h
-        lo = np.searchsorted(a, x[0] - reach, side="left")
-        hi = np.searchsorted(a, x[-1] + reach, side="right")
-        out = np.empty_like(a)
-        inner = slice(lo, hi)
-        out[inner] = self._log_kde_grid(
-            a[inner], idx[inner], dist[inner], max_dist[inner]
-        )
-        for outer in (slice(0, lo), slice(hi, a.shape[0])):
-            out[outer] = self._bound(idx[outer], dist[outer])
-            tail = np.flatnonzero(dist[outer] <= max_dist[outer]) + outer.start
-            if tail.shape[0]:
-                out[tail] = self._log_kde_tail(a[tail], idx[tail])
-        return out
-
-    def _bound(self, idx, dist):
-        """Nearest-line lower bound of log kde: log(w'/W) + log phi_h(dist)."""
-        bound = dist / self.h
-        bound *= bound
-        bound *= -0.5
-        bound += self.log_w.take(idx)
-        bound += self.log_norm
-        return bound
-
-    def _log_kde_grid(self, a, idx, dist, max_dist):
-        out = self._interpolate(a, idx)  # meaningless where far
-        far = dist > _TAIL_RADIUS * self.h
-        if not far.any():
-            return out
-        # Branch-free: the bound everywhere, kept where far (cheaper than
-        # gathering the far rows, often most of them for a distant class).
-        np.copyto(out, self._bound(idx, dist), where=far)
-        tail = np.flatnonzero(far & (dist <= max_dist))
-        if tail.shape[0]:
-            out[tail] = self._log_kde_tail(a[tail], idx[tail])
-        return out
-
-    def log_kde_at_lines(self, idx):
-        """log kde at the training lines ``self.lines[idx]``."""
-        if self.algorithm == "grid":
-            return self.log_kde_lines_grid[idx]
-        # Evaluate each distinct line once: at most min(m, n_lines) sums.
-        uniq, inverse = np.unique(idx, return_inverse=True)
-        return self._log_kde_exact(self.lines[uniq])[inverse.reshape(-1)]
-
-    def _log_kde_exact(self, A):
-        n_lines = self.lines.shape[0]
-        out = np.empty(A.shape[0])
-        step = max(1, _CHUNK_PAIRS // n_lines)
-        scale = 0.5 / self.h**2
-        for start in range(0, A.shape[0], step):
-            sq = cdist(A[start : start + step], self.lines, "sqeuclidean")
-            sq *= -scale
-            sq += self.log_w
-            out[start : start + step] = _logsumexp_rows(sq)
-        return out + self.log_norm
-
-    # -- grid (1-D) ---------------------------------------------------------
-    def _build_grid(self):
-        """Bin the lines on a fine grid and smooth them with the kernel.
-
-        Lines are split into clusters separated by more than two kernel radii,
-        each with its own stretch of grid (so an empty range costs nothing);
-        the stretches are concatenated with zero margins at least one kernel
-        radius wide, so one direct convolution smooths all of them exactly.
-        Returns False (and builds nothing) when the grid would be too large.
-        """
-        x = self.lines[:, 0]
-        h = self.h
-        G = _GRID_STEPS_PER_BANDWIDTH
-        R = _KERNEL_RADIUS * G  # kernel radius in grid steps
-        step = h / G
-        split = np.flatnonzero(np.diff(x) > 2 * _KERNEL_RADIUS * h) + 1
-        starts = np.concatenate(([0], split))
-        ends = np.concatenate((split, [x.shape[0]]))
-        origin = x[starts] - (R + 1) * step
-        spans = np.floor((x[ends - 1] - origin) / step)
-        if not np.all(np.isfinite(spans)):
-            return False
-        n_nodes = spans.astype(np.int64) + R + 3
-        if n_nodes.sum() > _MAX_GRID_NODES:
-            return False
-        offsets = np.concatenate(([0], np.cumsum(n_nodes)[:-1]))
-        cluster = np.repeat(np.arange(starts.shape[0]), ends - starts)
-
-        # Linear binning: each line's weight split between its two nodes.
-        line_origin = origin[cluster]
-        line_offset = offsets[cluster]
-        pos = (x - line_origin) / step
-        j = np.floor(pos)
-        t = pos - j
-        node = line_offset + j.astype(np.intp)
-        total = int(n_nodes.sum())
-        counts = np.bincount(node, weights=self.weights * (1.0 - t), minlength=total)
-        counts += np.bincount(node + 1, weights=self.weights * t, minlength=total)
-        taps = np.exp(-0.5 * (np.arange(-R, R + 1) / G) ** 2)
-        smooth = np.convolve(counts, taps, mode="same")
-        with np.errstate(divide="ignore"):
-            self.log_counts = np.log(counts)
-            log_density = np.log(smooth) + self.log_norm
-        # Nodes beyond the kernel's reach (never interpolated for a value
-        # within the tail radius) get a finite floor: no inf arithmetic.
-        log_density[smooth <= 0] = _LOG_FLOOR
-
-        self.step = step
-        self.single = starts.shape[0] == 1
-        self.origin = float(origin[0])
-        self.line_origin = line_origin
-        self.line_offset = line_offset
-        self.line_node = node
-        self.log_density = log_density
-        self.log_density_next = np.append(log_density[1:], _LOG_FLOOR)
-        self.log_kde_lines_grid = self._interpolate(x, np.arange(x.shape[0]))
-        return True
-
-    def _interpolate(self, a, idx):
-        """Linear interpolation of the log density around the nearest line
-        ``idx`` (only meaningful within the tail radius of it)."""
-        if self.single:
-            pos = a - self.origin
-            pos /= self.step
-        else:
-            pos = a - self.line_origin.take(idx)
-            pos /= self.step
-            pos += self.line_offset.take(idx)
-        np.clip(pos, 0, self.log_density.shape[0] - 2, out=pos)
-        t, node = np.modf(pos, out=(pos, np.empty_like(pos)))
-        node = node.astype(np.intp)
-        lo = self.log_density.take(node)
-        out = self.log_density_next.take(node)
-        out -= lo
-        out *= t
-        out += lo
-        return out
-
-    def _log_kde_tail(self, a, idx):
-        """log kde far from every line, from the binned lines near the
-        nearest line on each side (the rest are exp(-40) smaller)."""
-        # right: position of a among the lines (as np.searchsorted gives it)
-        right = idx + (self.lines[idx, 0] < a)
-        out = np.empty_like(a)
-        step = 2**14  # bounds the (chunk, 2 * window) temporaries
-        for start in range(0, a.shape[0], step):
-            chunk = slice(start, start + step)
-            out[chunk] = self._log_kde_tail_chunk(a[chunk], right[chunk])
-        return out
-
-    def _log_kde_tail_chunk(self, a, i):
-        n = self.lines.shape[0]
-        G = _GRID_STEPS_PER_BANDWIDTH
-        width = _TAIL_WINDOW * G + 2
-        # Left window: nodes node(x_L) - 4G .. node(x_L) + 1; right window:
-        # node(x_R) .. node(x_R) + 4G + 1.  Margins keep both in the stretch.
-        left = np.maximum(i - 1, 0)
-        right = np.minimum(i, n - 1)
-        ar = np.arange(width)
-        windows = []
-        for line, start, present in (
-            (left, -_TAIL_WINDOW * G, i > 0),
-            (right, 0, i < n),
-        ):
-            nodes = self.line_node[line][:, None] + (start + ar)
-            node_x = self.line_origin[line][:, None] + self.step * (
-                nodes - self.line_offset[line][:, None]
-            )
-            terms = self.log_counts[nodes] - 0.5 * ((a[:, None] - node_x) / self.h) ** 2
-            terms[~present] = -np.inf
-            windows.append(terms)
-        return _logsumexp_rows(np.concatenate(windows, axis=1)) + self.log_norm
-
-
 def _weighted_quantile(values, weights, q):
     """The q-quantile of values with frequency weights (inverted CDF: the
     smallest value whose cumulative weight share reaches q)."""
@@ -403,14 +121,6 @@ def _encode_labels(y):
         check_classification_targets(y)
     classes, codes = np.unique(y, return_inverse=True)
     return classes, codes.reshape(-1)
-
-
-def _isotropic_scale(lines, weights):
-    """Weighted isotropic standard deviation: sqrt of the mean per-feature
-    variance (population form, weights as frequencies)."""
-    mean = np.average(lines, axis=0, weights=weights)
-    var = np.average((lines - mean) ** 2, axis=0, weights=weights)
-    return float(np.sqrt(var.mean()))
 
 
 class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
@@ -749,14 +459,14 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
                     xr, wr = xr[within], wr[within]
                 else:  # all weights are 1: sorting the values is enough
                     xr = np.sort(xr, axis=0)
-            lr, wr = self._distinct_lines(xr, wr)
+            lr, wr = distinct_lines(xr, wr)
             lines.append(lr)
             weights.append(wr)
         self.spectral_lines_ = lines
         self.line_weights_ = weights
-        self.bandwidth_ = self._bandwidths(X, lines, weights)
+        self.bandwidth_ = class_bandwidths(self.bandwidth, X, lines, weights)
         self._densities = [
-            None if lr.shape[0] == 0 else _ClassDensity(lr, wr, h, self.algorithm)
+            None if lr.shape[0] == 0 else ClassDensity(lr, wr, h, self.algorithm)
             for lr, wr, h in zip(lines, weights, self.bandwidth_)
         ]
         self.algorithm_ = np.array(
@@ -802,20 +512,6 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
             held_out[scored], sample_weight[scored], 1.0 - self.unknown_rate
         )
 
-    @staticmethod
-    def _distinct_lines(x, w):
-        """Distinct lines and summed weights (x sorted for 1-D)."""
-        if x.shape[0] == 0:
-            return x, w
-        if x.shape[1] == 1:
-            new = np.empty(x.shape[0], dtype=bool)
-            new[0] = True
-            np.not_equal(x[1:, 0], x[:-1, 0], out=new[1:])
-            starts = np.flatnonzero(new)
-            return x[starts], np.add.reduceat(w, starts)
-        uniq, inverse = np.unique(x, axis=0, return_inverse=True)
-        return uniq, np.bincount(inverse.reshape(-1), weights=w)
-
     def _check_prior(self, n_classes):
         if self.class_prior is None:
             return self.class_count_ / self.class_count_.sum()
@@ -831,41 +527,6 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
             )
         return prior
 
-    def _bandwidths(self, X, lines, weights):
-        n_classes = len(lines)
-        if not isinstance(self.bandwidth, str):
-            return np.where(
-                [lr.shape[0] > 0 for lr in lines], float(self.bandwidth), np.nan
-            )
-        k = X.shape[1]
-        sigmas = np.array(
-            [
-                _isotropic_scale(lr, wr) if lr.shape[0] else np.nan
-                for lr, wr in zip(lines, weights)
-            ]
-        )
-        totals = np.array([wr.sum() for wr in weights])
-        present = totals > 0
-        # Fallbacks for classes with zero spread: pooled within-class spread,
-        # then the spread of all data, then 1.
-        pooled = np.sqrt(
-            np.sum(totals[present] * sigmas[present] ** 2) / totals[present].sum()
-        )
-        fallback = pooled
-        if not fallback > 0:
-            fallback = _isotropic_scale(X, np.ones(X.shape[0]))
-        if not fallback > 0:
-            fallback = 1.0
-        sigmas = np.where(present & ~(sigmas > 0), fallback, sigmas)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.bandwidth == "scott":
-                factor = totals ** (-1.0 / (k + 4))
-            else:
-                factor = (totals * (k + 2) / 4.0) ** (-1.0 / (k + 4))
-            out = np.where(present, sigmas * factor, np.nan)
-        return out.reshape(n_classes)
-
-    # -- scores ---------------------------------------------------------------
     def _joint_log_scores(self, X):
         """Unnormalised log posteriors ``log s_r(A)``, shape (n_classes, m),
         and the distance to the nearest known line of any class, shape (m,),
@@ -901,7 +562,7 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         # bandwidths) farther than the row's nearest class cannot compete:
         # beyond that limit its kernel sum may be replaced by the
         # nearest-line bound.
-        limit = z_min + _TAIL_RADIUS
+        limit = z_min + TAIL_RADIUS
         with np.errstate(divide="ignore"):
             log_prior = np.log(self.class_prior_)
         scores = np.empty((n_classes, m))
@@ -1165,6 +826,67 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         scores, _, codes, n_groups = self._group_scores(X, groups)
         return np.exp(self._group_log_proba(scores, codes, n_groups).T)
 
+    def predict_groups_by_index(self, X, indices):
+        """Set-level decision for groups given as row numbers of ``X``.
+
+        The same decision as :meth:`predict_groups`, for groups that share
+        sessions: every session of ``X`` is scored once, however many groups
+        it is in, and each group combines the scores of its rows.  This is
+        how :func:`~sklearn_flowspectrum.group_of_k_accuracy_score` scores
+        thousands of groups drawn with replacement from one test set.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Spectrum values.
+
+        indices : array-like of int of shape (n_groups, k)
+            Row ``g`` holds the row numbers in ``X`` of the ``k`` sessions of
+            group ``g``; a row number may appear in several groups and more
+            than once in one.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_groups,)
+            One label per group, in the order of the rows of ``indices``
+            (``unknown_label`` for a group more than half of whose sessions
+            are rejected).
+
+        Examples
+        --------
+        >>> from sklearn_flowspectrum import FlowSpectrumClassifier
+        >>> clf = FlowSpectrumClassifier().fit([[-1.0], [-0.9], [1.0], [1.1]],
+        ...                                    ["chat", "chat", "voip", "voip"])
+        >>> X_test = [[-1.0], [-0.8], [1.2]]
+        >>> clf.predict_groups_by_index(X_test, [[0, 1], [2, 2], [0, 0]])
+        array(['chat', 'voip', 'chat'], dtype='<U4')
+        """
+        X = self._validate_X(X)
+        indices = np.asarray(indices)
+        if indices.ndim != 2 or indices.shape[1] == 0:
+            raise ValueError(
+                "indices must be 2-D (n_groups, k) with k >= 1 row numbers per "
+                f"group, got shape {indices.shape}."
+            )
+        if indices.size and indices.dtype.kind not in "iu":
+            raise ValueError(
+                f"indices must hold integer row numbers, got dtype {indices.dtype}."
+            )
+        if indices.size and (indices.min() < 0 or indices.max() >= X.shape[0]):
+            raise ValueError(
+                f"indices must be row numbers of X, in 0..{X.shape[0] - 1}; got "
+                f"values from {indices.min()} to {indices.max()}."
+            )
+        scores, min_dist, order = self._joint_log_scores(X)
+        scores, min_dist = _unsort(scores, order), _unsort(min_dist, order)
+        n_groups, k = indices.shape
+        rows = indices.reshape(-1)
+        codes = np.repeat(np.arange(n_groups), k)
+        labels, _ = self._group_decision(
+            scores[:, rows], min_dist[rows], codes, n_groups
+        )
+        return labels
+
     # -- reject option --------------------------------------------------------
     def unknown_score(self, X):
         """How unlike every known class each session is (higher: more unknown).
@@ -1194,7 +916,7 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
             return min_dist.copy()
         if measure == "posterior":
             return -np.expm1(_log_normalize(scores).max(axis=0))
-        out = -_logsumexp_rows(scores.T)
+        out = -logsumexp_rows(scores.T)
         # Where squared distances overflow, the scores fall back to the
         # priors (see _joint_log_scores): such a value is as unknown as any.
         h_min = np.nanmin(self.bandwidth_)
@@ -1208,6 +930,39 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         if threshold is None:
             return np.zeros(min_dist.shape[0], dtype=bool)
         return self._unknown_scores(scores, min_dist) > threshold
+
+    def rejection_label(self):
+        """The label :meth:`predict` gives rejected sessions, or None.
+
+        None when no threshold is in effect (``unknown_threshold=None``);
+        otherwise ``unknown_label``, or its default for these classes
+        (``"unknown"`` for string or object classes, ``-1`` for numbers).  A
+        number set as ``unknown_threshold`` on a fitted classifier counts at
+        once, as it does in :meth:`predict`.
+
+        Returns
+        -------
+        label : str, int, float or None
+            What rejected sessions are labelled.
+
+        Raises
+        ------
+        ValueError
+            When that label is also a class label.
+
+        Examples
+        --------
+        >>> from sklearn_flowspectrum import FlowSpectrumClassifier
+        >>> clf = FlowSpectrumClassifier().fit([[0.0], [1.0]], [3, 5])
+        >>> clf.rejection_label() is None
+        True
+        >>> clf.set_params(unknown_threshold=0.5).rejection_label()
+        -1
+        """
+        if self._threshold() is None:
+            return None
+        check_is_fitted(self)
+        return self._unknown_label()
 
     def _threshold(self):
         # A number takes effect without refitting (thresholds are tuned on a
@@ -1243,210 +998,3 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         labels = labels.astype(dtype)
         labels[rejected] = label
         return labels
-
-
-# -- the authors' group-of-k protocol -------------------------------------------
-def _final_step(estimator, X):
-    """The last step of a pipeline and X transformed by the steps before it."""
-    if isinstance(estimator, Pipeline):
-        return estimator[-1], estimator[:-1].transform(X)
-    return estimator, X
-
-
-def group_of_k_accuracy_score(
-    estimator, X, y, *, k=10, n_groups_per_class=1000, random_state=None
-):
-    """Group-of-k accuracy: the authors' evaluation protocol (NOT per-session).
-
-    For each class in ``y``, draws ``n_groups_per_class`` groups of ``k``
-    sessions of that class (with replacement, as the Semi-2DCAE test script
-    does), classifies every group as a whole and returns the fraction of
-    groups labelled correctly.  Each class contributes the same number of
-    groups, so this is balanced over classes.  It is usually far higher than
-    the per-session accuracy (``estimator.score(X, y)``); always report the
-    two side by side and say which is which.
-
-    The group decision is ``predict_groups`` of a
-    :class:`FlowSpectrumClassifier` (or of the last step of a
-    :class:`~sklearn.pipeline.Pipeline` ending in one); for any other
-    classifier, the mean of its ``predict_proba`` over the group (soft
-    vote).  A group rejected as unknown counts as an error.
-
-    Parameters
-    ----------
-    estimator : estimator object
-        A fitted classifier or pipeline.
-
-    X : array-like of shape (n_samples, ...)
-        Test sessions, in whatever form the estimator takes.
-
-    y : array-like of shape (n_samples,)
-        True labels.
-
-    k : int, default=10
-        Sessions per group.
-
-    n_groups_per_class : int, default=1000
-        Groups drawn per class.
-
-    random_state : int, RandomState instance or None, default=None
-        Controls the draws.
-
-    Returns
-    -------
-    score : float
-        Fraction of groups classified correctly.
-
-    Warns
-    -----
-    UserWarning
-        When a class has fewer than ``k`` sessions: its groups repeat the
-        same few sessions.  The warning names those classes and counts.
-
-    See Also
-    --------
-    make_group_of_k_scorer : The same as a scorer for ``cross_val_score``.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn_flowspectrum import (
-    ...     FlowSpectrumClassifier, group_of_k_accuracy_score)
-    >>> rng = np.random.default_rng(0)
-    >>> X = np.r_[rng.normal(0, 1, 200), rng.normal(1.5, 1, 200)].reshape(-1, 1)
-    >>> y = np.repeat(["a", "b"], 200)
-    >>> clf = FlowSpectrumClassifier(bandwidth="scott").fit(X, y)
-    >>> per_session = clf.score(X, y)
-    >>> group_of_10 = group_of_k_accuracy_score(clf, X, y, k=10, random_state=0)
-    >>> bool(group_of_10 > per_session)
-    True
-    """
-    if not (isinstance(k, numbers.Integral) and k >= 1):
-        raise ValueError(f"k must be a positive integer, got {k!r}.")
-    n_per_class = n_groups_per_class
-    if not (isinstance(n_per_class, numbers.Integral) and n_per_class >= 1):
-        raise ValueError(
-            f"n_groups_per_class must be a positive integer, got {n_per_class!r}."
-        )
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D, got shape {y.shape}.")
-    rng = check_random_state(random_state)
-    present = np.unique(y)
-    small = _classes_under(y, k)
-    if small:
-        warnings.warn(
-            f"group-of-{k} accuracy from classes with fewer than {k} test "
-            f"sessions: {small}. Their groups of {k} are drawn with replacement "
-            "from those few sessions, so they repeat the same sessions and the "
-            "score says little about these classes; test on more sessions or "
-            "lower k",
-            UserWarning,
-            stacklevel=2,
-        )
-    draws = np.concatenate(
-        [
-            rng.choice(np.flatnonzero(y == c), size=(n_groups_per_class, k))
-            for c in present
-        ]
-    )
-    truth = np.repeat(present, n_groups_per_class)
-    n_groups = draws.shape[0]
-    codes = np.repeat(np.arange(n_groups), k)
-    final, Xt = _final_step(estimator, X)
-    if isinstance(final, FlowSpectrumClassifier):
-        # Score every test session once, then aggregate the drawn groups.
-        scores, min_dist, order = final._joint_log_scores(final._validate_X(Xt))
-        scores, min_dist = _unsort(scores, order), _unsort(min_dist, order)
-        flat = draws.reshape(-1)
-        pred, _ = final._group_decision(
-            scores[:, flat], min_dist[flat], codes, n_groups
-        )
-    elif hasattr(final, "predict_proba"):
-        proba = final.predict_proba(Xt)[draws.reshape(-1)]
-        mean = np.stack(
-            [np.bincount(codes, weights=col, minlength=n_groups) for col in proba.T],
-            axis=1,
-        )
-        pred = final.classes_[np.argmax(mean, axis=1)]
-    else:
-        raise TypeError(
-            f"{type(final).__name__} has no predict_groups or predict_proba; "
-            "group-of-k scoring needs one of them."
-        )
-    return float(np.mean(pred == truth))
-
-
-def _classes_under(y, k):
-    """``"Email (3), P2P (5)"``: the classes of ``y`` with fewer than ``k``
-    sessions and their counts; ``""`` when there are none."""
-    present, counts = np.unique(y, return_counts=True)
-    small = counts < k
-    return ", ".join(f"{c} ({n})" for c, n in zip(present[small], counts[small]))
-
-
-class _GroupOfKScorer:
-    """Callable ``scorer(estimator, X, y)`` for group-of-k accuracy."""
-
-    def __init__(self, k, n_groups_per_class, random_state):
-        self.k = k
-        self.n_groups_per_class = n_groups_per_class
-        self.random_state = random_state
-
-    def __call__(self, estimator, X, y):
-        return group_of_k_accuracy_score(
-            estimator,
-            X,
-            y,
-            k=self.k,
-            n_groups_per_class=self.n_groups_per_class,
-            random_state=self.random_state,
-        )
-
-    def __repr__(self):
-        return (
-            f"make_group_of_k_scorer(k={self.k}, "
-            f"n_groups_per_class={self.n_groups_per_class}, "
-            f"random_state={self.random_state!r})"
-        )
-
-
-def make_group_of_k_scorer(*, k=10, n_groups_per_class=1000, random_state=None):
-    """Scorer for the group-of-k accuracy protocol (NOT per-session accuracy).
-
-    Use it beside the plain per-session ``"accuracy"`` scorer, e.g.
-    ``cross_validate(pipe, X, y, scoring={"per_session_accuracy": "accuracy",
-    "group_of_10_accuracy": make_group_of_k_scorer(k=10)})``.
-
-    Parameters
-    ----------
-    k : int, default=10
-        Sessions per group.
-
-    n_groups_per_class : int, default=1000
-        Groups drawn per class.
-
-    random_state : int, RandomState instance or None, default=None
-        Controls the draws (an int gives the same draws at every call).
-
-    Returns
-    -------
-    scorer : callable
-        ``scorer(estimator, X, y)`` returning
-        :func:`group_of_k_accuracy_score`.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from sklearn.model_selection import cross_validate
-    >>> from sklearn_flowspectrum import FlowSpectrumClassifier, make_group_of_k_scorer
-    >>> rng = np.random.default_rng(0)
-    >>> X = np.r_[rng.normal(0, 1, 100), rng.normal(3, 1, 100)].reshape(-1, 1)
-    >>> y = np.repeat([0, 1], 100)
-    >>> scoring = {"per_session_accuracy": "accuracy",
-    ...            "group_of_10_accuracy": make_group_of_k_scorer(random_state=0)}
-    >>> cv = cross_validate(FlowSpectrumClassifier(), X, y, scoring=scoring)
-    >>> sorted(key for key in cv if key.startswith("test_"))
-    ['test_group_of_10_accuracy', 'test_per_session_accuracy']
-    """
-    return _GroupOfKScorer(k, n_groups_per_class, random_state)

@@ -319,7 +319,7 @@ def _expand_inputs(inputs):
     so that ``--on-error`` treats a file given by name as it treats the same
     file in a folder.
     """
-    from sklearn_flowspectrum._sessions import LABELS_FROM_FOLDERS, _expand_paths
+    from sklearn_flowspectrum._sessions import LABELS_FROM_FOLDERS, expand_paths
 
     capture_inputs, images = [], []
     for raw in inputs:
@@ -337,7 +337,7 @@ def _expand_inputs(inputs):
         capture_inputs.append(str(raw))
     captures = []
     if capture_inputs:
-        captures = _expand_paths(capture_inputs, LABELS_FROM_FOLDERS)
+        captures = expand_paths(capture_inputs, LABELS_FROM_FOLDERS)
     for entry in captures:
         if entry.error is not None and entry.file == entry.given:
             raise CLIError(str(entry.error))  # a folder without captures
@@ -403,7 +403,7 @@ def _read_captures(captures, labels, args, console, vectorizer=None):
 
     from sklearn_flowspectrum._capture import CaptureError
     from sklearn_flowspectrum._sessions import KEEP_BYTES, read_sessions
-    from sklearn_flowspectrum._vectorizer import _frames_needed
+    from sklearn_flowspectrum._vectorizer import frames_needed
 
     kwargs = {
         "idle_timeout": getattr(args, "idle_timeout", None),
@@ -418,7 +418,7 @@ def _read_captures(captures, labels, args, console, vectorizer=None):
     if getattr(args, "keep_bytes", None) is not None:
         kwargs["keep_bytes"] = args.keep_bytes
     if vectorizer is not None:
-        keep_bytes, keep_packets = _frames_needed(
+        keep_bytes, keep_packets = frames_needed(
             vectorizer.n_bytes, vectorizer.layout, vectorizer.packet_bytes
         )
         kwargs["keep_bytes"] = max(KEEP_BYTES, keep_bytes)
@@ -496,7 +496,7 @@ def _read_image_file(path):
 def _read_labels_file(path):
     """Labels from a file as ``vectorize --labels-output`` writes it: .npy,
     CSV with a ``label`` column, or IDX (class names from its legend)."""
-    from sklearn_flowspectrum._idx import _named_labels, read_idx
+    from sklearn_flowspectrum._idx import named_labels, read_idx
 
     path = Path(path)
     name = path.name.lower()
@@ -513,7 +513,7 @@ def _read_labels_file(path):
         elif _image_format(path) == "npy":
             y = np.load(path, allow_pickle=False)
         elif _image_format(path) == "idx":
-            y = _named_labels(read_idx(path), path)
+            y = named_labels(read_idx(path), path)
         else:
             raise CLIError(
                 f"{path}: not a labels file (.npy, .csv or IDX, as "
@@ -533,7 +533,7 @@ def _read_idx_inputs(idx_files, console, need_labels=False, labels_file=None):
     from the labels-idx1 file beside each images-idx3 file (class names from
     its legend, when there is one).
     """
-    from sklearn_flowspectrum._idx import _labels_beside, _named_labels, read_idx
+    from sklearn_flowspectrum._idx import labels_beside, named_labels, read_idx
     from sklearn_flowspectrum._sessions import LABELS_FROM_FOLDERS
 
     if labels_file == LABELS_FROM_FOLDERS:
@@ -548,12 +548,12 @@ def _read_idx_inputs(idx_files, console, need_labels=False, labels_file=None):
         rows.append(images)
         if labels_file is not None:
             continue
-        label_path = _labels_beside(path)
+        label_path = labels_beside(path)
         if label_path is None or not label_path.is_file():
             unlabelled.append((path, label_path))
             continue
         try:
-            y = _named_labels(read_idx(label_path), label_path)
+            y = named_labels(read_idx(label_path), label_path)
         except ValueError as exc:
             raise CLIError(str(exc)) from None
         if y.ndim != 1 or len(y) != len(images):
@@ -797,11 +797,11 @@ def _stream_sessions(source, args, vectorizer=None, emit="end"):
     """Session tables of a stream as they complete (iter_sessions)."""
     from sklearn_flowspectrum._sessions import KEEP_BYTES
     from sklearn_flowspectrum._streaming import iter_sessions
-    from sklearn_flowspectrum._vectorizer import _frames_needed
+    from sklearn_flowspectrum._vectorizer import frames_needed
 
     keep_bytes, keep_packets = getattr(args, "keep_bytes", None) or KEEP_BYTES, 0
     if vectorizer is not None:
-        keep_bytes, keep_packets = _frames_needed(
+        keep_bytes, keep_packets = frames_needed(
             vectorizer.n_bytes, vectorizer.layout, vectorizer.packet_bytes
         )
         keep_bytes = max(KEEP_BYTES, keep_bytes)
@@ -928,7 +928,7 @@ def _save_images(images, path, console):
 
 def _save_labels(labels, path, console):
     """Write labels that ``fit`` and ``predict`` read back (see _read_labels_file)."""
-    from sklearn_flowspectrum._idx import _legend_path, _legend_text, write_idx
+    from sklearn_flowspectrum._idx import format_legend, legend_path, write_idx
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -948,17 +948,17 @@ def _save_labels(labels, path, console):
     elif labels.dtype.kind in "iu" and np.all((labels >= 0) & (labels < 256)):
         # Codes already (labels of published IDX files): kept as they are.
         write_idx(path, labels.astype(np.uint8))
-        _legend_path(path).unlink(missing_ok=True)
+        legend_path(path).unlink(missing_ok=True)
     else:
         names, codes = np.unique(labels, return_inverse=True)
         if len(names) > 256:
             raise CLIError("more than 256 classes do not fit an IDX label file")
         try:
-            legend_text = _legend_text([_escape_undecodable(str(n)) for n in names])
+            legend_text = format_legend([_escape_undecodable(str(n)) for n in names])
         except ValueError as exc:
             raise CLIError(str(exc)) from None
         write_idx(path, codes.astype(np.uint8))
-        legend = _legend_path(path)
+        legend = legend_path(path)
         with atomic_output(legend) as temporary:
             temporary.write_text(legend_text, encoding="utf-8")
         console.info(f"label codes: {legend}")
@@ -1818,7 +1818,7 @@ def _run_demo(args, console):
     from sklearn.ensemble import ExtraTreesClassifier
     from sklearn.model_selection import train_test_split
 
-    from sklearn_flowspectrum._classifier import group_of_k_accuracy_score
+    from sklearn_flowspectrum._metrics import group_of_k_accuracy_score
     from sklearn_flowspectrum.datasets import load_iscx_vpn2016_sample
 
     if not args.no_plots:

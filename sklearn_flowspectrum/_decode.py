@@ -30,7 +30,7 @@ from sklearn_flowspectrum._protocols import (
     LINKTYPE_LINUX_SLL,
     RAW_LINKTYPES,
 )
-from sklearn_flowspectrum._records import _strided
+from sklearn_flowspectrum._records import strided
 
 # ---------------------------------------------------------------------------
 # Vectorised header decoding
@@ -288,7 +288,7 @@ def decode_batch(batch):
 
     Parameters
     ----------
-    batch : _Batch
+    batch : RecordBatch
 
     Returns
     -------
@@ -298,7 +298,7 @@ def decode_batch(batch):
     size = len(data)
     A = np.frombuffer(data, np.uint8)
     view = memoryview(data)
-    U16 = _strided(data, ">u2", size)
+    U16 = strided(data, ">u2", size)
     start, cap, lt = batch.start, batch.caplen, batch.linktype
     n = len(start)
     if n == 0:
@@ -335,13 +335,13 @@ def decode_batch(batch):
     ver = ver[idx]
     a3 = s + l3[idx]
     a4 = s + l4[idx]
-    U64 = _strided(data, ">u8", size)
+    U64 = strided(data, ">u8", size)
     both = U64[a3 + 12]  # IPv4 source and destination in one gather
     src_hi = both >> np.uint64(32)
     dst_hi = both & np.uint64(0xFFFFFFFF)
     src_lo = np.zeros(len(idx), dtype=np.uint64)
     dst_lo = np.zeros(len(idx), dtype=np.uint64)
-    ports = _strided(data, ">u4", size)[a4].astype(np.int64)
+    ports = strided(data, ">u4", size)[a4].astype(np.int64)
     i6 = np.flatnonzero(ver == 6)
     if len(i6):
         b = a3[i6]

@@ -65,7 +65,7 @@ DEFAULT_METHOD = "gradients"
 _TARGETS = ("spectrum", "posterior")
 
 
-class _Parts:
+class PipelineParts:
     """A fitted pipeline cut around its embedder: images, spectra, decisions."""
 
     def __init__(self, estimator):
@@ -170,7 +170,7 @@ def explanation_byte_map(estimator, X):
     -------
     byte_map : ndarray of shape (n_sessions, n_bytes), dtype object
     """
-    parts = _Parts(estimator)
+    parts = PipelineParts(estimator)
     return parts.byte_map(X, parts.images(X))
 
 
@@ -319,7 +319,7 @@ def explain(
         raise ValueError(f"method={method!r} explains d(A) only; use target='spectrum'")
     if int(n_steps) < 1 or int(batch_size) < 1:
         raise ValueError("n_steps and batch_size must be positive ints")
-    parts = _Parts(estimator)
+    parts = PipelineParts(estimator)
     images = parts.images(X)
     if method == "attention":
         return parts.embedder.attention_maps(images)

@@ -227,7 +227,7 @@ def load_idx_pair(images_path, labels_path=None, *, flatten=True):
         if labels_path is None:
             labels_path = _single(folder, "*labels-idx1*")
     elif labels_path is None:
-        labels_path = _labels_beside(images_path)
+        labels_path = labels_beside(images_path)
         if labels_path is None:
             raise ValueError(
                 f"{images_path}: cannot guess the labels file; pass labels_path"
@@ -256,7 +256,7 @@ def _single(folder, pattern):
     return found[0]
 
 
-def _labels_beside(images_path):
+def labels_beside(images_path):
     """The labels file named after an images file (``images-idx3`` ->
     ``labels-idx1``, as USTC-TK2016 and MNIST name them), whether or not it
     exists; ``None`` when the name has no ``images-idx3``."""
@@ -271,11 +271,12 @@ def _labels_beside(images_path):
 LEGEND_SUFFIX = ".names.txt"
 
 
-def _legend_path(labels_path):
+def legend_path(labels_path):
+    """The legend of class names beside an IDX labels file."""
     return Path(os.fspath(labels_path) + LEGEND_SUFFIX)
 
 
-def _legend_text(names):
+def format_legend(names):
     """The legend of ``names`` (code ``i`` is ``names[i]``)."""
     for name in names:
         if "\t" in name or "\n" in name or "\r" in name:
@@ -288,7 +289,7 @@ def _legend_text(names):
 
 def _read_legend(labels_path):
     """Class names by code from the legend beside ``labels_path``, or None."""
-    legend = _legend_path(labels_path)
+    legend = legend_path(labels_path)
     if not legend.is_file():
         return None
     names = {}
@@ -303,7 +304,7 @@ def _read_legend(labels_path):
     return names
 
 
-def _named_labels(codes, labels_path):
+def named_labels(codes, labels_path):
     """``codes`` read from ``labels_path`` as class names when a legend lies
     beside it (else the codes as they are)."""
     names = _read_legend(labels_path)
@@ -312,7 +313,7 @@ def _named_labels(codes, labels_path):
     unnamed = sorted(set(np.unique(codes).tolist()) - set(names))
     if unnamed:
         raise ValueError(
-            f"{_legend_path(labels_path)}: no class name for label code "
+            f"{legend_path(labels_path)}: no class name for label code "
             f"{unnamed[0]} of {labels_path}"
         )
     lookup = np.array([names.get(i, "") for i in range(max(names) + 1)], dtype=object)

@@ -70,7 +70,7 @@ FIELD_GROUPS = {
 # Fixed header layouts as (name, start, stop) relative to the header start;
 # added as one block, which keeps dissection cheap on the hot path.
 _ETH_ADDRS = (("eth.dst", 0, 6), ("eth.src", 6, 12))
-_IPV4_HEADER = (
+IPV4_HEADER = (
     ("ip.vhl", 0, 1),
     ("ip.tos", 1, 2),
     ("ip.len", 2, 4),
@@ -82,7 +82,7 @@ _IPV4_HEADER = (
     ("ip.src", 12, 16),
     ("ip.dst", 16, 20),
 )
-_IPV6_HEADER = (
+IPV6_HEADER = (
     ("ipv6.vtcfl", 0, 4),
     ("ipv6.plen", 4, 6),
     ("ipv6.nxt", 6, 7),
@@ -90,7 +90,7 @@ _IPV6_HEADER = (
     ("ipv6.src", 8, 24),
     ("ipv6.dst", 24, 40),
 )
-_TCP_HEADER = (
+TCP_HEADER = (
     ("tcp.sport", 0, 2),
     ("tcp.dport", 2, 4),
     ("tcp.seq", 4, 8),
@@ -100,7 +100,7 @@ _TCP_HEADER = (
     ("tcp.checksum", 16, 18),
     ("tcp.urp", 18, 20),
 )
-_UDP_HEADER = (
+UDP_HEADER = (
     ("udp.sport", 0, 2),
     ("udp.dport", 2, 4),
     ("udp.len", 4, 6),
@@ -329,7 +329,7 @@ def _ip(b, off, version):
     b.ip_version = version
     if version == 4:
         ihl = (frame[off] & 0x0F) * 4
-        b.block(_IPV4_HEADER, off, 20)
+        b.block(IPV4_HEADER, off, 20)
         if ihl > 20:
             b.add("ip.options", off + 20, ihl - 20)
         if off + 20 > n:
@@ -353,7 +353,7 @@ def _ip(b, off, version):
             return b.result("fragment")
         return _transport(b, proto, off + ihl, min(end, n))
     # IPv6
-    b.block(_IPV6_HEADER, off, 40)
+    b.block(IPV6_HEADER, off, 40)
     if off + 40 > n:
         return b.result("truncated")
     plen = b.u16(off + 4)
@@ -393,7 +393,7 @@ def _transport(b, proto, off, end):
         return _ip(b, off, 4 if proto == IPPROTO_IPIP else 6)
     if proto == IPPROTO_TCP:
         b.l4 = off
-        b.block(_TCP_HEADER, off, 20)
+        b.block(TCP_HEADER, off, 20)
         if off + 20 > b.n:
             return b.result("truncated")
         doff = (frame[off + 12] >> 4) * 4
@@ -413,7 +413,7 @@ def _transport(b, proto, off, end):
         return b.result()
     if proto == IPPROTO_UDP:
         b.l4 = off
-        b.block(_UDP_HEADER, off, 8)
+        b.block(UDP_HEADER, off, 8)
         if off + 8 > b.n:
             return b.result("truncated")
         if off + 8 > end:

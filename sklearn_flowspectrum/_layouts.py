@@ -92,11 +92,11 @@ from typing import NamedTuple
 import numpy as np
 
 from sklearn_flowspectrum._layers import (
-    _IPV4_HEADER,
-    _IPV6_HEADER,
-    _TCP_HEADER,
-    _UDP_HEADER,
     FIELD_GROUPS,
+    IPV4_HEADER,
+    IPV6_HEADER,
+    TCP_HEADER,
+    UDP_HEADER,
     dissect,
 )
 from sklearn_flowspectrum._loops import (
@@ -165,8 +165,8 @@ SAFE_FIELDS = frozenset(chain.from_iterable(MASK_GROUPS.values()))
 # Every field name an image position can carry.
 FIELD_NAMES = frozenset(
     [name for name, _, _ in PCAP_GLOBAL_FIELDS + PCAP_RECORD_FIELDS]
-    + [name for name, _, _ in _IPV4_HEADER + _IPV6_HEADER + _TCP_HEADER]
-    + [name for name, _, _ in _UDP_HEADER]
+    + [name for name, _, _ in IPV4_HEADER + IPV6_HEADER + TCP_HEADER]
+    + [name for name, _, _ in UDP_HEADER]
     + [
         "eth.dst",
         "eth.src",
@@ -192,10 +192,10 @@ _GLOBAL_OFFSETS = {name: (a, z) for name, a, z in PCAP_GLOBAL_FIELDS}
 # Per-field byte offsets the vectorised dissector knows, by the header they
 # sit in.  Other fields are found by the reference dissector, frame by frame.
 _FAST_FIXED = {
-    **{name: ("ip4", a, z) for name, a, z in _IPV4_HEADER},
-    **{name: ("ip6", a, z) for name, a, z in _IPV6_HEADER},
-    **{name: ("tcp", a, z) for name, a, z in _TCP_HEADER},
-    **{name: ("udp", a, z) for name, a, z in _UDP_HEADER},
+    **{name: ("ip4", a, z) for name, a, z in IPV4_HEADER},
+    **{name: ("ip6", a, z) for name, a, z in IPV6_HEADER},
+    **{name: ("tcp", a, z) for name, a, z in TCP_HEADER},
+    **{name: ("udp", a, z) for name, a, z in UDP_HEADER},
     "eth.dst": ("eth", 0, 6),
     "eth.src": ("eth", 6, 12),
 }
@@ -1046,7 +1046,7 @@ def _frame_labels(frame, linktype):
     return labels
 
 
-def _map_batch(batch, placement, n_bytes, global_fields=PCAP_GLOBAL_FIELDS):
+def batch_byte_map(batch, placement, n_bytes, global_fields=PCAP_GLOBAL_FIELDS):
     """Byte maps of every image of ``batch`` laid out by ``placement``."""
     maps = np.full((batch.n_sessions, n_bytes), _PAD, dtype=object)
     if placement.global_header:
@@ -1105,7 +1105,7 @@ def session_byte_map(
     pl = place(
         batch, layout=layout, layers=layers, n_bytes=n_bytes, packet_bytes=packet_bytes
     )
-    return _map_batch(batch, pl, n_bytes)[0]
+    return batch_byte_map(batch, pl, n_bytes)[0]
 
 
 def rows_byte_map(rows):
@@ -1137,7 +1137,7 @@ def rows_byte_map(rows):
         True,
         None,
     )
-    maps = _map_batch(batch, pl, width)
+    maps = batch_byte_map(batch, pl, width)
     maps[parsed.status == "not_pcap"] = _OTHER
     for r, off in zip(parsed.record_row.tolist(), parsed.record_offset.tolist()):
         for name, a, z in PCAP_RECORD_FIELDS:

@@ -69,8 +69,9 @@ ALLOWED_GLOBALS = frozenset(
         *_NUMPY,
         ("sklearn.pipeline", "Pipeline"),
         ("sklearn_flowspectrum._classifier", "FlowSpectrumClassifier"),
-        ("sklearn_flowspectrum._classifier", "_ClassDensity"),
+        ("sklearn_flowspectrum._classifier", "_ClassDensity"),  # older models
         ("sklearn_flowspectrum._embedder", "AMAESpectrumEmbedder"),
+        ("sklearn_flowspectrum._kde", "ClassDensity"),
         ("sklearn_flowspectrum._nn", "AMAELoss"),
         ("sklearn_flowspectrum._nn", "AMAEModule"),
         ("sklearn_flowspectrum._nn", "AttentionFusion"),

@@ -14,11 +14,11 @@ from sklearn_flowspectrum._protocols import (
     MAX_RECORD,
     MAX_SNAPLEN,
 )
-from sklearn_flowspectrum._records import _PAD, _ZEROS, CaptureError, _Batch
+from sklearn_flowspectrum._records import PAD_BYTES, ZERO_PAD, CaptureError, RecordBatch
 from sklearn_flowspectrum._sources import read_available
 
 
-class _PcapHeader(NamedTuple):
+class PcapHeader(NamedTuple):
     endian: str
     nanosecond: bool
     snaplen: int
@@ -29,7 +29,7 @@ class _PcapHeader(NamedTuple):
 # Classic pcap: chunked record walk
 
 
-def _pcap_batches(src, header, chunk_size, reuse=False):
+def pcap_batches(src, header, chunk_size, reuse=False):
     """Batches of whole records, read ``chunk_size`` bytes at a time.
 
     ``src`` is a :class:`~sklearn_flowspectrum._sources.Source` whose global
@@ -49,13 +49,13 @@ def _pcap_batches(src, header, chunk_size, reuse=False):
     remaining = max(os.fstat(f.fileno()).st_size - pos, 0) if src.sized else None
     while True:
         want = chunk_size if remaining is None else min(chunk_size, remaining)
-        need = carry + want + _PAD
+        need = carry + want + PAD_BYTES
         if buf is None or not reuse or len(buf) < need:
             if reuse and (remaining is None or remaining > want):
                 # More chunks follow: leave room for the usual carry (a
                 # partial record) so the buffer need not grow again; each
                 # regrowth faults in a fresh chunk-sized allocation.
-                need = max(need, want + 16 + MAX_SNAPLEN + _PAD)
+                need = max(need, want + 16 + MAX_SNAPLEN + PAD_BYTES)
             new = bytearray(need)
             if carry:
                 new[:carry] = buf[consumed : consumed + carry]
@@ -71,7 +71,7 @@ def _pcap_batches(src, header, chunk_size, reuse=False):
                 remaining -= got
                 eof = got < want or remaining <= 0
             size = carry + got
-            buf[size : size + _PAD] = _ZEROS  # the decoder reads past frame ends
+            buf[size : size + PAD_BYTES] = ZERO_PAD  # the decoder reads past frame ends
             # The one step that follows record lengths (compiled when built).
             offs, words = record_headers(mv[:size], big)
         n_ok = 0
@@ -87,7 +87,7 @@ def _pcap_batches(src, header, chunk_size, reuse=False):
                 w = words[:n_ok]
                 ts = w[:, 0].astype(np.int64) * 1_000_000_000
                 ts += w[:, 1].astype(np.int64) * frac_ns
-                batch = _Batch(
+                batch = RecordBatch(
                     buf,
                     offs[:n_ok] + 16,
                     incl[:n_ok],

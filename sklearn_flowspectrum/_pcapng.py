@@ -23,11 +23,11 @@ from sklearn_flowspectrum._protocols import (
     PCAPNG_SPB,
 )
 from sklearn_flowspectrum._records import (
-    _PAD,
     DEFAULT_CHUNK_SIZE,
+    PAD_BYTES,
     CaptureError,
-    _Batch,
-    _records_batch,
+    RecordBatch,
+    records_batch,
 )
 from sklearn_flowspectrum._sources import read_available
 
@@ -87,7 +87,7 @@ class _Readahead:
 
     ``read`` behaves like the file's; ``window`` returns the buffer and the
     range of unread bytes in it (refilled first when less than half is
-    left), followed by ``_PAD`` zero bytes; ``skip`` consumes from it.  A
+    left), followed by ``PAD_BYTES`` zero bytes; ``skip`` consumes from it.  A
     refill makes a new buffer, so views of an old one stay valid.  Buffers
     are no larger than what is left of the file, and there is no refill
     once the file's end is in the buffer (files of one session are small).
@@ -98,7 +98,7 @@ class _Readahead:
         # False: a regular file; else a stream, polled on this descriptor
         # (None: never waited on).
         self.stream_fd = stream_fd
-        self.buf, self.at, self.end = bytearray(_PAD), 0, 0
+        self.buf, self.at, self.end = bytearray(PAD_BYTES), 0, 0
         self.at_eof = False
 
     def _left(self):
@@ -124,7 +124,7 @@ class _Readahead:
                 self.at_eof = True
                 return self.buf, self.at, self.end
             room = min(self.size, len(rest) + left)
-            buf = bytearray(room + _PAD)
+            buf = bytearray(room + PAD_BYTES)
             buf[: len(rest)] = rest
             with memoryview(buf) as mv:
                 if self.stream_fd is False:
@@ -168,11 +168,11 @@ def _ts_scale(iface):
     return 10 ** (9 - exp), off
 
 
-def _pcapng_records(src, runs=False):
+def pcapng_records(src, runs=False):
     """Yield ``(ts_ns, frame, orig_len, linktype)`` from a pcapng file.
 
     With ``runs`` (and the compiled loops), consecutive enhanced packet
-    blocks come as one ``_Batch`` each time instead, walked in one compiled
+    blocks come as one ``RecordBatch`` each time instead, walked in one compiled
     call; every other block, and any block the walk does not vouch for, is
     read here, block by block.
     """
@@ -207,7 +207,7 @@ def _pcapng_records(src, runs=False):
                 reader.skip(stop - at)
                 pos += stop - at
                 iface = np.frombuffer(iface, np.int64)
-                yield _Batch(
+                yield RecordBatch(
                     buf,
                     np.frombuffer(data, np.int64),
                     np.frombuffer(caplen, np.int64),
@@ -341,29 +341,29 @@ def _pcapng_records(src, runs=False):
         pos += total
 
 
-def _pcapng_batches(src, batch_size=_PCAPNG_BATCH):
+def pcapng_batches(src, batch_size=_PCAPNG_BATCH):
     chunk = []
     try:
-        for rec in _pcapng_records(src, runs=True):
+        for rec in pcapng_records(src, runs=True):
             if rec is None:  # a stream with nothing more ready yet
                 if chunk:
-                    yield _records_batch(chunk)
+                    yield records_batch(chunk)
                     chunk = []
                 continue
-            if isinstance(rec, _Batch):  # a run of packet blocks, already a batch
+            if isinstance(rec, RecordBatch):  # a run of packet blocks, already a batch
                 if chunk:
-                    yield _records_batch(chunk)
+                    yield records_batch(chunk)
                     chunk = []
                 yield rec
                 continue
             chunk.append(rec)
             if len(chunk) >= batch_size:
-                yield _records_batch(chunk)
+                yield records_batch(chunk)
                 chunk = []
     except CaptureError:
         # Every packet before the problem is delivered first.
         if chunk:
-            yield _records_batch(chunk)
+            yield records_batch(chunk)
         raise
     if chunk:
-        yield _records_batch(chunk)
+        yield records_batch(chunk)

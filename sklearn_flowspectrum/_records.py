@@ -11,8 +11,8 @@ import numpy as np
 # while numpy makes its passes over them; at 4 MiB the per-batch arrays are
 # also small enough to be reused rather than mapped afresh for every chunk.
 DEFAULT_CHUNK_SIZE = 4 << 20
-_PAD = 256
-_ZEROS = bytes(_PAD)
+PAD_BYTES = 256
+ZERO_PAD = bytes(PAD_BYTES)
 
 
 class CaptureError(ValueError):
@@ -52,10 +52,10 @@ class Record(NamedTuple):
     linktype: int  #: LINKTYPE of the frame (pcapng: of its interface)
 
 
-class _Batch(NamedTuple):
+class RecordBatch(NamedTuple):
     """Many records whose frames lie in one buffer (numpy arrays, one entry each).
 
-    ``data`` holds at least ``_PAD`` bytes after the last frame, so that the
+    ``data`` holds at least ``PAD_BYTES`` bytes after the last frame, so that the
     vectorised decoder may read a fixed distance past any frame start without
     bounds checks (what it reads beyond a frame is masked out).
     """
@@ -68,14 +68,14 @@ class _Batch(NamedTuple):
     linktype: np.ndarray
 
 
-def _records_batch(chunk):
+def records_batch(chunk):
     """A batch of ``(ts_ns, frame, orig_len, linktype)`` records."""
     ts, frames, orig, lt = zip(*chunk)
     caplen = np.fromiter(map(len, frames), dtype=np.int64, count=len(frames))
     start = np.zeros(len(frames), dtype=np.int64)
     np.cumsum(caplen[:-1], out=start[1:])
-    return _Batch(
-        b"".join((*frames, _ZEROS)),
+    return RecordBatch(
+        b"".join((*frames, ZERO_PAD)),
         start,
         caplen,
         np.array(orig, dtype=np.int64),
@@ -84,7 +84,7 @@ def _records_batch(chunk):
     )
 
 
-def _strided(data, dtype, length):
+def strided(data, dtype, length):
     """Values of ``dtype`` starting at every byte of ``data`` (unaligned view)."""
     dtype = np.dtype(dtype)
     n = max(length - dtype.itemsize + 1, 0)

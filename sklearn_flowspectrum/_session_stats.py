@@ -13,6 +13,8 @@ the batches of the fast path, one per packet for the reference path.
 
 import numpy as np
 
+from sklearn_flowspectrum._growing import GrowingRows
+
 #: How many first payload sizes a session records.
 N_FIRST_PAYLOADS = 8
 
@@ -29,41 +31,26 @@ STAT_COLUMNS = (
 )
 
 
-class _Grow2:
-    """Rows of a 2-D numpy array that grow by doubling."""
-
-    def __init__(self, width, dtype, fill):
-        self.a = np.full((1024, width), fill, dtype=dtype)
-        self.fill = fill
-
-    def ensure(self, n):
-        if n > len(self.a):
-            new = np.full((max(n, 2 * len(self.a)), self.a.shape[1]), self.fill,
-                          dtype=self.a.dtype)  # fmt: skip
-            new[: len(self.a)] = self.a
-            self.a = new
-
-
 class BatchStatistics:
     """Statistics of sessions fed one decoded batch at a time (vectorised)."""
 
     def __init__(self):
         self.n = 0
-        self.first_swap = _Grow2(1, bool, False)
-        self.count = _Grow2(2, np.int64, 0)  # per direction
-        self.bytes = _Grow2(2, np.int64, 0)
-        self.flags = _Grow2(1, np.int64, 0)
-        self.last_ts = _Grow2(2, np.int64, -1)
-        self.iat_n = _Grow2(2, np.int64, 0)
-        self.iat_sum = _Grow2(2, np.float64, 0.0)
-        self.iat_sq = _Grow2(2, np.float64, 0.0)
-        self.iat_min = _Grow2(2, np.float64, np.inf)
-        self.iat_max = _Grow2(2, np.float64, -np.inf)
-        self.sizes = _Grow2(N_FIRST_PAYLOADS, np.int64, 0)
+        self.first_swap = GrowingRows(1, bool, False)
+        self.count = GrowingRows(2, np.int64, 0)  # per direction
+        self.bytes = GrowingRows(2, np.int64, 0)
+        self.flags = GrowingRows(1, np.int64, 0)
+        self.last_ts = GrowingRows(2, np.int64, -1)
+        self.iat_n = GrowingRows(2, np.int64, 0)
+        self.iat_sum = GrowingRows(2, np.float64, 0.0)
+        self.iat_sq = GrowingRows(2, np.float64, 0.0)
+        self.iat_min = GrowingRows(2, np.float64, np.inf)
+        self.iat_max = GrowingRows(2, np.float64, -np.inf)
+        self.sizes = GrowingRows(N_FIRST_PAYLOADS, np.int64, 0)
 
-    def _grow(self, n):
+    def grow(self, n):
         for g in vars(self).values():
-            if isinstance(g, _Grow2):
+            if isinstance(g, GrowingRows):
                 g.ensure(n)
         self.n = n
 
@@ -76,7 +63,7 @@ class BatchStatistics:
         TCP flags (0 for UDP); ``rank``: the packet's number in its session.
         """
         if len(new_sids):
-            self._grow(int(new_sids.max()) + 1)
+            self.grow(int(new_sids.max()) + 1)
             self.first_swap.a[new_sids, 0] = new_swap
         if swap is None:
             direction = np.zeros(len(sid), dtype=np.int64)

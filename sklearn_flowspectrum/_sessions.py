@@ -35,6 +35,7 @@ from sklearn_flowspectrum._capture import (
     decode_batch,
     open_capture,
 )
+from sklearn_flowspectrum._growing import GrowingArray, GrowingRows
 from sklearn_flowspectrum._layers import SKIP_REASONS, dissect
 from sklearn_flowspectrum._loops import (
     SessionIndex,
@@ -53,7 +54,6 @@ from sklearn_flowspectrum._session_stats import (
     STAT_COLUMNS,
     BatchStatistics,
     PacketStatistics,
-    _Grow2,
 )
 from sklearn_flowspectrum._sources import (
     COMPRESSED_SUFFIXES,
@@ -85,7 +85,7 @@ KEEP_BYTES = 784  # default budget of kept bytes: one 28x28 image
 
 
 @contextlib.contextmanager
-def _gc_paused():
+def gc_paused():
     """Pause the cyclic garbage collector while building many small objects.
 
     Reading creates hundreds of thousands of tuples and bytes objects and no
@@ -108,21 +108,7 @@ _TCP_SYN_FIN = 0x03
 # Fast path: per-session state in numpy arrays
 
 
-class _Grow:
-    """A 1-D numpy array that grows by doubling."""
-
-    def __init__(self, dtype, fill=0):
-        self.a = np.full(1024, fill, dtype=dtype)
-        self.fill = fill
-
-    def ensure(self, n):
-        if n > len(self.a):
-            new = np.full(max(n, 2 * len(self.a)), self.fill, dtype=self.a.dtype)
-            new[: len(self.a)] = self.a
-            self.a = new
-
-
-class _SessionBuilder:
+class SessionBuilder:
     """Fold decoded batches into sessions (vectorised over each batch).
 
     Per-session counters live in growing numpy arrays indexed by session id;
@@ -148,22 +134,22 @@ class _SessionBuilder:
         # (idle, active) in ns, or None: a 5-tuple is one session.
         self.timeouts = timeouts
         if timeouts is not None:
-            self.tuple_last_ts = _Grow(np.int64, -1)  # per 5-tuple
-            self.tuple_session = _Grow(np.int64, -1)
-            self.tuple_keys = _Grow2(5, np.uint64, 0)
-            self.start_ts = _Grow(np.int64)  # per session
-            self.session_tuple = _Grow(np.int64, -1)
+            self.tuple_last_ts = GrowingArray(np.int64, -1)  # per 5-tuple
+            self.tuple_session = GrowingArray(np.int64, -1)
+            self.tuple_keys = GrowingRows(5, np.uint64, 0)
+            self.start_ts = GrowingArray(np.int64)  # per session
+            self.session_tuple = GrowingArray(np.int64, -1)
         self.n = 0
         self.packets_read = 0
         self.skips = np.zeros(len(SKIP_REASONS) + 1, dtype=np.int64)
         self.retransmissions = 0
         self.retx_seen = set()
-        self.count = _Grow(np.int64)
-        self.bytes = _Grow(np.int64)
-        self.payload = _Grow(np.int64)
-        self.image = _Grow(np.int64)
-        self.last_ts = _Grow(np.int64)
-        self.done = _Grow(bool, False)
+        self.count = GrowingArray(np.int64)
+        self.bytes = GrowingArray(np.int64)
+        self.payload = GrowingArray(np.int64)
+        self.image = GrowingArray(np.int64)
+        self.last_ts = GrowingArray(np.int64)
+        self.done = GrowingArray(bool, False)
         self.static = []  # per batch: arrays describing its new sessions
         self.kept_gid = []
         self.kept_frames = []
@@ -459,7 +445,7 @@ class _SessionBuilder:
         )
         stats = {}
         if self.stats is not None:
-            self.stats._grow(max(n, self.stats.n))
+            self.stats.grow(max(n, self.stats.n))
             stats = self.stats.columns(n, ts, self.last_ts.a[:n])
         return stats | {
             "protocol": np.where(
@@ -734,7 +720,7 @@ def _read_one(
     timeouts=None,
 ):
     """Read one capture into session columns and its report row."""
-    with _gc_paused():
+    with gc_paused():
         return _read_one_paused(
             source, flows, keep, drop_retx, drop_empty, on_error, engine,
             statistics, timeouts,
@@ -748,7 +734,7 @@ def _read_one_paused(
     # keep: (keep_bytes, keep_packets); timeouts: (idle, active) ns or None
     report = _new_report(source_name(source))
     name = report["file"]
-    builder_type = _ReferenceBuilder if engine == "python" else _SessionBuilder
+    builder_type = _ReferenceBuilder if engine == "python" else SessionBuilder
     builder = builder_type(flows, *keep, drop_retx, statistics, timeouts)
     try:
         with open_capture(source) as capture:
@@ -781,12 +767,12 @@ def _read_one_paused(
         empty = cols["payload_bytes"] == 0
         report["empty_sessions"] = int(empty.sum())
         report["dropped_packets"] = int(cols["packets"][empty].sum())
-        cols = _take(cols, np.flatnonzero(~empty))
+        cols = take_rows(cols, np.flatnonzero(~empty))
     report["sessions"] = len(cols["packets"])
     return cols, report
 
 
-def _take(cols, idx):
+def take_rows(cols, idx):
     out = {}
     for k, v in cols.items():
         if isinstance(v, np.ndarray):
@@ -802,8 +788,8 @@ _FOLDER_SUFFIXES = capture_suffixes()
 LABELS_FROM_FOLDERS = "dir"
 
 
-class _Entry(NamedTuple):
-    """One capture to read, from :func:`_expand_paths`."""
+class CaptureEntry(NamedTuple):
+    """One capture to read, from :func:`expand_paths`."""
 
     file: str  # the path as given, or as found in a folder given
     label: object
@@ -863,8 +849,8 @@ def _folder_label(given, parts):
     return os.path.basename(os.path.abspath(given))
 
 
-def _expand_paths(paths, labels):
-    """The captures of ``paths``, folders expanded: a list of :class:`_Entry`.
+def expand_paths(paths, labels):
+    """The captures of ``paths``, folders expanded: a list of :class:`CaptureEntry`.
 
     These are the folder and label rules of :func:`read_sessions` (and of
     the command line, which calls this function).
@@ -915,7 +901,7 @@ def _expand_paths(paths, labels):
     out = []
     for source, name, label in zip(given, names, per_path):
         if is_stream(source):
-            out.append(_Entry(name, label, None, name, source))
+            out.append(CaptureEntry(name, label, None, name, source))
             continue
         if os.path.isdir(name):
             found = _captures_in(name)
@@ -928,17 +914,17 @@ def _expand_paths(paths, labels):
                     f"compressed: {', '.join(COMPRESSED_SUFFIXES)}), not in "
                     "its subfolders either",
                 )
-                out.append(_Entry(name, label, err, name, name))
+                out.append(CaptureEntry(name, label, err, name, name))
             for file, parts, err in found:
                 if err is None:
                     err = _file_error(file)
                 if by_folder:
                     label = _folder_label(name, parts)
-                out.append(_Entry(file, label, err, name, file))
+                out.append(CaptureEntry(file, label, err, name, file))
             continue
         if by_folder:
             label = _folder_label(name, None)
-        out.append(_Entry(name, label, _file_error(name), name, name))
+        out.append(CaptureEntry(name, label, _file_error(name), name, name))
     return out
 
 
@@ -1175,9 +1161,9 @@ def read_sessions(
             raise ValueError(f"{flag} must be a bool, got {value!r}")
     keep_bytes, keep_packets = int(keep_bytes), int(keep_packets)
     check_n_jobs(n_jobs, "read_sessions")
-    timeouts = _check_timeouts(idle_timeout, active_timeout)
+    timeouts = check_timeouts(idle_timeout, active_timeout)
 
-    entries = _expand_paths(paths, labels)
+    entries = expand_paths(paths, labels)
     if on_error == "raise":
         for entry in entries:
             if entry.error is not None:
@@ -1220,7 +1206,7 @@ def read_sessions(
         parts.append(cols)
         file_labels.append(label)
 
-    table = _assemble(entries, parts, file_labels, labels is not None, statistics)
+    table = assemble_table(entries, parts, file_labels, labels is not None, statistics)
     if dup_mode is not None and len(table):
         keys = pd.Series(
             [
@@ -1269,7 +1255,7 @@ _FLOAT_COLUMNS = frozenset(
 )
 
 
-def _check_timeouts(idle_timeout, active_timeout):
+def check_timeouts(idle_timeout, active_timeout):
     """``(idle, active)`` in integer nanoseconds (None: no such timeout), or
     None when neither is set."""
     out = []
@@ -1293,7 +1279,7 @@ def _check_timeouts(idle_timeout, active_timeout):
     return None if out == [None, None] else tuple(out)
 
 
-def _assemble(entries, parts, file_labels, with_labels, statistics=False):
+def assemble_table(entries, parts, file_labels, with_labels, statistics=False):
     names = _COLUMNS + (STAT_COLUMNS if statistics else ())
     columns = {c: [] for c in names}
     for (name, *_), cols, label in zip(entries, parts, file_labels):

@@ -9,17 +9,16 @@ import time
 import numpy as np
 
 from sklearn_flowspectrum._capture import decode_batch, open_capture
+from sklearn_flowspectrum._growing import GrowingArray, GrowingRows
 from sklearn_flowspectrum._loops import SessionIndex
-from sklearn_flowspectrum._session_stats import _Grow2
 from sklearn_flowspectrum._sessions import (
     KEEP_BYTES,
-    _assemble,
-    _check_timeouts,
-    _Entry,
-    _gc_paused,
-    _Grow,
-    _SessionBuilder,
-    _take,
+    CaptureEntry,
+    SessionBuilder,
+    assemble_table,
+    check_timeouts,
+    gc_paused,
+    take_rows,
 )
 from sklearn_flowspectrum._sources import source_name
 
@@ -33,22 +32,22 @@ _MAX_HOLD = 0.2
 
 def _kept(grow, idx):
     """A copy of ``grow`` holding only the entries ``idx`` (renumbered)."""
-    if isinstance(grow, _Grow2):
-        new = _Grow2(grow.a.shape[1], grow.a.dtype, grow.fill)
+    if isinstance(grow, GrowingRows):
+        new = GrowingRows(grow.a.shape[1], grow.a.dtype, grow.fill)
     else:
-        new = _Grow(grow.a.dtype, grow.fill)
+        new = GrowingArray(grow.a.dtype, grow.fill)
     new.ensure(len(idx))
     new.a[: len(idx)] = grow.a[idx]
     return new
 
 
-class _StreamingBuilder(_SessionBuilder):
+class _StreamingBuilder(SessionBuilder):
     """The fast builder, plus handing on finished sessions and forgetting them."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.serial = _Grow(np.int64, -1)  # the session's number in the capture
-        self.emitted = _Grow(bool, False)
+        self.serial = GrowingArray(np.int64, -1)  # the session's number in the capture
+        self.emitted = GrowingArray(bool, False)
         self.n_serial = 0
         self.now = None  # the latest capture time seen
 
@@ -101,7 +100,7 @@ class _StreamingBuilder(_SessionBuilder):
         n = self.n
         cols = self.finish()
         cols["session"] = self.serial.a[:n].copy()
-        out = _take(cols, np.flatnonzero(emit))
+        out = take_rows(cols, np.flatnonzero(emit))
         self.emitted.a[:n] |= emit
         if self.timeouts is None and forget.all():
             return out  # the end of the input: nothing is read after it
@@ -115,9 +114,9 @@ class _StreamingBuilder(_SessionBuilder):
                      "serial", "emitted", "start_ts", "session_tuple"):  # fmt: skip
             setattr(self, name, _kept(getattr(self, name), keep))
         if self.stats is not None:
-            self.stats._grow(max(n, self.stats.n))
+            self.stats.grow(max(n, self.stats.n))
             for name, value in vars(self.stats).items():
-                if isinstance(value, _Grow2):
+                if isinstance(value, GrowingRows):
                     setattr(self.stats, name, _kept(value, keep))
             self.stats.n = len(keep)
         if self.static:
@@ -244,7 +243,7 @@ def iter_sessions(
     """
     if emit not in _EMIT:
         raise ValueError(f"emit must be one of {_EMIT}, got {emit!r}")
-    timeouts = _check_timeouts(idle_timeout, active_timeout)
+    timeouts = check_timeouts(idle_timeout, active_timeout)
     for param, value in (("keep_bytes", keep_bytes), ("keep_packets", keep_packets)):
         if (
             not isinstance(value, numbers.Integral)
@@ -259,7 +258,7 @@ def iter_sessions(
             f"chunk_size must be an int >= 65536 or None, got {chunk_size!r}"
         )
     name = source_name(source)
-    entry = [_Entry(name, label, None, name, source)]
+    entry = [CaptureEntry(name, label, None, name, source)]
     builder = _StreamingBuilder(
         bool(flows),
         int(keep_bytes),
@@ -283,10 +282,10 @@ def iter_sessions(
         cols = builder.split_off(emit_now, ended)
         if not len(cols["packets"]):
             return None
-        table = _assemble(entry, [cols], [label], label is not None, statistics)
+        table = assemble_table(entry, [cols], [label], label is not None, statistics)
         return table.sort_values("session", kind="stable").reset_index(drop=True)
 
-    with open_capture(source) as capture, _gc_paused():
+    with open_capture(source) as capture, gc_paused():
         last = time.monotonic()
         size = chunk_size or 4 << 20
         for batch in capture.batches(size, reuse=True):

@@ -4,7 +4,6 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import os
-import sys
 import warnings
 from collections import Counter
 from numbers import Integral
@@ -12,7 +11,6 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
-from sklearn.utils import _set_output
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -21,7 +19,7 @@ from sklearn_flowspectrum._layers import dissect
 from sklearn_flowspectrum._layouts import (
     LAYERS,
     LAYOUTS,
-    _map_batch,
+    batch_byte_map,
     batch_from_frames,
     build_images,
     mask_ustc_rows,
@@ -234,18 +232,23 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         self._check_like_fit(X)
-        if _input_kind(X) != "table":
-            return self._scaled(self._images(X))
-        # Sessions of a table are imaged a block at a time: the intermediate
-        # arrays stay small (in the CPU caches, no memory to fault in) and
-        # only the output grows with the table.
-        columns = self._table_columns(X)
-        n = len(X)
-        images = np.empty((n, self.n_bytes), np.float32 if self.scale else np.uint8)
-        for a in range(0, max(n, 1), _BLOCK_SESSIONS):
-            block = [c[a : a + _BLOCK_SESSIONS] for c in columns]
-            self._scaled(self._images_of(self._table_batch(*block)), images[a:])
-        return images
+        notes = []
+        try:
+            if _input_kind(X) != "table":
+                return self._scaled(self._images(X, notes))
+            # Sessions of a table are imaged a block at a time: the
+            # intermediate arrays stay small (in the CPU caches, no memory to
+            # fault in) and only the output grows with the table.
+            columns = self._table_columns(X, notes)
+            n = len(X)
+            dtype = np.float32 if self.scale else np.uint8
+            images = np.empty((n, self.n_bytes), dtype)
+            for a in range(0, max(n, 1), _BLOCK_SESSIONS):
+                block = [c[a : a + _BLOCK_SESSIONS] for c in columns]
+                self._scaled(self._images_of(self._table_batch(*block)), images[a:])
+            return images
+        finally:
+            _warn_caller(notes, type(self).transform)
 
     def _check_like_fit(self, X):
         """Raise when ``X`` or the parameters would give other images than fit's."""
@@ -336,7 +339,11 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             rows = _as_rows(X)
             maps = rows_byte_map(rows)
             return _fit_width(maps, self.n_bytes, fill="pad")
-        batch = self._batch(X, kind)
+        notes = []
+        try:
+            batch = self._batch(X, kind, notes)
+        finally:
+            _warn_caller(notes, type(self).byte_map)
         pl = place(
             batch,
             layout=self.layout,
@@ -344,7 +351,7 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             n_bytes=self.n_bytes,
             packet_bytes=self.packet_bytes,
         )
-        return _map_batch(batch, pl, self.n_bytes)
+        return batch_byte_map(batch, pl, self.n_bytes)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the output columns: ``byte0`` ... ``byte{n_bytes-1}``.
@@ -371,13 +378,13 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------
 
-    def _images(self, X):
+    def _images(self, X, notes):
         kind = _input_kind(X)
         if kind == "rows" and self.layers == "all" and self.layout == "ustc":
             masked, status = mask_ustc_rows(_as_rows(X), self.mask_fields_)
-            _warn_rows(status)
+            _note_rows(status, notes)
             return _fit_width(masked, self.n_bytes, fill=0)
-        return self._images_of(self._batch(X, kind))
+        return self._images_of(self._batch(X, kind, notes))
 
     def _images_of(self, batch):
         return build_images(
@@ -390,17 +397,17 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             consume=True,
         )
 
-    def _batch(self, X, kind):
+    def _batch(self, X, kind, notes):
         if kind == "table":
-            return self._table_batch(*self._table_columns(X))
+            return self._table_batch(*self._table_columns(X, notes))
         if kind == "rows":
             parsed = parse_ustc_rows(_as_rows(X))
-            _warn_rows(parsed.status)
+            _note_rows(parsed.status, notes)
             return parsed.batch
         return self._read_files(X)
 
-    def _table_columns(self, table):
-        _check_table(table, self.n_bytes, self.layout, self.packet_bytes)
+    def _table_columns(self, table, notes):
+        _check_table(table, self.n_bytes, self.layout, self.packet_bytes, notes)
         # One column access: pandas deep-copies .attrs on each one.
         return table[list(_TABLE_COLUMNS)].to_numpy().T
 
@@ -567,40 +574,43 @@ def _fit_width(array, width, fill):
     return out
 
 
-def _warn(message):
-    """Warn at the first caller outside this package (and sklearn's wrappers)."""
-    skip = (
-        os.path.dirname(os.path.abspath(__file__)),
-        os.path.abspath(_set_output.__file__),
-    )
-    frame, level = sys._getframe(1), 2
-    while frame is not None and os.path.abspath(frame.f_code.co_filename).startswith(
-        skip
-    ):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, UserWarning, stacklevel=level)
+def _warn_caller(notes, method):
+    """Issue the warnings ``notes`` gathered by a public ``method`` so that
+    they point at the line that called it.
+
+    The helpers below the public methods append their messages to ``notes``
+    rather than warn, so that one place knows how deep the call is: this
+    function, the method, then its caller; sklearn wraps ``transform`` for
+    ``set_output`` (``functools.wraps`` leaves ``__wrapped__``), one frame
+    more.
+    """
+    stacklevel = 3 + hasattr(method, "__wrapped__")
+    for message in notes:
+        warnings.warn(message, UserWarning, stacklevel=stacklevel)
 
 
-def _warn_rows(status):
+def _note_rows(status, notes):
     counts = Counter(status.tolist())
     counts.pop("ok", None)
     if counts:
         details = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
-        _warn(
+        notes.append(
             f"{sum(counts.values())} of {len(status)} rows are not complete pcap "
             f"images ({details}): not_pcap rows are left as they are, malformed "
             "ones are used up to their first impossible record header"
         )
 
 
-def _frames_needed(n_bytes, layout, packet_bytes):
+def frames_needed(n_bytes, layout, packet_bytes):
     """What a session table must keep for these images: ``(keep_bytes,
     keep_packets)``, the arguments of :func:`read_sessions` that give it."""
     return n_bytes, (n_bytes // packet_bytes if layout == "packets" else 0)
 
 
-def _check_table(table, n_bytes, layout, packet_bytes):
-    keep_bytes, keep_packets = _frames_needed(n_bytes, layout, packet_bytes)
+def _check_table(table, n_bytes, layout, packet_bytes, notes):
+    """Raise for a table that cannot give these images; append to ``notes``
+    what makes them incomplete."""
+    keep_bytes, keep_packets = frames_needed(n_bytes, layout, packet_bytes)
     keep = table.attrs.get("keep_bytes")
     if keep is not None and keep < keep_bytes:
         raise ValueError(
@@ -613,7 +623,7 @@ def _check_table(table, n_bytes, layout, packet_bytes):
         wanted = np.minimum(table["packets"].to_numpy(), keep_packets)
         short = int((kept < wanted).sum())
         if short:
-            _warn(
+            notes.append(
                 f"{short} of {len(table)} sessions have fewer kept frames than "
                 "slots of the 'packets' layout; their last slots stay empty. "
                 f"Read the captures with keep_packets={keep_packets} to fill them"

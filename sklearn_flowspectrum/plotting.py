@@ -20,6 +20,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from sklearn_flowspectrum._axes import get_ax, pyplot
 from sklearn_flowspectrum._layers import FIELD_GROUPS
 
 __all__ = [
@@ -56,24 +57,6 @@ _LEAKY = {
     "port": FIELD_GROUPS["ports"],
 }
 _FIELD_TO_LEAKY = {f: kind for kind, fields in _LEAKY.items() for f in fields}
-
-
-def _pyplot():
-    try:
-        import matplotlib.pyplot as plt
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "sklearn_flowspectrum.plotting needs matplotlib: "
-            'pip install "sklearn-flowspectrum[plots]" (or pip install matplotlib)'
-        ) from exc
-    return plt
-
-
-def _get_ax(ax, figsize):
-    if ax is not None:
-        return ax
-    _, ax = _pyplot().subplots(figsize=figsize, layout="constrained")
-    return ax
 
 
 def field_category(name):
@@ -229,7 +212,7 @@ def _colors(n, colors=None):
         if len(colors) < n:
             raise ValueError(f"colors has {len(colors)} entries for {n} classes")
         return colors
-    plt = _pyplot()
+    plt = pyplot()
     if n <= 10:
         return [plt.get_cmap("tab10")(i) for i in range(n)]
     if n <= 20:
@@ -336,7 +319,7 @@ def plot_spectrum(
     y, classes, names = _labels(y, class_names)
     d = _spectra(spectra, y)
     colors = _colors(len(classes), colors)
-    ax = _get_ax(ax, (9, 0.45 * len(classes) + 1.6 if stacked else 2.6))
+    ax = get_ax(ax, (9, 0.45 * len(classes) + 1.6 if stacked else 2.6))
     positions = [d[y == c] for c in classes]
     offsets = np.arange(len(classes)) if stacked else np.zeros(len(classes))
     styles = ["-"] * len(classes) if stacked else _linestyles(len(classes))
@@ -355,7 +338,7 @@ def plot_spectrum(
     else:
         ax.set_yticks([])
         handles = [
-            _pyplot().Line2D([], [], color=c, linestyle=ls, label=n)
+            pyplot().Line2D([], [], color=c, linestyle=ls, label=n)
             for c, ls, n in zip(colors, styles, names)
         ]
         ax.legend(
@@ -463,10 +446,10 @@ def plot_spectrum_density(
     colors = _colors(len(classes), colors)
     n = len(classes)
     if scale == "peak":
-        ax = _get_ax(ax, (9, 0.55 * n + 1.6))
+        ax = get_ax(ax, (9, 0.55 * n + 1.6))
         baselines = np.arange(n)[::-1].astype(float)  # the first class on top
     else:
-        ax = _get_ax(ax, (9, 4))
+        ax = get_ax(ax, (9, 4))
         baselines = np.zeros(n)
     styles = _linestyles(n)
     for k, (density, name, color) in enumerate(zip(densities, names, colors)):
@@ -557,7 +540,7 @@ def _field_track(ax, categories, start, stop, height=0.05):
     for first, end, cat in _runs(categories, start, stop):
         used.append(cat)
         ax.add_patch(
-            _pyplot().Rectangle(
+            pyplot().Rectangle(
                 (first - 0.5, 0),
                 end - first,
                 height,
@@ -571,7 +554,7 @@ def _field_track(ax, categories, start, stop, height=0.05):
 
 
 def _category_handles(categories):
-    plt = _pyplot()
+    plt = pyplot()
     return [
         plt.Rectangle((0, 0), 1, 1, facecolor=FIELD_CATEGORIES[c], label=c)
         for c in categories
@@ -677,7 +660,7 @@ def plot_attention_scatter(
     n_bytes = W.shape[1]
     fields, categories = _byte_fields(byte_fields, n_bytes)
     colors = _colors(len(classes), colors)
-    ax = _get_ax(ax, (11, 5.6 if fields is not None else 5))
+    ax = get_ax(ax, (11, 5.6 if fields is not None else 5))
     pos = np.arange(n_bytes)
     for row, name, color, marker in zip(W, names, colors, _markers(len(classes))):
         ax.scatter(
@@ -702,7 +685,7 @@ def plot_attention_scatter(
         used = _field_track(ax, categories, 0, n_bytes)
         # One legend (layout engines make room for one): the classes, then
         # the colours of the field strip under a header entry.
-        header = _pyplot().Rectangle((0, 0), 1, 1, visible=False)
+        header = pyplot().Rectangle((0, 0), 1, 1, visible=False)
         header.set_label("bottom strip: field kind")
         handles += [header] + _category_handles(used)
         _field_names_on_top(ax, fields, categories)
@@ -790,7 +773,7 @@ def plot_byte_weights(
     if normalize:
         lo, hi = shown.min(), shown.max()
         shown = (shown - lo) / (hi - lo) if hi > lo else np.zeros_like(shown)
-    plt = _pyplot()
+    plt = pyplot()
     if fig is None:
         fig = plt.figure(figsize=(11, 1.3 * len(rows) + 1.2), layout="constrained")
     axes = fig.subplots(len(rows), 1, sharex=True, sharey=True, squeeze=False)[:, 0]
@@ -884,7 +867,7 @@ def plot_weight_boxplot(weights, *, class_names=None, sort=True, colors=None, ax
     order = np.arange(len(classes))
     if sort:
         order = np.argsort(-np.median(W, axis=1), kind="stable")
-    ax = _get_ax(ax, (max(5, 0.8 * len(classes) + 2), 4.5))
+    ax = get_ax(ax, (max(5, 0.8 * len(classes) + 2), 4.5))
     bp = ax.boxplot(
         [W[i] for i in order],
         patch_artist=True,
@@ -955,7 +938,7 @@ def plot_session_attributions(
         raise ValueError(
             f"need 0 <= start < stop <= {attr.size}, got start={start}, stop={stop}"
         )
-    ax = _get_ax(ax, (11, 3.2))
+    ax = get_ax(ax, (11, 3.2))
     categories = np.array([field_category(f) for f in fields], dtype=object)
     pos = np.arange(start, stop)
     colors = [FIELD_CATEGORIES[c] for c in categories[start:stop]]

@@ -469,14 +469,14 @@ def _odd_frames():
 
 
 def _batch_of(frames_lts):
-    from sklearn_flowspectrum._records import _PAD, _Batch
+    from sklearn_flowspectrum._records import PAD_BYTES, RecordBatch
 
     frames = [f for f, _ in frames_lts]
     caplen = np.array([len(f) for f in frames], dtype=np.int64)
     start = np.cumsum(caplen) - caplen
     n = len(frames)
-    return _Batch(
-        b"".join(frames) + bytes(_PAD),
+    return RecordBatch(
+        b"".join(frames) + bytes(PAD_BYTES),
         start,
         caplen,
         caplen.copy(),

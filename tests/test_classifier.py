@@ -5,6 +5,7 @@ rule, Bayes' rule), never by calling the implementation.
 """
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from sklearn_flowspectrum import (
     group_of_k_accuracy_score,
     make_group_of_k_scorer,
 )
+from sklearn_flowspectrum._model_file import load_model_file
 
 
 def phi(u, h, k=1):
@@ -393,6 +395,55 @@ def test_predict_groups_validates_groups():
         clf.predict_groups([[0.0], [1.0]], groups=[1, 2, 3])
 
 
+def test_predict_groups_by_index_is_predict_groups_on_the_drawn_rows():
+    X, y = _two_class_data(n=150)
+    rng = np.random.default_rng(1)
+    for params, n_test in [
+        ({"bandwidth": "scott"}, 300),
+        ({"group_rule": "product", "algorithm": "exact"}, 300),
+        ({"unknown_threshold": 0.3}, 300),
+        ({}, 5000),  # large enough for the sorted evaluation
+    ]:
+        clf = FlowSpectrumClassifier(**params).fit(X, y)
+        X_test = rng.normal(0.75, 2.0, (n_test, 1))
+        indices = rng.integers(0, n_test, size=(60, 4))
+        indices[0] = indices[0, 0]  # one session four times
+        expected = [clf.predict_groups(X_test[row], np.zeros(4))[0] for row in indices]
+        assert_array_equal(clf.predict_groups_by_index(X_test, indices), expected)
+
+
+def test_predict_groups_by_index_validates_indices():
+    clf = FlowSpectrumClassifier().fit(X_TINY, Y_TINY)
+    X = [[0.0], [1.0]]
+    with pytest.raises(ValueError, match=r"2-D \(n_groups, k\)"):
+        clf.predict_groups_by_index(X, [0, 1])
+    with pytest.raises(ValueError, match="k >= 1"):
+        clf.predict_groups_by_index(X, np.zeros((3, 0), dtype=int))
+    with pytest.raises(ValueError, match="integer row numbers"):
+        clf.predict_groups_by_index(X, [[0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"in 0..1; got values from 0 to 2"):
+        clf.predict_groups_by_index(X, [[0, 2]])
+    with pytest.raises(ValueError, match="from -1 to 1"):
+        clf.predict_groups_by_index(X, [[-1, 1]])
+
+
+def test_group_of_k_accuracy_asks_the_classifiers_public_group_decision():
+    # A subclass that changes the set-level decision changes the metric: the
+    # metric goes through predict_groups_by_index, not through internals.
+    class Contrary(FlowSpectrumClassifier):
+        def predict_groups_by_index(self, X, indices):
+            labels = super().predict_groups_by_index(X, indices)
+            return np.where(labels == "a", "b", "a")
+
+    X, y = _two_class_data(n=100)
+    plain = FlowSpectrumClassifier().fit(X, y)
+    contrary = Contrary().fit(X, y)
+    score = group_of_k_accuracy_score(plain, X, y, k=5, random_state=0)
+    flipped = group_of_k_accuracy_score(contrary, X, y, k=5, random_state=0)
+    assert 0.5 < score < 1.0
+    assert flipped == pytest.approx(1.0 - score)
+
+
 def test_group_of_k_accuracy_matches_a_manual_computation():
     X, y = _two_class_data(n=150)
     clf = FlowSpectrumClassifier(bandwidth="scott").fit(X, y)
@@ -446,6 +497,21 @@ def test_group_of_k_scorer_in_cross_validate():
 
 
 # -- reject option ----------------------------------------------------------------
+def test_rejection_label_is_what_predict_gives_rejected_sessions():
+    far = [[40.0]]
+    strings = FlowSpectrumClassifier().fit(X_TINY, Y_TINY)
+    assert strings.rejection_label() is None
+    strings.set_params(unknown_threshold=0.5)  # takes effect without refitting
+    assert strings.rejection_label() == "unknown" == strings.predict(far)[0]
+    numbers = FlowSpectrumClassifier(unknown_threshold="auto").fit(X_TINY, [0, 0, 1])
+    assert numbers.rejection_label() == -1 == numbers.predict(far)[0]
+    chosen = FlowSpectrumClassifier(unknown_threshold=0.5, unknown_label="new")
+    assert chosen.fit(X_TINY, Y_TINY).rejection_label() == "new"
+    chosen.set_params(unknown_label="a")
+    with pytest.raises(ValueError, match="also a class label"):
+        chosen.rejection_label()
+
+
 def test_reject_option_string_and_int_labels():
     clf = FlowSpectrumClassifier(unknown_threshold=0.5, unknown_measure="distance").fit(
         X_TINY, Y_TINY
@@ -615,6 +681,22 @@ def test_pickle_round_trip_gives_identical_results():
     clf = FlowSpectrumClassifier().fit(X2, y)
     back = pickle.loads(pickle.dumps(clf))
     assert_array_equal(back.predict_proba(X2), clf.predict_proba(X2))
+
+
+OLD_PICKLE = Path(__file__).parent / "data" / "classifier_before_kde_split.pkl"
+
+
+def test_models_pickled_before_the_density_engine_moved_still_load():
+    # Made by FlowSpectrumClassifier when its densities were
+    # sklearn_flowspectrum._classifier._ClassDensity: a grid model with a
+    # learned reject threshold and an exact one, with their outputs.
+    assert b"_ClassDensity" in OLD_PICKLE.read_bytes()
+    for payload in (pickle.loads(OLD_PICKLE.read_bytes()), load_model_file(OLD_PICKLE)):
+        for kind in ("grid", "exact"):
+            clf, X = payload[kind], payload["X"]
+            assert_array_equal(clf.predict_proba(X), payload[f"proba_{kind}"])
+            assert_array_equal(clf.predict(X), payload[f"pred_{kind}"])
+        assert "unknown" in payload["pred_grid"]
 
 
 def test_in_pipeline_with_pca():

@@ -166,22 +166,22 @@ def test_shared_iscx_files():
 
 def test_class_names_legend(tmp_path):
     from sklearn_flowspectrum._idx import (
-        _labels_beside,
-        _legend_path,
-        _legend_text,
-        _named_labels,
+        format_legend,
+        labels_beside,
+        legend_path,
+        named_labels,
     )
 
     labels = tmp_path / "train-labels-idx1-ubyte.gz"
-    assert _labels_beside(tmp_path / "train-images-idx3-ubyte.gz") == labels
-    assert _labels_beside(tmp_path / "images.npy") is None
+    assert labels_beside(tmp_path / "train-images-idx3-ubyte.gz") == labels
+    assert labels_beside(tmp_path / "images.npy") is None
     codes = np.array([1, 0, 1, 2], dtype=np.uint8)
     write_idx(labels, codes)
-    assert _named_labels(codes, labels) is codes  # no legend: the codes
-    legend = _legend_path(labels)
+    assert named_labels(codes, labels) is codes  # no legend: the codes
+    legend = legend_path(labels)
     assert legend.name == "train-labels-idx1-ubyte.gz.names.txt"
-    legend.write_text(_legend_text(["chat", "dns", "web mail"]))
-    assert _named_labels(read_idx(labels), labels).tolist() == [
+    legend.write_text(format_legend(["chat", "dns", "web mail"]))
+    assert named_labels(read_idx(labels), labels).tolist() == [
         "dns",
         "chat",
         "dns",
@@ -189,9 +189,9 @@ def test_class_names_legend(tmp_path):
     ]
     legend.write_text("0\tchat\n1\tdns\n")
     with pytest.raises(ValueError, match="names.txt: no class name for label code 2"):
-        _named_labels(codes, labels)
+        named_labels(codes, labels)
     legend.write_text("0\tchat\nchat without a code\n")
     with pytest.raises(ValueError, match=r"names.txt: line 2 is not 'code<TAB>"):
-        _named_labels(codes, labels)
+        named_labels(codes, labels)
     with pytest.raises(ValueError, match="tab or a line break"):
-        _legend_text(["a\tb"])
+        format_legend(["a\tb"])

@@ -15,7 +15,7 @@ import sklearn_flowspectrum._pcapng as pcapng_module
 import sklearn_flowspectrum._sessions as sessions_module
 from sklearn_flowspectrum import PcapSessionVectorizer, _loops, read_sessions
 from sklearn_flowspectrum._capture import iter_batches, iter_records
-from sklearn_flowspectrum._records import _PAD, _Batch, _strided
+from sklearn_flowspectrum._records import PAD_BYTES, RecordBatch, strided
 from tests import _pcaps as P
 from tests.test_sessions import both_engines
 
@@ -292,16 +292,16 @@ def _frames_of_every_kind(rng):
 
 
 def _batch(frames):
-    data = b"".join(f for _, f in frames) + bytes(_PAD)
+    data = b"".join(f for _, f in frames) + bytes(PAD_BYTES)
     lengths = np.array([len(f) for _, f in frames], dtype=np.int64)
     start = np.cumsum(lengths) - lengths
     lt = np.array([t for t, _ in frames], dtype=np.int64)
-    return _Batch(data, start, lengths, lengths, np.zeros(len(lt), np.int64), lt)
+    return RecordBatch(data, start, lengths, lengths, np.zeros(len(lt), np.int64), lt)
 
 
 def _assert_same_headers(batch):
     A = np.frombuffer(batch.data, np.uint8)
-    U16 = _strided(batch.data, ">u2", len(batch.data))
+    U16 = strided(batch.data, ">u2", len(batch.data))
     args = (batch.start, batch.caplen, batch.linktype)
     want = decode_module._headers_numpy(A, U16, *args)
     got = decode_module._headers_compiled(batch.data, *args)

@@ -1,5 +1,6 @@
 """PcapSessionVectorizer: inputs, layouts, masking, sklearn conventions."""
 
+import inspect
 import pickle
 import struct
 import warnings
@@ -234,6 +235,41 @@ def test_ustc_rows_masking_and_relayout(table):
     with pytest.warns(UserWarning, match="2 of 5 rows are not complete pcap images"):
         out = PcapSessionVectorizer(scale=False).fit_transform(garbage)
     assert not out[3:].any()
+
+
+def test_warnings_point_at_the_callers_line(table):
+    # transform (wrapped by sklearn for set_output) and byte_map both warn at
+    # the line that called them, for each helper that finds a problem.
+    rows = PcapSessionVectorizer(scale=False).fit_transform(table)
+    garbage = np.vstack([rows, np.zeros((2, 784), np.uint8)])
+    short = table.copy()
+    short["packets"] = [10, 1, 50]
+    here = __file__
+    calls = [
+        (PcapSessionVectorizer().fit(garbage).transform, garbage, "2 of 5 rows"),
+        (
+            PcapSessionVectorizer(layout="frames").fit(garbage).transform,
+            garbage,
+            "2 of 5 rows",
+        ),
+        (
+            PcapSessionVectorizer(layout="packets").fit(short).transform,
+            short,
+            "fewer kept frames",
+        ),
+        (PcapSessionVectorizer(layout="frames").fit(garbage).byte_map, garbage, "rows"),
+        (
+            PcapSessionVectorizer(layout="packets").fit(short).byte_map,
+            short,
+            "fewer kept frames",
+        ),
+    ]
+    for method, X, match in calls:
+        with pytest.warns(UserWarning, match=match) as record:
+            line = inspect.currentframe().f_lineno + 1
+            method(X)
+        ours = [w for w in record if match in str(w.message)]
+        assert [(w.filename, w.lineno) for w in ours] == [(here, line)], method
 
 
 def test_fit_records_what_it_was_fitted_on(tmp_path, table):

@@ -525,12 +525,12 @@ def plot_leakage_audit(audit, *, ax=None, title=None):
     -------
     ax : matplotlib Axes
     """
-    from sklearn_flowspectrum.plotting import _get_ax
+    from sklearn_flowspectrum._axes import get_ax
 
     fields = audit[audit["kind"] == "field"]
     base = float(audit.loc[audit["kind"] == "baseline", "accuracy"].iloc[0])
     full = float(audit.loc[audit["kind"] == "full", "accuracy"].iloc[0])
-    ax = _get_ax(ax, (7, 0.3 * len(fields) + 1.5))
+    ax = get_ax(ax, (7, 0.3 * len(fields) + 1.5))
     ypos = np.arange(len(fields))[::-1]
     colors = np.where(
         fields["leak"],

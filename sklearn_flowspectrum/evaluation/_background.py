@@ -15,7 +15,7 @@ apart.
 
 import numpy as np
 
-from sklearn_flowspectrum.evaluation._splitters import _column
+from sklearn_flowspectrum.evaluation._splitters import table_column
 
 __all__ = ["BACKGROUND_UDP_PORTS", "background_sessions"]
 
@@ -65,7 +65,7 @@ def background_sessions(table, ports=None):
     >>> background_sessions(t).tolist()
     [True, False, False]
     """
-    cols = {c: _column(table, c) for c in ("protocol", "src_port", "dst_port")}
+    cols = {c: table_column(table, c) for c in ("protocol", "src_port", "dst_port")}
     missing = [c for c, v in cols.items() if v is None]
     if missing:
         raise ValueError(

@@ -108,7 +108,7 @@ def deletion_curve(
     --------
     randomization_check : Do the maps depend on the trained weights?
     """
-    from sklearn_flowspectrum._explain import _Parts, explain
+    from sklearn_flowspectrum._explain import PipelineParts, explain
 
     methods = _methods(methods)
     baselines = tuple(baselines)
@@ -117,7 +117,7 @@ def deletion_curve(
         raise ValueError(f"unknown baselines {bad}; choose from {_BASELINES}")
     fractions = _fractions(fractions)
     rng = check_random_state(random_state)
-    parts = _Parts(estimator)
+    parts = PipelineParts(estimator)
     images = parts.images(X)
     y = np.asarray(y)
     if len(y) != len(images):
@@ -174,10 +174,10 @@ def _randomized(estimator, random_state):
     """A deep copy of ``estimator`` whose embedder has freshly drawn weights."""
     import torch
 
-    from sklearn_flowspectrum._explain import _Parts
+    from sklearn_flowspectrum._explain import PipelineParts
 
     clone = copy.deepcopy(estimator)
-    module = _Parts(clone).embedder._plain_module()
+    module = PipelineParts(clone).embedder._plain_module()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(random_state)
         for sub in module.modules():
@@ -248,14 +248,14 @@ def randomization_check(
         sessions, and ``n_sessions`` (sessions whose maps are not constant
         under both networks).
     """
-    from sklearn_flowspectrum._explain import _Parts, explain
+    from sklearn_flowspectrum._explain import PipelineParts, explain
 
     methods = _methods(methods)
     if positions not in ("nonzero", "all"):
         raise ValueError(f"positions must be 'nonzero' or 'all', got {positions!r}")
     keep = None
     if positions == "nonzero":
-        keep = _Parts(estimator).images(X) != 0
+        keep = PipelineParts(estimator).images(X) != 0
     if not isinstance(random_state, numbers.Integral):
         raise ValueError(f"random_state must be an int, got {random_state!r}")
     params = dict(explain_params or {})

@@ -19,11 +19,8 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 from sklearn.pipeline import Pipeline
 
-from sklearn_flowspectrum._classifier import (
-    FlowSpectrumClassifier,
-    _classes_under,
-    group_of_k_accuracy_score,
-)
+from sklearn_flowspectrum._classifier import FlowSpectrumClassifier
+from sklearn_flowspectrum._metrics import classes_under, group_of_k_accuracy_score
 
 __all__ = ["EvaluationReport", "evaluation_report", "markdown_table"]
 
@@ -274,14 +271,14 @@ class EvaluationReport:
         -------
         ax : matplotlib Axes
         """
-        from sklearn_flowspectrum.plotting import _get_ax
+        from sklearn_flowspectrum._axes import get_ax
 
         if normalize not in ("true", "pred", None):
             raise ValueError(
                 f"normalize must be 'true', 'pred' or None, got {normalize!r}."
             )
         n = len(self.classes)
-        ax = _get_ax(ax, (1.2 + 0.6 * n, 1.0 + 0.6 * n))
+        ax = get_ax(ax, (1.2 + 0.6 * n, 1.0 + 0.6 * n))
         cm = self.confusion.astype(float)
         if normalize == "true":
             cm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -490,7 +487,7 @@ def evaluation_report(
                 f"{n_groups_per_class} groups of {k} same-class test sessions per "
                 "class, drawn with replacement"
             )
-            small = _classes_under(y_true, k)
+            small = classes_under(y_true, k)
             if small:
                 drawn += f" (fewer than {k} test sessions: {small})"
             if estimator is not None and X is not None:
@@ -537,8 +534,8 @@ def _rejection(y_true, y_pred, classes, unknown_label, estimator):
     there is no reject label)."""
     if unknown_label is None and estimator is not None:
         final = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-        if isinstance(final, FlowSpectrumClassifier) and final._threshold() is not None:
-            unknown_label = final._unknown_label()
+        if isinstance(final, FlowSpectrumClassifier):
+            unknown_label = final.rejection_label()
     if unknown_label is None:
         return {}
     if np.any(classes == np.asarray(unknown_label, dtype=object)):

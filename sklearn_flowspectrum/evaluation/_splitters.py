@@ -43,7 +43,7 @@ def _n_samples(X):
     return len(X)
 
 
-def _column(X, name):
+def table_column(X, name):
     """Return column ``name`` of a DataFrame-like ``X`` as an array, or None."""
     columns = getattr(X, "columns", None)
     if columns is None or name not in columns:
@@ -312,7 +312,7 @@ class CaptureFileKFold(_GroupedKFold):
     def _groups(self, X, groups):
         if groups is not None:
             return groups
-        col = _column(X, self.column)
+        col = table_column(X, self.column)
         if col is None:
             raise ValueError(
                 f"CaptureFileKFold: X has no column {self.column!r}; pass a "
@@ -372,7 +372,7 @@ def server_endpoints(table, *, endpoint="server", include_port=True):
     if endpoint not in ("server", "dst"):
         raise ValueError(f"endpoint must be 'server' or 'dst', got {endpoint!r}.")
     needed = ["src_addr", "src_port", "dst_addr", "dst_port"]
-    missing = [c for c in needed if _column(table, c) is None]
+    missing = [c for c in needed if table_column(table, c) is None]
     if missing:
         raise ValueError(
             f"server_endpoints: the session table lacks column(s) {missing}; "
@@ -385,7 +385,7 @@ def server_endpoints(table, *, endpoint="server", include_port=True):
         use_dst = _server_side(src_addr, src_port, dst_addr, dst_port)
     addr = np.where(use_dst, dst_addr.astype(str), src_addr.astype(str))
     port = np.where(use_dst, dst_port, src_port).astype(np.int64).astype(str)
-    proto = _column(table, "protocol")
+    proto = table_column(table, "protocol")
     proto = np.full(len(addr), "?") if proto is None else proto.astype(str)
     if include_port:
         return np.char.add(
@@ -538,7 +538,7 @@ class SessionTimeSplit(_NSplitsCV):
         self.max_train_size = max_train_size
 
     def _times(self, X, n):
-        col = _column(X, self.time_column)
+        col = table_column(X, self.time_column)
         if col is None:
             if self.times is None:
                 raise ValueError(
