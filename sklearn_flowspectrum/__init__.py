@@ -14,6 +14,8 @@ and is re-exported here:
   (:class:`AMAESpectrumEmbedder`)
 - spectra -> decisions: ``_classifier`` (:class:`FlowSpectrumClassifier`)
 - explanations: ``_explain`` (:func:`explain`, :func:`field_attributions`)
+- model files: ``_model_format`` (:func:`save_model`, :func:`load_model`:
+  JSON, npy and safetensors in one zip file, loaded without pickle)
 
 The torch-based names are imported on first use, so reading captures,
 imaging sessions and classifying spectra never pay for importing torch (and
@@ -30,6 +32,7 @@ from sklearn_flowspectrum._classifier import (
 )
 from sklearn_flowspectrum._idx import load_idx_pair, read_idx, write_idx
 from sklearn_flowspectrum._layouts import byte_map_layers, packet_slot_map
+from sklearn_flowspectrum._model_format import load_model, save_model
 from sklearn_flowspectrum._sessions import SessionReport, read_sessions
 from sklearn_flowspectrum._streaming import iter_sessions
 from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
@@ -88,4 +91,7 @@ __all__ = [
     "explain",
     "explanation_byte_map",
     "field_attributions",
+    # model files
+    "load_model",
+    "save_model",
 ]
