@@ -75,6 +75,10 @@ _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _BLOB_NAME = re.compile(r"(arrays/[0-9]{4,}\.npy|weights/[0-9]{4,}\.safetensors)")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FITTED_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*_")
+# numpy kinds stored: bool, integers, floats, complex, text (and, in arrays,
+# bytes and dates); never objects or structured records.
+_SCALAR_KINDS = "biufcU"
+_ARRAY_KINDS = "biufcUSmM"
 
 #: Estimators a model file may hold: stable name -> (module, class).
 ESTIMATOR_CLASSES = {
@@ -219,8 +223,6 @@ class _Writer:
         if kind is dict:
             items = []
             for k, v in value.items():
-                if type(k) not in (str, int, bool, float) and k is not None:
-                    self.refuse(k, f"{where} key {k!r}")
                 items.append([self.encode(k, where), self.encode(v, f"{where}[{k!r}]")])
             return {"type": "dict", "items": items}
         if isinstance(value, np.generic):
@@ -251,7 +253,7 @@ class _Writer:
         self.refuse(value, where)
 
     def _scalar(self, value, where):
-        if value.dtype.kind not in "biufcUS":
+        if value.dtype.kind not in _SCALAR_KINDS:
             self.refuse(value, where)
         item = value.item()
         if value.dtype.kind == "c":
@@ -268,7 +270,7 @@ class _Writer:
             # document item by item: npy would pickle them.
             items = [self.encode(v, f"{where} item") for v in value.ravel().tolist()]
             return {"type": "object_array", "shape": list(value.shape), "items": items}
-        if value.dtype.kind not in "biufcUSmM" or value.dtype.fields is not None:
+        if value.dtype.kind not in _ARRAY_KINDS or value.dtype.fields is not None:
             self.refuse(value, where, f"an array of dtype {value.dtype} is not stored")
         buffer = io.BytesIO()
         np.save(buffer, value, allow_pickle=False)
@@ -583,7 +585,7 @@ class _Reader:
 
     def _scalar(self, node, where):
         dtype = np.dtype(str(node["dtype"]))
-        if dtype.kind not in "biufcUS":
+        if dtype.kind not in _SCALAR_KINDS:
             self.fail(f"{where}: a scalar of dtype {dtype} is not allowed")
         value = self.decode(node["value"], where)
         if dtype.kind == "c":
@@ -597,7 +599,7 @@ class _Reader:
             array = np.lib.format.read_array(io.BytesIO(data), allow_pickle=False)
         except ValueError as exc:
             self.fail(f"{name} is no plain .npy array ({exc}); nothing was unpickled")
-        if array.dtype.kind not in "biufcUSmM" or array.dtype.fields is not None:
+        if array.dtype.kind not in _ARRAY_KINDS or array.dtype.fields is not None:
             self.fail(f"{name}: arrays of dtype {array.dtype} are not allowed")
         return array
 
@@ -778,6 +780,11 @@ class _Reader:
             self.fail(f"{name} holds tensors of no part of the model: {stray[:5]}")
 
 
+# A member that zipfile cannot read: damaged, encrypted (RuntimeError) or
+# compressed by a method it lacks (NotImplementedError).
+_UNREADABLE = (zipfile.BadZipFile, OSError, EOFError, RuntimeError, NotImplementedError)
+
+
 def _read_archive(path):
     """(document, {blob name: bytes}) of ``path``, every member checked."""
     try:
@@ -797,7 +804,9 @@ def _read_archive(path):
             raise ValueError(f"{path}: {DOCUMENT} is larger than any model's document")
         try:
             document = json.loads(archive.read(DOCUMENT))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except _UNREADABLE as exc:
+            raise ValueError(f"{path}: {DOCUMENT} is damaged ({exc})") from None
+        except ValueError as exc:  # UnicodeDecodeError too
             raise ValueError(f"{path}: {DOCUMENT} is not JSON ({exc})") from None
         _check_header(path, document)
         listed = document["blobs"]
@@ -825,7 +834,7 @@ def _read_archive(path):
                 )
             try:
                 data = archive.read(name)
-            except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            except _UNREADABLE as exc:
                 raise ValueError(f"{path}: {name} is damaged ({exc})") from None
             if hashlib.sha256(data).hexdigest() != entry["sha256"]:
                 raise ValueError(
@@ -889,6 +898,8 @@ def load_model(path, *, return_metadata=False):
     document, blobs = _read_archive(path)
     reader = _Reader(path, blobs)
     model = reader.decode(document["model"], "model")
+    if not hasattr(model, "get_params"):
+        reader.fail("the model is no estimator")
     metadata = reader.decode(document.get("metadata"), "metadata")
     if metadata is not None and type(metadata) is not dict:
         reader.fail("metadata is not a dict")

@@ -573,3 +573,43 @@ def test_clone_of_a_loaded_model_refits(saved, data):
     X, y = data
     fresh = clone(load_model(saved)).fit(X, y)
     assert fresh.predict(X).shape == (len(X),)
+
+
+def test_values_keep_their_types(tmp_path):
+    metadata = {
+        "tuple": (1, 2.5, float("nan"), float("-inf")),
+        "dict": {1: "x", "k": None, (1, 2): [True]},
+        "frozenset": frozenset({"p", "q"}),
+        "set": {3, 4},
+        "float32": np.float32(1.5),
+        "bool_": np.bool_(True),
+        "complex": np.complex128(1 - 2j),
+        "ints": np.arange(3, dtype=np.int16),
+        "objects": np.array(["a", 1, None], dtype=object),
+        "bytes": np.array([b"ab", b"c"]),
+        "dates": np.array(["2024-01-01"], dtype="datetime64[D]"),
+    }
+    clf = FlowSpectrumClassifier()
+    save_model(clf, tmp_path / "v.fsm", metadata=metadata)
+    _, back = load_model(tmp_path / "v.fsm", return_metadata=True)
+    assert back.keys() == metadata.keys()
+    for key, value in metadata.items():
+        got = back[key]
+        assert type(got) is type(value), key
+        if isinstance(value, np.ndarray):
+            np.testing.assert_array_equal(got, value)
+            assert got.dtype == value.dtype
+        elif key == "tuple":
+            assert got[:2] == value[:2] and np.isnan(got[2]) and got[3] == -np.inf
+        else:
+            assert got == value and getattr(got, "dtype", None) == getattr(
+                value, "dtype", None
+            ), key
+
+
+def test_refuses_a_document_whose_model_is_no_estimator(saved, tmp_path):
+    def edit(document):
+        document["model"] = [1, 2]
+
+    with pytest.raises(ValueError, match="the model is no estimator"):
+        load_model(_rewrite(saved, tmp_path / "bad.fsm", edit))
