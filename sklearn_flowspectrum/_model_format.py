@@ -230,7 +230,7 @@ class _Writer:
         if kind is np.ndarray:
             return self._array(value, where)
         if isinstance(value, type):
-            name = self._classes.get(value) or self._estimators.get(value)
+            name = self._classes.get(value)
             if name is None:
                 self.refuse(
                     value,
@@ -282,6 +282,14 @@ class _Writer:
     def estimator(self, est, where):
         cls = type(est)
         label = f"{where} ({cls.__name__})"
+        if self._estimators[cls] == "sklearn.pipeline.Pipeline" and (
+            est.memory is not None
+        ):
+            raise TypeError(
+                f"cannot save {label}: its memory (a cache of fitted "
+                "transformers, read back with joblib) is no part of a model "
+                "file; set memory=None"
+            )
         params = {
             name: self.encode(value, f"{label} parameter {name!r}")
             for name, value in est.get_params(deep=False).items()
@@ -666,6 +674,9 @@ class _Reader:
             self.fail(f"{label}: only an embedder has weights")
         if node["class"] == "sklearn.pipeline.Pipeline":
             self._check_steps(est.steps, label)
+            if est.memory is not None:
+                # joblib would unpickle cached transformers from that folder
+                self.fail(f"{label}: a pipeline with a memory (cache folder)")
         vars(est).update(fitted)
         if fitted and cls.__name__ == "FlowSpectrumClassifier":
             try:

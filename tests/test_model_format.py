@@ -406,6 +406,8 @@ def test_save_names_what_it_cannot_hold(data, tmp_path):
         from sklearn.ensemble import RandomForestClassifier
 
         save_model(_embedder(module=RandomForestClassifier), tmp_path / "x.fsm")
+    with pytest.raises(TypeError, match="memory"):
+        save_model(Pipeline([("c", clf)], memory=str(tmp_path)), tmp_path / "x.fsm")
     with pytest.raises(TypeError, match="cannot save a dict"):
         save_model({"model": clf}, tmp_path / "x.fsm")
     assert list(tmp_path.iterdir()) == []  # nothing written
@@ -612,4 +614,12 @@ def test_refuses_a_document_whose_model_is_no_estimator(saved, tmp_path):
         document["model"] = [1, 2]
 
     with pytest.raises(ValueError, match="the model is no estimator"):
+        load_model(_rewrite(saved, tmp_path / "bad.fsm", edit))
+
+
+def test_refuses_a_pipeline_with_a_cache_folder(saved, tmp_path):
+    def edit(document):
+        document["model"]["params"]["memory"] = str(tmp_path)
+
+    with pytest.raises(ValueError, match="memory"):
         load_model(_rewrite(saved, tmp_path / "bad.fsm", edit))
