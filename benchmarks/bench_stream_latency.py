@@ -80,7 +80,7 @@ def _traffic(n_sessions, per_session=8, payload=200, starts_per_round=4):
 
 
 def _train(folder):
-    model = Path(folder) / "model.joblib"
+    model = Path(folder) / "model.fsm"
     from sklearn_flowspectrum.datasets import load_sample_captures
 
     captures = load_sample_captures().filenames

@@ -123,5 +123,5 @@ print(
 )
 
 # %%
-# The command line does the same: ``flowspectrum fit captures/ -o model.joblib``
-# (one folder per class) and ``flowspectrum predict model.joblib new.pcap``.
+# The command line does the same: ``flowspectrum fit captures/ -o model.fsm``
+# (one folder per class) and ``flowspectrum predict model.fsm new.pcap``.

@@ -17,6 +17,8 @@ and is re-exported here:
   group decision, reject option), ``_metrics``
   (:func:`group_of_k_accuracy_score`)
 - explanations: ``_explain`` (:func:`explain`, :func:`field_attributions`)
+- model files: ``_model_format`` (:func:`save_model`, :func:`load_model`:
+  JSON, npy and safetensors in one zip file, loaded without pickle)
 
 The torch-based names are imported on first use, so reading captures,
 imaging sessions and classifying spectra never pay for importing torch (and
@@ -33,6 +35,7 @@ from sklearn_flowspectrum._metrics import (
     group_of_k_accuracy_score,
     make_group_of_k_scorer,
 )
+from sklearn_flowspectrum._model_format import load_model, save_model
 from sklearn_flowspectrum._sessions import SessionReport, read_sessions
 from sklearn_flowspectrum._streaming import iter_sessions
 from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
@@ -91,4 +94,7 @@ __all__ = [
     "explain",
     "explanation_byte_map",
     "field_attributions",
+    # model files
+    "load_model",
+    "save_model",
 ]

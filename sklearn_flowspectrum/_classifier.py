@@ -465,10 +465,7 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         self.spectral_lines_ = lines
         self.line_weights_ = weights
         self.bandwidth_ = class_bandwidths(self.bandwidth, X, lines, weights)
-        self._densities = [
-            None if lr.shape[0] == 0 else ClassDensity(lr, wr, h, self.algorithm)
-            for lr, wr, h in zip(lines, weights, self.bandwidth_)
-        ]
+        self._build_densities([self.algorithm] * n_classes)
         self.algorithm_ = np.array(
             ["none" if d is None else d.algorithm for d in self._densities]
         )
@@ -483,6 +480,20 @@ class FlowSpectrumClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.unknown_threshold_ = float(self.unknown_threshold)
         return self
+
+    def _build_densities(self, algorithms):
+        """The kernel densities of the fitted spectral lines, one per class.
+
+        ``algorithms``: per class, ``"auto"``, ``"grid"`` or ``"exact"``
+        (``"none"`` for a class without lines).  :func:`load_model` passes the
+        fitted ``algorithm_``, which rebuilds the densities of ``fit``.
+        """
+        self._densities = [
+            None if lr.shape[0] == 0 else ClassDensity(lr, wr, h, algorithm)
+            for lr, wr, h, algorithm in zip(
+                self.spectral_lines_, self.line_weights_, self.bandwidth_, algorithms
+            )
+        ]
 
     def _learn_unknown_threshold(self, X, codes, sample_weight):
         """The ``1 - unknown_rate`` quantile of held-out unknown scores

@@ -29,6 +29,14 @@ from sklearn_flowspectrum._version import __version__
 
 MODEL_FORMAT = "sklearn_flowspectrum.model"
 MODEL_VERSION = 1
+# Suffixes that promise a pickle: ``fit`` warns when it writes the model
+# format to one.
+_PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
+_MODEL_HELP = (
+    "a model saved by 'flowspectrum fit': its model format (.fsm) loads "
+    "without running code from the file; a pickle (.joblib, from fit "
+    "--save-optimizer) only from a trusted source"
+)
 NPY_MAGIC = b"\x93NUMPY"
 # Columns of the session table that hold packet bytes: not written to CSV.
 _BYTE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len")
@@ -1061,19 +1069,37 @@ def _check_training_complete(pipe):
 
 
 def _save_model(bundle, path, console, optimizer_state=False):
-    """Write the model bundle; without the optimizer's state unless asked.
+    """Write the model bundle in the model format (no pickle, no optimizer
+    state), or as a pickle with the optimizer's state when asked.
 
-    Adam's two moment estimates per weight are twice the size of the network
-    and serve only to resume training: a fresh optimizer (skorch's
-    ``initialize_optimizer``) replaces them, which changes no prediction.
+    The model format (:func:`save_model`) loads without running code from
+    the file.  Adam's two moment estimates per weight are twice the size of
+    the network and serve only to resume training; only a pickle holds them.
     """
-    from sklearn_flowspectrum._model_file import dump_model_file
-
-    if not optimizer_state:
-        bundle["pipeline"].named_steps["embedder"].initialize_optimizer()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    dump_model_file(bundle, path)
+    if optimizer_state:
+        from sklearn_flowspectrum._model_file import dump_model_file
+
+        dump_model_file(bundle, path)
+        console.info(
+            f"saved the model with its optimizer state to {path} (a pickle: "
+            "trusted files only)"
+        )
+        return
+    from sklearn_flowspectrum._model_format import save_model
+
+    if path.suffix.lower() in _PICKLE_SUFFIXES:
+        console.warn(
+            f"{path}: written in the model format of 'flowspectrum fit' (a zip "
+            "of JSON, .npy and safetensors), which joblib.load cannot read; "
+            "name it .fsm, or pass --save-optimizer for a pickle"
+        )
+    metadata = {key: value for key, value in bundle.items() if key != "pipeline"}
+    try:
+        save_model(bundle["pipeline"], path, metadata=metadata)
+    except ImportError as exc:
+        raise CLIError(f"cannot save {path}: {exc}") from None
     console.info(f"saved the model to {path}")
 
 
@@ -1323,12 +1349,53 @@ def _hold_out(X, y, captures, args, console):
     return X[train], y[train], (X[test], y[test], how)
 
 
-def _load_model(path):
-    from sklearn_flowspectrum._model_file import RefusedGlobalError, load_model_file
+def _load_model(path, console):
+    """The bundle of a model file: the model format (no code runs), or a
+    pickle through the restricted loader after a warning."""
+    from sklearn_flowspectrum._model_format import is_model_format_file
 
     path = Path(path)
     if not path.is_file():
         raise CLIError(f"{path}: model file not found")
+    try:
+        model_format = is_model_format_file(path)
+    except OSError as exc:
+        raise CLIError(f"{path}: cannot read the model file ({exc.strerror})") from None
+    if model_format:
+        bundle = _load_model_format(path)
+    else:
+        console.warn(
+            f"{path}: a pickle (joblib) model; loading a pickle can run code "
+            "from it: trusted files only"
+        )
+        bundle = _load_pickle_model(path)
+    if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT:
+        raise CLIError(f"{path}: not a model saved by 'flowspectrum fit'")
+    if bundle.get("version", 0) > MODEL_VERSION:
+        raise CLIError(
+            f"{path}: saved by a newer sklearn_flowspectrum "
+            f"({bundle.get('package_version')}); upgrade to read it"
+        )
+    return bundle
+
+
+def _load_model_format(path):
+    from sklearn_flowspectrum._model_format import load_model
+
+    try:
+        pipeline, metadata = load_model(path, return_metadata=True)
+    except ImportError as exc:
+        raise CLIError(f"{path}: {exc}") from None
+    except ValueError as exc:  # the message names the file
+        raise CLIError(str(exc)) from None
+    if not isinstance(metadata, dict):
+        raise CLIError(f"{path}: a model file, but not one of 'flowspectrum fit'")
+    return {**metadata, "pipeline": pipeline}
+
+
+def _load_pickle_model(path):
+    from sklearn_flowspectrum._model_file import RefusedGlobalError, load_model_file
+
     try:
         bundle = load_model_file(path)
     except RefusedGlobalError as exc:
@@ -1345,13 +1412,6 @@ def _load_model(path):
         raise CLIError(
             f"{path}: not a model saved by 'flowspectrum fit' ({type(exc).__name__})"
         ) from None
-    if not isinstance(bundle, dict) or bundle.get("format") != MODEL_FORMAT:
-        raise CLIError(f"{path}: not a model saved by 'flowspectrum fit'")
-    if bundle.get("version", 0) > MODEL_VERSION:
-        raise CLIError(
-            f"{path}: saved by a newer sklearn_flowspectrum "
-            f"({bundle.get('package_version')}); upgrade to read it"
-        )
     return bundle
 
 
@@ -1485,7 +1545,7 @@ def _check_unknown_arg(args, pipe):
 def _predict_stream(args, console, source):
     """``predict MODEL -``: one line per session as soon as its image is in."""
     _check_stream_output(args)
-    bundle = _load_model(args.model)
+    bundle = _load_model(args.model, console)
     pipe = bundle["pipeline"]
     _check_unknown_arg(args, pipe)
     if bundle["input"] == "sessions":
@@ -1520,7 +1580,7 @@ def _cmd_predict(args, console):
         [("-o", args.output, "table or stdout")],
         _input_files(captures, idx, args.model),
     )
-    bundle = _load_model(args.model)
+    bundle = _load_model(args.model, console)
     pipe = bundle["pipeline"]
     _check_unknown_arg(args, pipe)
     try:
@@ -1561,7 +1621,7 @@ def _cmd_evaluate(args, console):
                 "--confusion needs matplotlib: pip install "
                 '"sklearn-flowspectrum[plots]"'
             ) from None
-    bundle = _load_model(args.model)
+    bundle = _load_model(args.model, console)
     pipe = bundle["pipeline"]
     clf = pipe[-1]
     try:
@@ -1641,7 +1701,7 @@ def _cmd_explain(args, console):
     _check_outputs(
         [("-o", args.output, "table")], _input_files(captures, idx, args.model)
     )
-    bundle = _load_model(args.model)
+    bundle = _load_model(args.model, console)
     pipe = bundle["pipeline"]
     if bundle["input"] == "sessions":
         vectorizer = pipe.named_steps["vectorizer"]
@@ -2170,10 +2230,7 @@ def _add_training_options(p, epochs):
 
 
 def _add_model_and_inputs(p):
-    p.add_argument(
-        "model",
-        help="a model saved by 'flowspectrum fit' (from a trusted source only)",
-    )
+    p.add_argument("model", help=_MODEL_HELP)
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
     )
@@ -2192,8 +2249,8 @@ def build_parser():
             "Start with 'flowspectrum demo' (trains on the bundled ISCX-VPN2016 "
             "sample, prints accuracy, writes plots).  Your own traffic: put the "
             "captures of each class in a folder named after the class, then "
-            "'flowspectrum fit DIR -o model.joblib' and "
-            "'flowspectrum predict model.joblib new.pcap -o predictions.csv'."
+            "'flowspectrum fit DIR -o model.fsm' and "
+            "'flowspectrum predict model.fsm new.pcap -o predictions.csv'."
         ),
     )
     parser.add_argument("--version", action="version", version=__version__)
@@ -2280,8 +2337,12 @@ def build_parser():
         parents=[common],
         help="train a model on labelled captures or IDX images and save it",
         description="Train PcapSessionVectorizer -> AMAESpectrumEmbedder -> "
-        "FlowSpectrumClassifier on labelled sessions and save it (a pickle "
-        "file, which joblib.load reads too).  "
+        "FlowSpectrumClassifier on labelled sessions and save it in the "
+        "model format: one zip file of JSON (steps, parameters, classes, "
+        "package versions, checksums), .npy arrays and the network's weights "
+        "as safetensors, which sklearn_flowspectrum.load_model reads without "
+        "running code from it and without the optimizer's state (see "
+        "--save-optimizer).  "
         "Captures: a folder per class (the folder name is the label; or "
         "--labels CSV).  Images: IDX images-idx3 files with labels-idx1 files "
         "beside them, or what 'vectorize' wrote (.npy or IDX) with "
@@ -2292,13 +2353,14 @@ def build_parser():
     p.add_argument(
         "inputs", nargs="+", metavar="INPUT", help="capture, folder, IDX or .npy images"
     )
-    p.add_argument("-o", "--output", required=True, help="model file (.joblib)")
+    p.add_argument("-o", "--output", required=True, help="model file (e.g. model.fsm)")
     p.add_argument(
         "--save-optimizer",
         action="store_true",
-        help="also save the optimizer's state (Adam's moment estimates: twice "
-        "the size of the network) to resume training exactly with partial_fit; "
-        "prediction does not need it",
+        help="write a pickle (joblib.load reads it) that also holds the "
+        "optimizer's state (Adam's moment estimates: twice the size of the "
+        "network) to resume training exactly with partial_fit; prediction "
+        "does not need it.  Loading a pickle can run code: trusted files only",
     )
     p.add_argument(
         "--test-size",
@@ -2337,10 +2399,11 @@ def build_parser():
         "was rejected as of no known class, and how unlike them it is), "
         "'spectrum' (the session's spectrum value d(A)) and, with --proba, "
         "'proba_CLASS' for every class; image rows with a labels file beside "
-        "them also get 'true_label'.  A model file is a "
-        "pickle, and loading a pickle can run code: use only models from a "
-        "trusted source (files that name anything beyond what a model of "
-        "'flowspectrum fit' is made of are refused).",
+        "them also get 'true_label'.  A model file of 'fit' loads "
+        "without running code from it.  A pickle model (fit --save-optimizer, "
+        "or earlier versions) can run code when loaded: use one only from a "
+        "trusted source (a warning says so; files that name anything beyond "
+        "what a model of 'flowspectrum fit' is made of are refused).",
     )
     _add_model_and_inputs(p)
     p.add_argument("-o", "--output", default="-", help="CSV file (default: stdout)")
@@ -2371,9 +2434,9 @@ def build_parser():
         "per session), and per-class precision, recall and F1.  Captures: a "
         "folder per class, as for 'fit' (or --labels CSV); images: IDX files "
         "with labels-idx1 files beside them, or --labels FILE.  Score only "
-        "sessions the model was not trained on.  A model file is a pickle, "
-        "and loading a pickle can run code: use only models from a trusted "
-        "source.",
+        "sessions the model was not trained on.  A pickle model (fit "
+        "--save-optimizer) can run code when loaded: use one only from a "
+        "trusted source.",
     )
     _add_model_and_inputs(p)
     p.add_argument(
@@ -2400,13 +2463,11 @@ def build_parser():
         "model: attribute its spectrum value d(A) to its bytes (integrated "
         "gradients, field occlusion or the attention weights), sum per protocol "
         "field and write the top fields of each session with their share of "
-        "the session's total (absolute) attribution.  Use only models from a "
-        "trusted source (see 'flowspectrum predict --help').",
+        "the session's total (absolute) attribution.  A pickle model can run "
+        "code when loaded: use one only from a trusted source (see "
+        "'flowspectrum predict --help').",
     )
-    p.add_argument(
-        "model",
-        help="a model saved by 'flowspectrum fit' (from a trusted source only)",
-    )
+    p.add_argument("model", help=_MODEL_HELP)
     p.add_argument(
         "inputs", nargs="+", metavar="CAPTURE", help="capture file or folder"
     )
@@ -2461,7 +2522,9 @@ def build_parser():
         "for a quicker run",
     )
     p.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    p.add_argument("--save-model", help="also save the trained model (.joblib)")
+    p.add_argument(
+        "--save-model", help="also save the trained model (model format, e.g. .fsm)"
+    )
     _add_training_options(p, epochs=None)
     p.set_defaults(func=_cmd_demo)
     return parser

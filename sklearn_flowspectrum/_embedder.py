@@ -516,7 +516,8 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
 
     # ------------------------------------------------------------------
     # skorch hooks
-    def initialize_module(self):
+    def _module_kwargs(self):
+        """The arguments ``initialize_module`` builds the network with."""
         kwargs = self.get_params_for("module")
         kwargs.setdefault("attention", self.attention)
         if "side_" in self.__dict__:
@@ -524,6 +525,10 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
             kwargs.setdefault(
                 "n_classes", len(self.classes_) if hasattr(self, "classes_") else 0
             )
+        return kwargs
+
+    def initialize_module(self):
+        kwargs = self._module_kwargs()
         module = self.initialized_instance(self.module, kwargs)
         if torch.device(self.device).type == "cuda":
             # NHWC lets cuDNN use its tensor-core convolutions without

@@ -1,6 +1,10 @@
 # Authors: The sklearn_flowspectrum developers
 # SPDX-License-Identifier: BSD-3-Clause
-"""Model files of the command line: written as a pickle, read back restricted.
+"""Pickle model files of the command line: written, and read back restricted.
+
+``flowspectrum fit`` writes the model format of :mod:`._model_format`, which
+loads without pickle; pickles are what ``fit --save-optimizer`` writes (with
+the optimizer's state) and what earlier versions wrote.
 
 Unpickling runs whatever callables a file names, so :func:`load_model_file`
 only lets a file name the globals that a model saved by ``flowspectrum fit``

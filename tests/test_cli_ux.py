@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from sklearn_flowspectrum import _cli, read_idx
-from sklearn_flowspectrum._model_file import dump_model_file, load_model_file
+from sklearn_flowspectrum._cli import _Console, _load_model, _save_model
 from sklearn_flowspectrum.datasets import load_iscx_vpn2016_sample
 from tests.test_cli import (
     DAZN,
@@ -33,6 +33,11 @@ from tests.test_cli import (
 )
 
 _ = idx_pair, idx_model  # fixtures
+
+
+def _bundle(model):
+    """The bundle of a model file, as the commands read it."""
+    return _load_model(model, _Console(quiet=True))
 
 
 def _class_folders(root, single=True):
@@ -110,7 +115,7 @@ def test_fit_test_size_warns_about_a_single_capture_class(capsys, tmp_path):
     # per-session accuracy = support-weighted recall of the held-out classes
     weighted = sum(recall[c] * support[c] for c in support) / sum(support.values())
     assert abs(weighted - accuracy) < 0.005 + 1e-9
-    assert "streaming" in load_model_file(model)["classes"]
+    assert "streaming" in _bundle(model)["classes"]
 
 
 # ---------------------------------------------------------------------------
@@ -352,7 +357,7 @@ def test_epoch_table_on_stderr_without_colours(capsys, tmp_path, idx_pair):
     assert "train_loss" in err and "\x1b[" not in err
     assert len([line for line in err.splitlines() if line.split()[:1] == ["2"]]) == 1
     # The model keeps skorch's own sink, which the model file may name.
-    emb = load_model_file(model)["pipeline"].named_steps["embedder"]
+    emb = _bundle(model)["pipeline"].named_steps["embedder"]
     assert dict(emb.callbacks_)["print_log"].sink is print
     code, out, err = run(capsys, "predict", model, idx_pair["alllayers"])
     assert code == 0, err
@@ -461,10 +466,10 @@ def test_predict_in_chunks_predicts_the_same(
 def test_predict_unknown_column_with_a_reject_option(
     capsys, tmp_path, idx_pair, idx_model
 ):
-    bundle = load_model_file(idx_model)
+    bundle = _bundle(idx_model)
     bundle["pipeline"][-1].set_params(unknown_threshold=0.0)
-    model = tmp_path / "open-set.joblib"
-    dump_model_file(bundle, model)
+    model = tmp_path / "open-set.fsm"
+    _save_model(bundle, model, _Console(quiet=True))
     # Sessions the model was not trained on: off every known line.
     X, y = load_iscx_vpn2016_sample(representation="alllayers", return_X_y=True)
     new = tmp_path / "new.npy"
@@ -554,7 +559,7 @@ def test_evaluate_loads_models_restricted(capsys, tmp_path, idx_pair, idx_model)
     import pickle
 
     marker = tmp_path / "payload-ran"
-    bundle = load_model_file(idx_model)
+    bundle = _bundle(idx_model)
     bundle["notes"] = _TouchesMarker(marker)
     evil = tmp_path / "evil.joblib"
     evil.write_bytes(pickle.dumps(bundle, protocol=5))

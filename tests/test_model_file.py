@@ -1,8 +1,10 @@
-"""Model files of the command line: restricted loading, no optimizer state.
+"""Pickle model files of the command line: restricted loading.
 
-A model file is a pickle; ``flowspectrum predict`` refuses one that names a
-global no model is made of, also inside the pickle that skorch nests in the
-embedder.  Models are saved without Adam's state unless ``--save-optimizer``.
+``flowspectrum fit`` writes the model format (tests/test_model_format.py);
+``--save-optimizer`` writes a pickle with Adam's state.  ``flowspectrum
+predict`` warns before loading a pickle and refuses one that names a global
+no model is made of, also inside the pickle that skorch nests in the
+embedder.
 """
 
 # Authors: The sklearn_flowspectrum developers
@@ -21,11 +23,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sklearn_flowspectrum import read_idx
+from sklearn_flowspectrum import load_model, read_idx
 from sklearn_flowspectrum._cli import _Console, _save_model, build_parser, main
 from sklearn_flowspectrum._model_file import (
     ALLOWED_GLOBALS,
     RefusedGlobalError,
+    dump_model_file,
     load_model_file,
 )
 from tests.test_cli import FAST, OICQ, assert_one_line_error, idx_pair, run
@@ -47,10 +50,10 @@ class _WritesMarker:
 
 @pytest.fixture(scope="module")
 def models(idx_pair, tmp_path_factory):
-    """A model saved by ``fit --save-optimizer``, and the same model saved
-    the way ``fit`` saves by default."""
+    """The same paper-sized model saved the way ``fit`` saves by default (the
+    model format) and by ``fit --save-optimizer`` (a pickle)."""
     folder = tmp_path_factory.mktemp("models")
-    lean, full = folder / "lean.joblib", folder / "full.joblib"
+    lean, full = folder / "lean.fsm", folder / "full.joblib"
     images = str(idx_pair["alllayers"])
     argv = ["-q", "fit", images, "-o", str(full), "--save-optimizer", *ONE_STEP]
     assert main(argv) == 0
@@ -72,11 +75,16 @@ def _outputs(pipe, X):
     return pipe[:-1].transform(X), pipe.predict_proba(X)
 
 
-def test_saved_model_has_no_optimizer_state(models, rows, capsys, idx_pair):
+def test_saved_model_has_no_optimizer_state(models, rows, capsys, idx_pair, tmp_path):
     lean, full = models
     # 27 MB against 81 MB for this network: Adam keeps two numbers per weight.
     assert os.path.getsize(lean) < 0.5 * os.path.getsize(full)
-    lean_pipe = load_model_file(lean)["pipeline"]
+    # and no larger than a pickle of the network without the optimizer's state
+    bundle = load_model_file(full)
+    bundle["pipeline"].named_steps["embedder"].initialize_optimizer()
+    dump_model_file(bundle, tmp_path / "lean.joblib")
+    assert os.path.getsize(lean) <= os.path.getsize(tmp_path / "lean.joblib")
+    lean_pipe = load_model(lean)
     full_pipe = load_model_file(full)["pipeline"]
     assert len(lean_pipe.named_steps["embedder"].optimizer_.state) == 0
     full_state = full_pipe.named_steps["embedder"].optimizer_.state
@@ -91,7 +99,7 @@ def test_round_trip_predicts_like_the_model_in_memory(models, rows, tmp_path):
     bundle = load_model_file(models[1])
     before = _outputs(bundle["pipeline"], rows)
     path = tmp_path / "again.joblib"
-    _save_model(bundle, path, _Console(quiet=True))
+    _save_model(bundle, path, _Console(quiet=True), optimizer_state=True)
     # the model in memory predicts as before, and so does the file
     for pipe in (bundle["pipeline"], load_model_file(path)["pipeline"]):
         for a, b in zip(_outputs(pipe, rows), before):
@@ -101,7 +109,7 @@ def test_round_trip_predicts_like_the_model_in_memory(models, rows, tmp_path):
 
 
 def test_ctrl_c_while_saving_keeps_the_existing_model(models, tmp_path, monkeypatch):
-    bundle = load_model_file(models[0])
+    bundle = load_model_file(models[1])
     path = tmp_path / "model.joblib"
     path.write_bytes(b"a good model")
     real_dump = pickle.dump
@@ -114,6 +122,21 @@ def test_ctrl_c_while_saving_keeps_the_existing_model(models, tmp_path, monkeypa
 
     monkeypatch.setattr(pickle, "dump", dump_then_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
+        _save_model(bundle, path, _Console(quiet=True), optimizer_state=True)
+    assert path.read_bytes() == b"a good model"
+    assert os.listdir(tmp_path) == ["model.joblib"]
+    # the same for the model format, interrupted while writing the weights
+    from sklearn_flowspectrum import _model_format
+
+    real_write = _model_format._write_member
+
+    def write_then_ctrl_c(archive, name, data, method):
+        real_write(archive, name, data[: len(data) // 2], method)
+        if name.startswith("weights/"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(_model_format, "_write_member", write_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
         _save_model(bundle, path, _Console(quiet=True))
     assert path.read_bytes() == b"a good model"
     assert os.listdir(tmp_path) == ["model.joblib"]
@@ -122,7 +145,7 @@ def test_ctrl_c_while_saving_keeps_the_existing_model(models, tmp_path, monkeypa
 @pytest.mark.parametrize("where", ["bundle", "skorch's nested pickle"])
 def test_predict_refuses_code_in_a_model(models, tmp_path, capsys, where, idx_pair):
     marker = tmp_path / "payload-ran"
-    bundle = load_model_file(models[0])
+    bundle = load_model_file(models[1])
     if where == "bundle":
         bundle["notes"] = _WritesMarker(marker)
     else:
@@ -138,6 +161,8 @@ def test_predict_refuses_code_in_a_model(models, tmp_path, capsys, where, idx_pa
     ):
         code, out, err = run(capsys, *argv)
         assert_one_line_error(code, err, str(evil), "builtins.exec", "trusted source")
+        # the warning comes before loading
+        assert "trusted files only" in err.splitlines()[0]
         assert out == ""
         assert not marker.exists()
         assert not (tmp_path / "p.csv").exists()
@@ -153,7 +178,7 @@ def test_predict_refuses_code_in_a_model(models, tmp_path, capsys, where, idx_pa
 
 def test_predict_refuses_old_joblib_models(models, tmp_path, capsys):
     old = tmp_path / "old.joblib"
-    joblib.dump(load_model_file(models[0]), old)
+    joblib.dump(load_model_file(models[1]), old)
     code, _, err = run(capsys, "predict", old, OICQ)
     assert_one_line_error(code, err, str(old), "joblib format", "flowspectrum fit")
 
