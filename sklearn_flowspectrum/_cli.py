@@ -1241,7 +1241,7 @@ def _cmd_fit(args, console):
         from sklearn_flowspectrum.evaluation import evaluation_report
 
         X_test, y_test, how = held_out
-        unknown = pipe[-1]._unknown_label() if args.unknown_rate else None
+        unknown = pipe[-1].rejection_label() if args.unknown_rate else None
         report = evaluation_report(
             y_test,
             pipe.predict(X_test),
@@ -1503,15 +1503,16 @@ def _classify(pipe, X, console):
 
 def _can_reject(clf):
     """Whether the classifier has an open-set reject threshold."""
-    return clf._threshold() is not None
+    return clf.rejection_label() is not None
 
 
 def _unknown(clf, predicted):
     """Which predictions are the classifier's open-set reject label (None
     when the classifier has no reject option)."""
-    if not _can_reject(clf):
+    label = clf.rejection_label()
+    if label is None:
         return None
-    return np.asarray(predicted == np.asarray(clf._unknown_label(), dtype=object))
+    return np.asarray(predicted == np.asarray(label, dtype=object))
 
 
 def _predictions(pipe, X, sessions_out, proba_columns, console=None):

@@ -699,7 +699,20 @@ class SessionReport(tuple):
 
     def to_frame(self):
         """The report as a DataFrame, one row per file."""
-        return pd.DataFrame(list(self), columns=list(REPORT_COLUMNS))
+        try:
+            return pd.DataFrame(list(self), columns=list(REPORT_COLUMNS))
+        except UnicodeEncodeError:
+            # A file name that is not valid UTF-8: pyarrow-backed strings
+            # refuse its surrogate escapes; object columns keep it.
+            columns = {k: [row.get(k) for row in self] for k in REPORT_COLUMNS}
+            return pd.DataFrame(
+                {
+                    k: pd.Series(v, dtype=object)
+                    if any(isinstance(x, str) for x in v)
+                    else v
+                    for k, v in columns.items()
+                }
+            )
 
 
 def _new_report(name):
@@ -1250,8 +1263,7 @@ _OBJECT_COLUMNS = frozenset(
 
 
 _FLOAT_COLUMNS = frozenset(
-    ("first_ts", "last_ts", "duration")
-    + tuple(c for c in STAT_COLUMNS if "_iat_" in c)
+    ("first_ts", "last_ts", "duration") + tuple(c for c in STAT_COLUMNS if "_iat_" in c)
 )
 
 
@@ -1279,6 +1291,15 @@ def check_timeouts(idle_timeout, active_timeout):
     return None if out == [None, None] else tuple(out)
 
 
+def _text_column(values):
+    """Paths as pandas' string column; object dtype for names that are not
+    valid UTF-8 (surrogate escapes), which pyarrow-backed strings refuse."""
+    try:
+        return pd.Series(values, dtype="str")
+    except (UnicodeEncodeError, TypeError):
+        return pd.Series(values, dtype=object)
+
+
 def assemble_table(entries, parts, file_labels, with_labels, statistics=False):
     names = _COLUMNS + (STAT_COLUMNS if statistics else ())
     columns = {c: [] for c in names}
@@ -1301,6 +1322,8 @@ def assemble_table(entries, parts, file_labels, with_labels, statistics=False):
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0)
         else:
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+    if "file" in data:
+        data["file"] = _text_column(data["file"])
     table = pd.DataFrame(data)
     for k in ("frames", "frame_ts_ns", "frame_orig_len") + (
         ("first_payload_sizes",) if statistics else ()
