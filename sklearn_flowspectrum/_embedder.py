@@ -21,9 +21,11 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch import NeuralNet
 
+from sklearn_flowspectrum._callbacks import WarmupCosine
 from sklearn_flowspectrum._layouts import mostly_pcap_rows
 from sklearn_flowspectrum._model_file import restricted_loading, vet_nested_pickle
-from sklearn_flowspectrum._nn import AMAELoss, AMAEModule
+from sklearn_flowspectrum._nn import AMAELoss, order_classes
+from sklearn_flowspectrum._nn1d import AMAE1dModule
 from sklearn_flowspectrum._protocols import PCAP_GLOBAL_LEN
 from sklearn_flowspectrum._validation import (
     byte_feature_names,
@@ -103,7 +105,7 @@ class _TensorBatches:
 class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     """Map session images to their FlowSpectrum value with the AMAE network.
 
-    A skorch :class:`~skorch.NeuralNet` around :class:`AMAEModule`: attention
+    A skorch :class:`~skorch.NeuralNet` around the AMAE network: attention
     over the session's bytes, a convolutional autoencoder, and a mapper from
     the code to ONE real number per session, ``d(A)`` (Cui et al. 2024,
     sec. 3.3).  With labels, a classification head on ``d(A)`` is trained
@@ -113,12 +115,13 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
 
     Parameters
     ----------
-    module : torch module class or instance, default=AMAEModule
+    module : torch module class or instance, default=AMAE1dModule
         The network; its ``side`` and ``n_classes`` are set from the data.
         Further arguments go through ``module__<name>`` (e.g.
-        ``module__mapper_hidden=(128,)``).  :class:`AMAE1dModule` is the same
-        network with 1-D convolutions along the byte sequence
-        (``module__kernel_size``).
+        ``module__mapper_hidden=(128,)``).  The default,
+        :class:`AMAE1dModule`, convolves along the byte sequence;
+        ``module=AMAEModule`` is the paper's network (Table 1, 3x3
+        convolutions on the 28x28 image).
     criterion : torch module class, default=AMAELoss
         Loss; weights through ``criterion__<name>``.
     optimizer : torch optimizer class, default=torch.optim.AdamW
@@ -139,9 +142,19 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         ``False`` trains the paper's "AE" baseline without attention.
     lr_schedule : {"cosine", "constant"}, default="cosine"
         ``"cosine"``: linear warm-up over the first 5% of the optimizer steps
-        of a ``fit``, then cosine decay to zero.  ``"constant"`` leaves the
+        of a ``fit``, then cosine decay to zero (the callback
+        :class:`~sklearn_flowspectrum._callbacks.WarmupCosine`, named
+        ``"warmup_cosine"``).  ``"constant"`` leaves the
         learning rate to the optimizer and to any skorch ``LRScheduler``
         callback.
+    class_order : {"confusion", "labels"}, default="confusion"
+        Where the classes sit on the line (the softmax mapper places each
+        session at the posterior-weighted place of the classes).
+        ``"confusion"``: after training, classes the network confuses on the
+        training sessions are made neighbours (:func:`order_classes`), so a
+        session torn between two classes lands between them and not on a
+        third.  ``"labels"``: in the sorted order of the labels, as before.
+        Has no effect with ``module__mapper="mlp"``, whose line is learned.
     lr_scaling : {"sqrt", "linear"} or None, default=None
         Scale ``lr`` by ``sqrt(batch_size / 256)`` or ``batch_size / 256``
         (``lr`` is the rate for the default batch of 256), so that large
@@ -178,7 +191,7 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
 
     Attributes
     ----------
-    module_ : AMAEModule
+    module_ : AMAE1dModule or AMAEModule
         The trained network.
     classes_ : ndarray of shape (n_classes,)
         Class labels seen in ``fit`` (only when ``y`` was given).
@@ -195,6 +208,9 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         all layers).  ``transform`` and ``partial_fit`` raise a ``ValueError``
         on images of the other kind: L7 payloads or frames where the model
         learned pcap images, or the other way round.
+    line_order_ : ndarray of shape (n_classes,)
+        The classes from left to right on the line (by the median spectrum
+        of their training sessions).  Only when fitted with labels.
     side_ : int
         Side of the square image the bytes are laid out on
         (``ceil(sqrt(n_features_in_))``; missing positions are zero).
@@ -210,7 +226,8 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
 
     See Also
     --------
-    AMAEModule : The network.
+    AMAE1dModule : The default network.
+    AMAEModule : The paper's network.
 
     Notes
     -----
@@ -265,6 +282,7 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         "batch_size": [Interval(numbers.Integral, -1, None, closed="left")],
         "attention": ["boolean"],
         "lr_schedule": [StrOptions({"cosine", "constant"})],
+        "class_order": [StrOptions({"confusion", "labels"})],
         "lr_scaling": [StrOptions({"sqrt", "linear"}), None],
         "precision": [StrOptions({"fp32", "bf16"})],
         "inference_batch_size": [
@@ -277,7 +295,7 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
 
     def __init__(
         self,
-        module=AMAEModule,
+        module=AMAE1dModule,
         *,
         criterion=AMAELoss,
         optimizer=torch.optim.AdamW,
@@ -286,6 +304,7 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         batch_size=256,
         attention=True,
         lr_schedule="cosine",
+        class_order="confusion",
         lr_scaling=None,
         precision="fp32",
         inference_batch_size=None,
@@ -313,6 +332,7 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         )
         self.attention = attention
         self.lr_schedule = lr_schedule
+        self.class_order = class_order
         self.lr_scaling = lr_scaling
         self.precision = precision
         self.inference_batch_size = inference_batch_size
@@ -351,6 +371,8 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         return super().set_params(**kwargs)
 
     def __setstate__(self, state):
+        # Models saved before class_order existed keep the label order.
+        state.setdefault("class_order", "labels")
         vetted = restricted_loading()
         if vetted:
             # skorch unpickles module_, criterion_ and optimizer_ from this
@@ -537,6 +559,19 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         self.module_ = module
         return self
 
+    def initialize_criterion(self):
+        super().initialize_criterion()
+        set_mapper = getattr(self.criterion_, "set_mapper", None)
+        if set_mapper is not None:
+            set_mapper(getattr(self._plain_module(), "mapper_kind", "mlp"))
+        return self
+
+    def get_default_callbacks(self):
+        callbacks = list(super().get_default_callbacks())
+        if self.lr_schedule == "cosine":
+            callbacks.append(("warmup_cosine", WarmupCosine()))
+        return callbacks
+
     def initialize_optimizer(self, triggered_directly=None):
         named_parameters = self.get_all_learnable_params()
         args, kwargs = self.get_params_for_optimizer("optimizer", named_parameters)
@@ -614,11 +649,6 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         loss.backward()
         return {"loss": loss, "y_pred": y_pred}
 
-    def train_step(self, batch, **fit_params):
-        step = super().train_step(batch, **fit_params)
-        self._schedule_step()
-        return step
-
     def validation_step(self, batch, **fit_params):
         self._set_training(False)
         Xi, yi = batch
@@ -630,13 +660,11 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         # As skorch's, but the batch losses stay on the device until the
-        # epoch ends: one synchronisation per epoch instead of one per batch.
+        # epoch ends: one synchronisation per epoch instead of one per batch
+        # (skorch offers no hook for it; on a GPU the per-batch ``.item()``
+        # cost a tenth of the throughput).
         if iterator is None:
             return
-        if training and getattr(self, "_base_lrs", None) is not None:
-            if self._sched_total is None:
-                self._sched_total = max(1, self._sched_epochs * len(iterator))
-                self._schedule_step(advance=False)
         losses = []
         batch_count = 0
         for batch in iterator:
@@ -652,38 +680,6 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
             for entry, value in zip(batches[-batch_count:], values):
                 entry[prefix + "_loss"] = value
         self.history.record(prefix + "_batch_count", batch_count)
-
-    def fit_loop(self, X, y=None, epochs=None, **fit_params):
-        # The schedule's length is known once the training iterator exists
-        # (after skorch's validation split); see run_single_epoch.
-        self._sched_epochs = epochs if epochs is not None else self.max_epochs
-        self._sched_total = None
-        self._sched_step = 0
-        self._base_lrs = [g["lr"] for g in self.optimizer_.param_groups]
-        try:
-            return super().fit_loop(X, y, epochs=epochs, **fit_params)
-        finally:
-            # Leave the optimizer at its base rates for a later partial_fit.
-            for group, base in zip(self.optimizer_.param_groups, self._base_lrs):
-                group["lr"] = base
-            del self._base_lrs
-
-    def _schedule_step(self, advance=True):
-        if self.lr_schedule != "cosine" or getattr(self, "_base_lrs", None) is None:
-            return
-        if self._sched_total is None:
-            return
-        if advance:
-            self._sched_step += 1
-        t = min(self._sched_step, self._sched_total)
-        warm = max(1, int(0.05 * self._sched_total))
-        if t < warm:
-            factor = (t + 1) / (warm + 1)
-        else:
-            progress = (t - warm) / max(1, self._sched_total - warm)
-            factor = 0.5 * (1.0 + math.cos(math.pi * progress))
-        for group, base in zip(self.optimizer_.param_groups, self._base_lrs):
-            group["lr"] = base * factor
 
     # ------------------------------------------------------------------
     # fitting
@@ -829,6 +825,10 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         module.eval()
         bs = self._infer_batch_size()
         n = len(Xt)
+        if module.n_classes > 0 and y is not None:
+            self._place_classes(module, Xt, y, bs)
+        else:
+            self.__dict__.pop("line_order_", None)
         if module.n_classes == 0:
             rng = check_random_state(self.random_state)
             take = np.sort(rng.permutation(n)[: min(n, 4096)])
@@ -874,6 +874,32 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         std = mean.std(axis=1, keepdims=True)
         std[std == 0] = 1.0
         self.attention_weights_ = (mean - mean.mean(axis=1, keepdims=True)) / std
+
+    def _place_classes(self, module, Xt, y, bs):
+        """Seriate the classes on the line (``class_order``); set ``line_order_``."""
+        spectra, posteriors = [], []
+        for start in range(0, len(Xt), bs):
+            xb = self._as_float(Xt[start : start + bs])
+            with self._autocast():
+                d, logits = module.map_code(module.encode(xb))
+            spectra.append(d.float())
+            if logits is not None:
+                posteriors.append(torch.softmax(logits.float() / module.temperature, 1))
+        spectra = torch.cat(spectra).cpu().numpy()
+        if module.mapper_kind == "softmax":
+            P = torch.cat(posteriors).cpu().numpy()
+            if self.class_order == "confusion":
+                order = order_classes(P)
+            else:
+                order = np.arange(module.n_classes)
+            module.place_classes(order)
+            spectra = P @ module.head.centres.detach().float().cpu().numpy()
+        y = np.asarray(y)
+        medians = [
+            np.median(spectra[y == k]) if np.any(y == k) else np.inf
+            for k in range(module.n_classes)
+        ]
+        self.line_order_ = self.classes_[np.argsort(medians, kind="stable")]
 
     @staticmethod
     def _principal_axis(centred, n_iter=50):

@@ -202,7 +202,7 @@ def _integrated_gradients(parts, images, n_steps, batch_size):
             if vec is not None:
                 va = (base + a * (vec - base)).requires_grad_(True)
                 inputs.append(va)
-            d = module._map(module._encode_weighted(module.weigh(xa, va)[0]))[0]
+            d = module.map_code(module.encode_weighted(module.weigh(xa, va)[0]))[0]
             g = torch.autograd.grad(d.sum(), inputs)
             grads_x += g[0]
             if vec is not None:

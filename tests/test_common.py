@@ -8,7 +8,7 @@ it is then reported as xfail with that reason, never silently skipped.
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from sklearn_flowspectrum import (
-    AMAE1dModule,
+    AMAEModule,
     AMAESpectrumEmbedder,
     FlowSpectrumClassifier,
     PcapSessionVectorizer,
@@ -25,23 +25,22 @@ ESTIMATORS = [
     # two_d_array=False, string=True), so sklearn runs only its clone check;
     # tests/test_vectorizer.py covers clone, params, pickling and set_output.
     PcapSessionVectorizer(),
-    # One epoch of a small network: the checks test the API, not the fit
-    # (and cover module__ parameters).  Seeded CPU training is deterministic,
-    # so the checks that compare two fits run too.
+    # One epoch of a small default (1-D) network: the checks test the API,
+    # not the fit (and cover module__ parameters).  Seeded CPU training is
+    # deterministic, so the checks that compare two fits run too.
     AMAESpectrumEmbedder(
         max_epochs=1,
         random_state=0,
         module__channels=(8, 4),
         module__mapper_hidden=(16,),
     ),
-    # The 1-D convolution network (module parameter kernel_size).
+    # The paper's 2-D network, one parameter away from the default.
     AMAESpectrumEmbedder(
-        module=AMAE1dModule,
+        module=AMAEModule,
         max_epochs=1,
         random_state=0,
         module__channels=(8, 4),
         module__mapper_hidden=(16,),
-        module__kernel_size=3,
     ),
 ]
 

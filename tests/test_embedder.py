@@ -13,10 +13,11 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
-from skorch.callbacks import Checkpoint, EarlyStopping
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping
 from skorch.dataset import ValidSplit
 
-from sklearn_flowspectrum import AMAESpectrumEmbedder
+from sklearn_flowspectrum import AMAE1dModule, AMAEModule, AMAESpectrumEmbedder
+from sklearn_flowspectrum._callbacks import WarmupCosine
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -295,6 +296,79 @@ def test_lr_scaling_and_schedule(data):
     assert emb.optimizer_.param_groups[0]["lr"] == pytest.approx(2e-3)
     emb = _emb(lr=1e-3, lr_schedule="constant").fit(X, y)
     assert emb.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
+
+
+def test_cosine_schedule_is_a_skorch_callback(data):
+    X, y = data
+    seen = []
+
+    class Record(Callback):
+        def on_batch_begin(self, net, training=False, **kwargs):
+            if training:
+                seen.append(net.optimizer_.param_groups[0]["lr"])
+
+    # skorch runs the default callbacks first: Record sees each step's rate.
+    emb = _emb(lr=1e-2, max_epochs=4, callbacks=[("record", Record())]).fit(X, y)
+    schedule = dict(emb.callbacks_)["warmup_cosine"]
+    assert isinstance(schedule, WarmupCosine)
+    assert schedule.total_steps_ == 4 * 3  # 48 sessions, batch 16
+    factors = [schedule.factor(t) for t in range(12)]
+    assert seen == pytest.approx([1e-2 * f for f in factors])
+    assert factors[0] < factors[1] == pytest.approx(1.0)  # one warm-up step
+    assert factors[-1] < 0.05 and all(np.diff(factors[1:]) <= 0)
+    # Training leaves the optimizer at its base rate for a later partial_fit.
+    assert emb.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-2)
+    constant = _emb(lr_schedule="constant").fit(X, y)
+    assert "warmup_cosine" not in dict(constant.callbacks_)
+
+
+def test_default_network_is_1d_and_the_papers_is_one_parameter_away(data):
+    X, y = data
+    emb = _emb().fit(X, y)
+    assert type(emb.module_) is AMAE1dModule
+    paper = _emb(module=AMAEModule).fit(X, y)
+    assert type(paper.module_) is AMAEModule
+    assert paper.transform(X).shape == (48, 1)
+
+
+@pytest.mark.parametrize("class_order", ["confusion", "labels"])
+def test_class_order_places_classes_on_the_line(data, class_order):
+    X, y = data
+    emb = _emb(max_epochs=20, lr=1e-2, class_order=class_order).fit(X, y)
+    assert sorted(emb.line_order_) == sorted(emb.classes_)
+    centres = emb.module_.head.centres.detach().numpy()
+    # The centres keep their places; only which class sits where changes.
+    np.testing.assert_allclose(np.sort(centres), [-1.0, 0.0, 1.0])
+    if class_order == "labels":
+        np.testing.assert_allclose(centres, [-1.0, 0.0, 1.0])
+    # The spectrum follows the placement: each class's median is nearest to
+    # its own centre, and line_order_ reads the line left to right.
+    Z = emb.transform(X)[:, 0]
+    medians = np.array([np.median(Z[y == c]) for c in emb.classes_])
+    nearest = np.abs(medians[:, None] - centres[None, :]).argmin(1)
+    np.testing.assert_array_equal(nearest, np.arange(3))
+    np.testing.assert_array_equal(emb.line_order_, emb.classes_[np.argsort(medians)])
+    with pytest.raises(ValueError, match="class_order"):
+        _emb(class_order="alphabetical").fit(X, y)
+
+
+def test_class_order_confusion_makes_confused_classes_neighbours():
+    # Classes a and c share sessions; b stands apart.  In label order the
+    # shared sessions would land on b's place; seriation puts a beside c.
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 30, size=(90, 64), dtype=np.uint8)
+    y = np.repeat(np.array(["a", "b", "c"]), 30)
+    X[y == "a", 5] = 100
+    X[y == "c", 5] = 100
+    X[y == "b", 5] = 250
+    X[y == "a", 6] = rng.choice([0, 200], size=30)
+    X[y == "c", 6] = rng.choice([0, 200], size=30, p=[0.8, 0.2])
+    emb = _emb(max_epochs=15).fit(X, y)
+    order = list(emb.line_order_)
+    assert abs(order.index("a") - order.index("c")) == 1
+    labels = _emb(max_epochs=15, class_order="labels").fit(X, y)
+    centres = labels.module_.head.centres.detach().numpy()
+    assert abs(centres[0] - centres[2]) == pytest.approx(2.0)
 
 
 def test_transformer_has_no_predict():

@@ -25,7 +25,7 @@ from sklearn.pipeline import Pipeline
 
 import sklearn_flowspectrum
 from sklearn_flowspectrum import (
-    AMAE1dModule,
+    AMAEModule,
     AMAESpectrumEmbedder,
     FlowSpectrumClassifier,
     PcapSessionVectorizer,
@@ -188,7 +188,7 @@ def test_file_holds_json_npy_and_safetensors(saved):
     embedder = steps[1]["items"][1]
     assert embedder["params"]["module"] == {
         "type": "class",
-        "name": "sklearn_flowspectrum.AMAEModule",
+        "name": "sklearn_flowspectrum.AMAE1dModule",
     }
     assert "optimizer_" not in embedder["fitted"]
     assert is_model_format_file(saved)
@@ -203,7 +203,8 @@ def test_same_model_same_bytes(pipe, saved, tmp_path):
 @pytest.mark.parametrize(
     "embedder",
     [
-        pytest.param(lambda: _embedder(module=AMAE1dModule), id="1d-module"),
+        pytest.param(lambda: _embedder(module=AMAEModule), id="paper-module"),
+        pytest.param(lambda: _embedder(class_order="labels"), id="label-order"),
         pytest.param(lambda: _embedder(attention=False), id="no-attention"),
         pytest.param(
             lambda: _embedder(precision="bf16", module__head="linear"), id="bf16"
@@ -420,8 +421,9 @@ def test_save_names_what_it_cannot_hold(data, tmp_path):
 def test_weights_leave_in_cpu_contiguous_layout(data, tmp_path):
     # On CUDA the network runs channels_last: its conv weights are not
     # contiguous, which safetensors refuses; the file holds plain CPU tensors.
+    # (The 2-D network: channels_last leaves 1-D convolutions as they are.)
     X, y = data
-    emb = _embedder().fit(X, y)
+    emb = _embedder(module=AMAEModule).fit(X, y)
     before = emb.transform(X)
     emb.module_.to(memory_format=torch.channels_last)
     assert not emb.module_.encoder[0].weight.is_contiguous()

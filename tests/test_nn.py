@@ -1,7 +1,9 @@
 """Tests of the AMAE torch modules (sklearn_flowspectrum._nn)."""
 
 import math
+import pickle
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,6 +14,7 @@ from sklearn_flowspectrum._nn import (
     GaussianHead,
     SingleChannelAttention,
     SpatialAttention,
+    order_classes,
 )
 
 
@@ -166,18 +169,106 @@ def test_linear_head_and_bad_head():
 def test_loss_terms():
     x = _images(6, 4)
     y = torch.tensor([0, 1, 2, 0, 1, 2])
-    m = AMAEModule(side=4, n_classes=3, mapper_hidden=(8,))
+    m = AMAEModule(side=4, n_classes=3, mapper="mlp", mapper_hidden=(8,))
     out = m(x)
     rec_only = AMAELoss()(out, x)
     assert torch.allclose(rec_only, torch.nn.functional.mse_loss(out[2], x))
-    full = AMAELoss()(out, x, y)
+    full = AMAELoss().set_mapper(m.mapper_kind)(out, x, y)
     assert full > rec_only
-    no_aux = AMAELoss(aux_weight=0.0)(out, x, y)
+    no_aux = AMAELoss(aux_weight=0.0).set_mapper(m.mapper_kind)(out, x, y)
     assert no_aux < full
     full.backward()
     assert m.aux.weight.grad is not None
     assert m.head.centres.grad is not None
     assert m.fusion.channel.mlp[0].weight.grad is not None
+
+
+@pytest.mark.parametrize(
+    "mapper, kwargs, expected",
+    [
+        ("softmax", {}, (0.0, 1.0)),
+        ("mlp", {}, (1.0, 0.5)),
+        ("softmax", {"classification_weight": 0.3}, (0.3, 1.0)),
+        ("mlp", {"aux_weight": 0}, (1.0, 0.0)),
+    ],
+)
+def test_auto_loss_weights_follow_the_mapper(mapper, kwargs, expected):
+    loss = AMAELoss(**kwargs).set_mapper(mapper)
+    assert (loss.classification_weight_, loss.aux_weight_) == expected
+    with pytest.raises(ValueError, match="mapper must be one of"):
+        AMAELoss().set_mapper("linear")
+
+
+def test_auto_weights_unresolved_is_a_clear_error():
+    m = AMAEModule(side=4, n_classes=3, mapper_hidden=(8,))
+    x = _images(6, 4)
+    with pytest.raises(RuntimeError, match="set_mapper"):
+        AMAELoss()(m(x), x, torch.tensor([0, 1, 2, 0, 1, 2]))
+    # Numbers need no mapper; old pickles hold numbers only.
+    loss = AMAELoss(classification_weight=1.0, aux_weight=0.5)
+    assert loss(m(x), x, torch.tensor([0, 1, 2, 0, 1, 2])) > 0
+    state = pickle.loads(pickle.dumps(loss)).__dict__
+    assert state["classification_weight_"] == 1.0
+
+
+def test_softmax_mapper_trains_no_gaussian_head_under_auto_weights():
+    # d(A) is the posterior-weighted place of the classes: the per-class
+    # logits carry the loss and the head on d(A) gets no gradient.
+    torch.manual_seed(0)
+    m = AMAEModule(side=4, n_classes=3, mapper_hidden=(8,))
+    assert m.mapper_kind == "softmax"
+    x = _images(6, 4)
+    loss = AMAELoss().set_mapper("softmax")
+    loss(m(x), x, torch.tensor([0, 1, 2, 0, 1, 2])).backward()
+    assert m.aux.weight.grad.abs().sum() > 0
+    assert m.head.centres.grad is None and m.head.log_sigma.grad is None
+
+
+def test_temperature_divides_the_logits_of_the_softmax_mapper():
+    torch.manual_seed(0)
+    warm = AMAEModule(side=4, n_classes=3, mapper_hidden=(8,))
+    cold = AMAEModule(side=4, n_classes=3, mapper_hidden=(8,), temperature=0.1)
+    cold.load_state_dict(warm.state_dict())
+    warm.eval(), cold.eval()
+    x = _images(6, 4)
+    with torch.no_grad():
+        d_warm, logits = warm.map_code(warm.encode(x))
+        d_cold, _ = cold.map_code(cold.encode(x))
+        centres = warm.head.centres
+        assert torch.allclose(d_warm, torch.softmax(logits, 1) @ centres)
+        assert torch.allclose(d_cold, torch.softmax(logits / 0.1, 1) @ centres)
+        assert not torch.allclose(d_cold, d_warm)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        AMAEModule(temperature=0)
+
+
+def test_order_classes_puts_confused_classes_side_by_side():
+    # Chain 0 - 3 - 1 - 4 - 2: each class shares probability with its
+    # neighbours in the chain only.
+    chain = [0, 3, 1, 4, 2]
+    P = []
+    for a, b in zip(chain, chain[1:]):
+        row = np.zeros(5)
+        row[a], row[b] = 0.6, 0.4
+        P += [row] * 10
+    order = order_classes(np.array(P)).tolist()
+    assert order in (chain, chain[::-1])
+    assert order.index(0) <= 2  # class 0 on the left
+    assert sorted(order) == list(range(5))
+    assert order_classes(np.eye(2)).tolist() == [0, 1]
+
+
+def test_place_classes_moves_centres_and_spectrum():
+    torch.manual_seed(0)
+    m = AMAEModule(side=4, n_classes=3, mapper_hidden=(8,))
+    m.eval()
+    before = m.head.centres.detach().clone()
+    m.place_classes([2, 0, 1])
+    after = m.head.centres.detach()
+    assert torch.equal(torch.sort(after).values, torch.sort(before).values)
+    assert after[2] < after[0] < after[1]
+    with pytest.raises(ValueError, match="permutation"):
+        m.place_classes([0, 0, 1])
 
 
 def test_unsupervised_projection():

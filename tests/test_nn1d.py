@@ -23,29 +23,70 @@ def _threads():
     torch.set_num_threads(n)
 
 
+@pytest.mark.parametrize("decoder", ["transposed", "mirror"])
 @pytest.mark.parametrize("side", [28, 8, 5])
-def test_outputs_have_the_shapes_of_the_2d_network(side):
+def test_outputs_have_the_shapes_of_the_2d_network(side, decoder):
     torch.manual_seed(0)
-    one_d = AMAE1dModule(side=side, n_classes=3, channels=(8, 4))
-    two_d = AMAEModule(side=side, n_classes=3, channels=(8, 4))
+    one_d = AMAE1dModule(side=side, n_classes=3, channels=(8, 4), decoder=decoder)
     x = torch.rand(2, 1, side, side)
     d, logits, recon, w, aux = one_d(x)
     assert d.shape == (2,) and d.dtype == torch.float32
     assert logits.shape == aux.shape == (2, 3)
     assert recon.shape == x.shape and w.shape == (2, side, side)
     assert recon.min() >= 0 and recon.max() <= 1
-    # Same code size, so the mapper (and its widths) is the 2-D network's.
-    assert one_d.encode(x).flatten(1).shape == two_d.encode(x).flatten(1).shape
-    assert one_d.code_shape == (4, (side + side % 2) ** 2 // 4)
+    # The sequence is padded to a multiple of the pools' product (16).
+    length = -(-side * side // 16) * 16
+    assert one_d.code_shape == (4, length // 16)
+    assert one_d.encode(x).shape == (2, 4, length // 16)
     assert isinstance(one_d.encoder[0], torch.nn.Conv1d)
     assert one_d.encoder[0].kernel_size == (5,)
+    kind = torch.nn.ConvTranspose1d if decoder == "transposed" else torch.nn.Conv1d
+    assert isinstance(one_d.decoder[-2], kind)
+
+
+@pytest.mark.parametrize("side", [28, 8])
+def test_table1_stages_give_the_code_size_of_the_2d_network(side):
+    # Conv(64) - Conv(32) - pool 4 along the sequence: as many code numbers
+    # as the 2-D network's Conv(64) - Conv(32) - MaxPool2d(2).
+    one_d = AMAE1dModule(
+        side=side, n_classes=3, channels=(64, 32), pools=(1, 4), decoder="mirror"
+    )
+    two_d = AMAEModule(side=side, n_classes=3)
+    x = torch.rand(2, 1, side, side)
+    assert one_d.encode(x).flatten(1).shape == two_d.encode(x).flatten(1).shape
+    assert one_d.mapper[1].in_features == two_d.mapper[1].in_features
+    assert one_d(x)[2].shape == x.shape
+
+
+def test_default_network_is_a_quarter_of_the_2d_one():
+    def size(module):
+        return sum(p.numel() for p in module.parameters())
+
+    assert size(AMAE1dModule(n_classes=12)) < size(AMAEModule(n_classes=12)) / 4
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(channels=(8, 4), pools=(4,)), "one entry per stage"),
+        (dict(channels=(), pools=()), "one entry per stage"),
+        (dict(channels=(8, 0), pools=(4, 4)), "must be positive"),
+        (dict(pools=(4, 0)), "must be positive"),
+        (dict(decoder="deconv"), "decoder must be one of"),
+    ],
+)
+def test_bad_stages_are_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AMAE1dModule(**kwargs)
 
 
 def test_convolutions_run_along_the_byte_sequence():
     # A byte's neighbours in the sequence reach its code; its neighbours one
     # row below (28 bytes apart) do not, unlike a 3x3 2-D convolution.
     torch.manual_seed(0)
-    module = AMAE1dModule(side=28, attention=False, byte_embedding=0, kernel_size=3)
+    module = AMAE1dModule(
+        side=28, attention=False, byte_embedding=0, kernel_size=3, pools=(1, 4)
+    )
     module.eval()
     x = torch.zeros(1, 1, 28, 28, requires_grad=True)
     code = module.encode(x)
