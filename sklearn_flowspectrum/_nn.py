@@ -597,8 +597,9 @@ class AMAELoss(nn.Module):
     rewards squeezing sessions towards the centres, which fought the
     posterior (on an inner ISCX split, 300 sessions per class, AllLayers
     safe mask, 1-D network without attention: spectrum accuracy 80.0% with
-    weights 1 and 0.5, 84.0% with 0 and 1).  With ``mapper="mlp"`` the head on ``d(A)`` is what makes the
-    spectrum separate classes: weights 1 and 0.5.
+    weights 1 and 0.5, 84.0% with 0 and 1).  With ``mapper="mlp"`` the
+    head on ``d(A)`` is what makes the spectrum separate classes: weights 1
+    and 0.5.
 
     Parameters
     ----------
