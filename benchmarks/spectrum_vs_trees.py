@@ -91,8 +91,19 @@ from sklearn_flowspectrum.evaluation import background_sessions, ustc_session_ta
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from accuracy_embedder import VARIANTS, default_data_path  # noqa: E402
 
-# The 1-D convolution network beside the embedder's default and the paper's.
-VARIANTS = dict(VARIANTS, conv1d={"module": AMAE1dModule})
+# The 1-D network with Table 1's widths (the 1-D option before it became the
+# default), beside the embedder's default and the paper's.
+VARIANTS = dict(
+    VARIANTS,
+    conv1d_full={
+        "module": AMAE1dModule,
+        "module__channels": (64, 32),
+        "module__pools": (1, 4),
+        "module__decoder": "mirror",
+        "module__byte_embedding": 8,
+        "module__mapper_hidden": (1024, 256),
+    },
+)
 
 # KDE bandwidths tried by --bandwidth-cv (the paper's 0.1 among them) and
 # the two rules of thumb.
@@ -112,15 +123,20 @@ def per_class_indices(y, per_class, seed):
 
 
 def load(path, representation, layout, per_class, seed):
-    """Bytes (uint8), labels and application flags (None for L7)."""
+    """Bytes (uint8), labels, application flags and start times (AllLayers).
+
+    Flags and times are None for L7 rows, which hold no headers.
+    """
     X, y = load_iscx_vpn2016(
         path, representation=representation, subset="session", return_X_y=True
     )
     keep = per_class_indices(np.asarray(y), per_class, seed)
     X, y = X[keep], np.asarray(y)[keep]
-    apps = None
+    apps = times = None
     if representation == "alllayers":
-        apps = ~background_sessions(ustc_session_table(X))
+        table = ustc_session_table(X)
+        apps = ~background_sessions(table)
+        times = np.asarray(table["first_ts"], dtype=float)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             X = PcapSessionVectorizer(
@@ -130,7 +146,7 @@ def load(path, representation, layout, per_class, seed):
         raise SystemExit(
             f"layout {layout!r} needs AllLayers rows, not {representation}"
         )
-    return np.ascontiguousarray(X, dtype=np.uint8), y, apps
+    return np.ascontiguousarray(X, dtype=np.uint8), y, apps, times
 
 
 def scores(y_true, y_pred, apps):
@@ -169,8 +185,32 @@ def fit_predict(model, params, Xtr, ytr, Xte, seed, bandwidth_cv=False):
     return (pred, search.predict(s_te), search.best_params_["bandwidth"]), fit_s
 
 
-def splits(X, y, folds, inner):
-    """(train, test) index pairs: CV folds, or inner splits of their training parts."""
+def latest_per_class(idx, y, times, fraction):
+    """Split ``idx``: per class, the latest ``fraction`` of sessions by start time."""
+    early, late = [], []
+    for c in np.unique(y[idx]):
+        mine = idx[y[idx] == c]
+        # Rows without a packet (NaN time) count as the earliest.
+        mine = mine[np.argsort(np.nan_to_num(times[mine], nan=-np.inf), kind="stable")]
+        cut = len(mine) - max(1, int(round(fraction * len(mine))))
+        early.append(mine[:cut])
+        late.append(mine[cut:])
+    return np.sort(np.concatenate(early)), np.sort(np.concatenate(late))
+
+
+def splits(X, y, folds, inner, times=None):
+    """(train, test) index pairs: CV folds, or inner splits of their training parts.
+
+    With ``times``: one split, each class's latest ``1/folds`` of sessions
+    for testing (a later capture period of every class), the inner split
+    its training part's latest 20% per class.
+    """
+    if times is not None:
+        tr, te = latest_per_class(np.arange(len(y)), y, times, 1.0 / folds)
+        if inner:
+            tr, te = latest_per_class(tr, y, times, 0.2)
+        yield tr, te
+        return
     skf = StratifiedKFold(folds, shuffle=True, random_state=0)
     for tr, te in skf.split(X, y):
         if inner:
@@ -208,10 +248,17 @@ def main(argv=None):
     )
     p.add_argument("--variants", default="default,paper", help=f"of {sorted(VARIANTS)}")
     p.add_argument("--no-trees", action="store_true", help="skip ExtraTrees")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--precision", default="fp32")
+    p.add_argument("--epochs", type=int, default=None, help="default: the embedder's")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--precision", default=None)
+    p.add_argument(
+        "--split",
+        choices=("stratified", "time"),
+        default="stratified",
+        help="time: each class's latest 1/folds of sessions by capture time "
+        "are the test set (AllLayers only)",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--inner", action="store_true", help="score on inner splits only")
     p.add_argument(
@@ -227,12 +274,16 @@ def main(argv=None):
     if path is None:
         sys.exit("ISCX data not found; pass --data or set FLOWSPECTRUM_ISCX_PATH")
     common = {
-        "max_epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "precision": args.precision,
-        "device": args.device,
+        name: value
+        for name, value in (
+            ("max_epochs", args.epochs),
+            ("batch_size", args.batch_size),
+            ("lr", args.lr),
+            ("precision", args.precision),
+        )
+        if value is not None
     }
+    common["device"] = args.device
     models = [("spectrum", v) for v in args.variants.split(",") if v]
     if not args.no_trees:
         models.append(("trees", "ExtraTrees(300)"))
@@ -246,12 +297,16 @@ def main(argv=None):
     for rep in args.reps.split(","):
         layouts = args.layouts.split(",") if rep == "alllayers" else ["ustc"]
         for layout in layouts:
-            X, y, apps = load(path, rep, layout, args.per_class, 0)
+            X, y, apps, times = load(path, rep, layout, args.per_class, 0)
+            if args.split == "time" and times is None:
+                raise SystemExit("--split time needs AllLayers rows (capture times)")
+            times = times if args.split == "time" else None
             for model, variant in models:
                 params = dict(common, **VARIANTS.get(variant, {}))
                 cv_h = args.bandwidth_cv and model == "spectrum"
                 rows, rows_cv = [], []
-                for k, (tr, te) in enumerate(splits(X, y, args.folds, args.inner)):
+                folds = splits(X, y, args.folds, args.inner, times)
+                for k, (tr, te) in enumerate(folds):
                     pred, fit_s = fit_predict(
                         model, params, X[tr], y[tr], X[te], k, bandwidth_cv=cv_h
                     )
@@ -291,10 +346,13 @@ def main(argv=None):
                 if args.out:
                     Path(args.out).write_text(json.dumps(results, indent=1))
     split = "inner 80/20 splits of the training folds" if args.inner else "test folds"
+    if args.split == "time":
+        split = f"each class's latest sessions ({split})"
+    epochs = args.epochs or AMAESpectrumEmbedder().max_epochs
     print(
         f"{len(results)} rows, {args.folds} folds scored on {split}, "
         f"{args.per_class or 'all'} sessions per class at most, "
-        f"{args.epochs} epochs; elapsed {time.perf_counter() - start:.0f} s",
+        f"{epochs} epochs; elapsed {time.perf_counter() - start:.0f} s",
         flush=True,
     )
 

@@ -2051,7 +2051,9 @@ def _demo_plots(pipe, X_train, X_test, y_test, names, alllayers, out, console):
         plt.close(fig)
         console.info(f"wrote {out / name}: {_DEMO_PLOTS[name]}")
 
-    ax = plotting.plot_spectrum(spectra, y_test, class_names=names)
+    ax = plotting.plot_spectrum(
+        spectra, y_test, class_names=names, order=emb.line_order_
+    )
     ax.set_title(f"FlowSpectrum of {len(y_test)} held-out {what} sessions")
     save(ax.figure, "spectrum.png")
     ax = plotting.plot_spectrum_density(

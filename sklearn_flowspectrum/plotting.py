@@ -279,6 +279,7 @@ def plot_spectrum(
     colors=None,
     linewidth=0.8,
     alpha=0.5,
+    order=None,
     ax=None,
 ):
     """Draw each session as a spectral line at its value ``d(A)`` (paper Fig. 5).
@@ -300,6 +301,10 @@ def plot_spectrum(
         One colour per class, in the order of the sorted classes.
     linewidth, alpha : float
         Of the spectral lines.
+    order : sequence of classes, default=None
+        The rows from top to bottom (with ``stacked``), e.g. the embedder's
+        ``line_order_``, so that the rows follow the classes' places on the
+        line; None keeps the sorted classes.  Colours stay with their class.
     ax : matplotlib Axes, default=None
         Where to draw; a new figure when None.
 
@@ -319,6 +324,19 @@ def plot_spectrum(
     y, classes, names = _labels(y, class_names)
     d = _spectra(spectra, y)
     colors = _colors(len(classes), colors)
+    if order is not None:
+        rows = [np.flatnonzero(classes == c) for c in order]
+        if sorted(i for r in rows for i in r) != list(range(len(classes))) or any(
+            len(r) != 1 for r in rows
+        ):
+            raise ValueError(
+                f"order must list each class of y once, got {list(order)} for "
+                f"classes {classes.tolist()}"
+            )
+        rows = [int(r[0]) for r in rows]
+        classes = classes[rows]
+        names = [names[i] for i in rows]
+        colors = [colors[i] for i in rows]
     ax = get_ax(ax, (9, 0.45 * len(classes) + 1.6 if stacked else 2.6))
     positions = [d[y == c] for c in classes]
     offsets = np.arange(len(classes)) if stacked else np.zeros(len(classes))

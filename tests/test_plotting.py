@@ -48,6 +48,23 @@ def test_plot_spectrum_stacked(spectra):
     assert ax.get_xlabel() == "spectrum value d(A)"
 
 
+def test_plot_spectrum_rows_follow_order(spectra):
+    d, y = spectra
+    default = plotting.plot_spectrum(d, y)
+    ax = plotting.plot_spectrum(d, y, order=["voip", "chat", "email"])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["voip", "chat", "email"]
+    # Row 0 holds voip's lines, in voip's colour of the default plot.
+    np.testing.assert_allclose(
+        np.sort(ax.collections[0].get_positions()), np.sort(d[y == "voip", 0])
+    )
+    np.testing.assert_allclose(
+        ax.collections[0].get_color(), default.collections[2].get_color()
+    )
+    for bad in (["voip", "chat"], ["voip", "chat", "chat"], ["a", "chat", "email"]):
+        with pytest.raises(ValueError, match="order must list each class"):
+            plotting.plot_spectrum(d, y, order=bad)
+
+
 def test_plot_spectrum_one_row_with_names(spectra):
     d, y = spectra
     codes = np.unique(y, return_inverse=True)[1]
