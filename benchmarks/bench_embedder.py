@@ -1,9 +1,10 @@
 """Training and inference throughput of AMAESpectrumEmbedder vs a raw PyTorch loop.
 
-Both train the same network (``AMAEModule``, 28x28 images, 12 classes) with
-the same loss (``AMAELoss``), optimizer (AdamW, fused on CUDA), precision and
-batch size, on the same random uint8 sessions.  The raw loop is what one
-would write by hand at its best: data resident on the device, one
+Both train the same network (``--network``: the embedder's default
+``AMAE1dModule``, the former 2-D default or the paper's ``AMAEModule``; 28x28
+images, 12 classes) with the same loss (``AMAELoss``), optimizer (AdamW,
+fused on CUDA), precision and batch size, on the same random uint8
+sessions.  The raw loop is what one would write by hand at its best: data resident on the device, one
 ``randperm`` per epoch, batches gathered on the device, channels-last on
 CUDA, no per-batch host synchronisation.  Throughput is samples per second
 from the MEDIAN epoch time of epochs 2..E (the first epoch pays for cuDNN
@@ -47,15 +48,26 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sklearn_flowspectrum import AMAELoss, AMAEModule, AMAESpectrumEmbedder
+from sklearn_flowspectrum import (
+    AMAE1dModule,
+    AMAELoss,
+    AMAEModule,
+    AMAESpectrumEmbedder,
+)
 
 N_CLASSES = 12
-# "paper": the paper-shaped network (one-channel input, MLP mapper (256, 64)),
-# the one measured on the H100 on 2026-11-27; "default": AMAEModule's
-# defaults (byte embeddings, softmax mapper on a (1024, 256) MLP).
+# name -> (network class, its arguments).  "paper": the paper-shaped 2-D
+# network (one-channel input, MLP mapper (256, 64)), the one measured on the
+# H100 on 2026-11-27; "conv2d": AMAEModule's defaults (byte embeddings,
+# softmax mapper on a (1024, 256) MLP), the embedder's default until the 1-D
+# network replaced it; "default": the embedder's default, AMAE1dModule.
 NETWORKS = {
-    "paper": {"mapper": "mlp", "byte_embedding": 0, "mapper_hidden": (256, 64)},
-    "default": {},
+    "paper": (
+        AMAEModule,
+        {"mapper": "mlp", "byte_embedding": 0, "mapper_hidden": (256, 64)},
+    ),
+    "conv2d": (AMAEModule, {}),
+    "default": (AMAE1dModule, {}),
 }
 
 
@@ -73,10 +85,11 @@ def autocast(device, precision):
 def raw_loop(X, y, device, epochs, batch_size, precision, compile_, network, lr=1e-3):
     """Hand-written training loop; returns per-epoch seconds."""
     torch.manual_seed(0)
-    module = AMAEModule(side=28, n_classes=N_CLASSES, **NETWORKS[network]).to(device)
+    kind, kwargs = NETWORKS[network]
+    module = kind(side=28, n_classes=N_CLASSES, **kwargs).to(device)
     if device.type == "cuda":
         module = module.to(memory_format=torch.channels_last)
-    crit = AMAELoss()
+    crit = AMAELoss().set_mapper(module.mapper_kind)
     kwargs = {"fused": True} if device.type == "cuda" else {}
     opt = torch.optim.AdamW(module.parameters(), lr=lr, **kwargs)
     step_module = torch.compile(module) if compile_ else module
@@ -164,8 +177,10 @@ def bench(
             X, y, device, epochs, batch_size, precision, compile_, network
         )
         raw_times += times[1:] or times
+        kind, kwargs = NETWORKS[network]
         emb = AMAESpectrumEmbedder(
-            **{f"module__{k}": v for k, v in NETWORKS[network].items()},
+            module=kind,
+            **{f"module__{k}": v for k, v in kwargs.items()},
             lr=1e-3,
             max_epochs=epochs,
             batch_size=batch_size,
@@ -224,7 +239,7 @@ def main(argv=None):
         help="comma list of fp32 (batch 1024), bf16, bf16c (bf16 compiled)",
     )
     p.add_argument("--no-cpu", action="store_true")
-    p.add_argument("--network", choices=sorted(NETWORKS), default="paper")
+    p.add_argument("--network", choices=sorted(NETWORKS), default="default")
     p.add_argument(
         "--rounds", type=int, default=2, help="alternating raw/embedder fits (CPU)"
     )
