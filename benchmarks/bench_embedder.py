@@ -1,15 +1,16 @@
 """Training and inference throughput of AMAESpectrumEmbedder vs a raw PyTorch loop.
 
 Both train the same network (``--network``: the embedder's default
-``AMAE1dModule``, the former 2-D default or the paper's ``AMAEModule``; 28x28
-images, 12 classes) with the same loss (``AMAELoss``), optimizer (AdamW,
-fused on CUDA), precision and batch size, on the same random uint8
-sessions.  The raw loop is what one would write by hand at its best: data resident on the device, one
-``randperm`` per epoch, batches gathered on the device, channels-last on
-CUDA, no per-batch host synchronisation.  Throughput is samples per second
-from the MEDIAN epoch time of epochs 2..E (the first epoch pays for cuDNN
-autotuning and compilation); the whole-``fit`` throughput of the embedder
-(data transfer, schedule, the attention-weights pass) is printed beside it.
+``AMAE1dModule``, the former 2-D default or the paper's ``AMAEModule``;
+28x28 images, 12 classes) with the same loss (``AMAELoss``), optimizer
+(AdamW, fused on CUDA), precision and batch size, on the same random uint8
+sessions. The raw loop is what one would write by hand at its best: data
+resident on the device, one ``randperm`` per epoch, batches gathered on the
+device, channels-last on CUDA, no per-batch host synchronisation. Throughput
+is samples per second from the MEDIAN epoch time of epochs 2..E (the first
+epoch pays for cuDNN autotuning and compilation); the whole-``fit``
+throughput of the embedder (data transfer, schedule, the attention-weights
+pass) is printed beside it.
 
 Transform throughput: ``emb.transform`` on host uint8 sessions (includes the
 copies to and from the device) against the raw module's spectrum on
