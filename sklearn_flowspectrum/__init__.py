@@ -9,9 +9,10 @@ and is re-exported here:
 - sessions -> byte images: ``_layers`` (frame dissection), ``_layouts`` (image
   layouts, byte maps, masking), ``_vectorizer`` (:class:`PcapSessionVectorizer`),
   ``_idx`` (USTC-TK2016 / MNIST IDX files)
-- images -> spectra: ``_nn`` (torch modules), ``_nn1d`` (the 1-D
-  convolution variant), ``_embedder``
-  (:class:`AMAESpectrumEmbedder`)
+- images -> spectra: ``_nn`` (torch modules, the paper's network, the
+  loss), ``_nn1d`` (the 1-D convolution network, the default),
+  ``_callbacks`` (skorch callbacks: the learning-rate schedule),
+  ``_embedder`` (:class:`AMAESpectrumEmbedder`)
 - spectra -> decisions: ``_kde`` (the class-conditional kernel densities),
   ``_classifier`` (:class:`FlowSpectrumClassifier`: priors, decision rules,
   group decision, reject option), ``_metrics``
@@ -47,6 +48,8 @@ _LAZY = {
     "AMAELoss": "sklearn_flowspectrum._nn",
     "AMAEModule": "sklearn_flowspectrum._nn",
     "AMAE1dModule": "sklearn_flowspectrum._nn1d",
+    "WarmupCosine": "sklearn_flowspectrum._callbacks",
+    "order_classes": "sklearn_flowspectrum._nn",
     "explain": "sklearn_flowspectrum._explain",
     "explanation_byte_map": "sklearn_flowspectrum._explain",
     "field_attributions": "sklearn_flowspectrum._explain",
@@ -86,6 +89,8 @@ __all__ = [
     "AMAELoss",
     "AMAEModule",
     "AMAESpectrumEmbedder",
+    "WarmupCosine",
+    "order_classes",
     # spectra -> decisions
     "FlowSpectrumClassifier",
     "group_of_k_accuracy_score",

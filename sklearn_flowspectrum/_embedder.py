@@ -143,7 +143,7 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     lr_schedule : {"cosine", "constant"}, default="cosine"
         ``"cosine"``: linear warm-up over the first 5% of the optimizer steps
         of a ``fit``, then cosine decay to zero (the callback
-        :class:`~sklearn_flowspectrum._callbacks.WarmupCosine`, named
+        :class:`WarmupCosine`, named
         ``"warmup_cosine"``).  ``"constant"`` leaves the
         learning rate to the optimizer and to any skorch ``LRScheduler``
         callback.
