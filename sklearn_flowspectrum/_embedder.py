@@ -142,18 +142,18 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         ``False`` trains the paper's "AE" baseline without attention.
     lr_schedule : {"cosine", "constant"}, default="cosine"
         ``"cosine"``: linear warm-up over the first 5% of the optimizer steps
-        of a ``fit``, then cosine decay to zero (the callback
-        :class:`WarmupCosine`, named
-        ``"warmup_cosine"``).  ``"constant"`` leaves the
-        learning rate to the optimizer and to any skorch ``LRScheduler``
-        callback.
+        of a ``fit``, then cosine decay to zero (the skorch callback
+        :class:`WarmupCosine`, named ``"warmup_cosine"``).  ``"constant"``
+        leaves the learning rate to the optimizer and to any skorch
+        ``LRScheduler`` callback.
     class_order : {"confusion", "labels"}, default="confusion"
         Where the classes sit on the line (the softmax mapper places each
         session at the posterior-weighted place of the classes).
         ``"confusion"``: after training, classes the network confuses on the
         training sessions are made neighbours (:func:`order_classes`), so a
         session torn between two classes lands between them and not on a
-        third.  ``"labels"``: in the sorted order of the labels, as before.
+        third.  ``"labels"``: in the sorted order of the labels (models
+        saved before this option existed load with it).
         Has no effect with ``module__mapper="mlp"``, whose line is learned.
     lr_scaling : {"sqrt", "linear"} or None, default=None
         Scale ``lr`` by ``sqrt(batch_size / 256)`` or ``batch_size / 256``
@@ -825,10 +825,10 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         module.eval()
         bs = self._infer_batch_size()
         n = len(Xt)
-        if module.n_classes > 0 and y is not None:
-            self._place_classes(module, Xt, y, bs)
-        else:
+        if module.n_classes == 0:
             self.__dict__.pop("line_order_", None)
+        elif y is not None:
+            self._place_classes(module, Xt, y, bs)
         if module.n_classes == 0:
             rng = check_random_state(self.random_state)
             take = np.sort(rng.permutation(n)[: min(n, 4096)])
