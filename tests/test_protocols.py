@@ -1,0 +1,468 @@
+"""The protocol registry (``_protocols.FIELDS``) and the tables derived from it.
+
+The ``OLD_*`` values were printed from the package before these tables were
+derived from the registry (commit b88c91e); the derived tables must equal
+them, value and type.
+"""
+
+import numpy as np
+
+from sklearn_flowspectrum import _layers, _layouts, plotting
+from sklearn_flowspectrum.evaluation import _audit
+
+OLD_FIELD_GROUPS = {
+    "timestamps": ("pcap.ts_sec", "pcap.ts_usec", "tcp.opt.timestamp"),
+    "addresses": (
+        "eth.dst",
+        "eth.src",
+        "sll.addr",
+        "ip.src",
+        "ip.dst",
+        "ipv6.src",
+        "ipv6.dst",
+    ),
+    "ports": ("tcp.sport", "tcp.dport", "udp.sport", "udp.dport"),
+    "ip_id": ("ip.id", "ipv6.vtcfl"),
+    "checksums": ("ip.checksum", "tcp.checksum", "udp.checksum"),
+    "dns_id": ("dns.id",),
+}
+
+OLD_FIELD_NAMES = frozenset(
+    {
+        "dns.id",
+        "eth.dst",
+        "eth.src",
+        "eth.type",
+        "ip.checksum",
+        "ip.dst",
+        "ip.frag",
+        "ip.id",
+        "ip.len",
+        "ip.options",
+        "ip.proto",
+        "ip.src",
+        "ip.tos",
+        "ip.ttl",
+        "ip.vhl",
+        "ipv6.dst",
+        "ipv6.ext",
+        "ipv6.hlim",
+        "ipv6.nxt",
+        "ipv6.plen",
+        "ipv6.src",
+        "ipv6.vtcfl",
+        "mpls.label",
+        "null.family",
+        "payload",
+        "pcap.incl_len",
+        "pcap.linktype",
+        "pcap.magic",
+        "pcap.orig_len",
+        "pcap.sigfigs",
+        "pcap.snaplen",
+        "pcap.thiszone",
+        "pcap.ts_sec",
+        "pcap.ts_usec",
+        "pcap.version",
+        "pppoe.header",
+        "sll.addr",
+        "sll.header",
+        "tcp.ack",
+        "tcp.checksum",
+        "tcp.dport",
+        "tcp.offflags",
+        "tcp.opt.timestamp",
+        "tcp.options",
+        "tcp.seq",
+        "tcp.sport",
+        "tcp.urp",
+        "tcp.window",
+        "udp.checksum",
+        "udp.dport",
+        "udp.len",
+        "udp.sport",
+        "vlan.tag",
+    }
+)
+
+OLD_SAFE_FIELDS = frozenset(
+    {
+        "dns.id",
+        "eth.dst",
+        "eth.src",
+        "ip.checksum",
+        "ip.dst",
+        "ip.id",
+        "ip.src",
+        "ipv6.dst",
+        "ipv6.src",
+        "ipv6.vtcfl",
+        "pcap.ts_sec",
+        "pcap.ts_usec",
+        "sll.addr",
+        "tcp.checksum",
+        "tcp.dport",
+        "tcp.opt.timestamp",
+        "tcp.sport",
+        "udp.checksum",
+        "udp.dport",
+        "udp.sport",
+    }
+)
+
+OLD_FIELD_CATEGORIES = {
+    "pcap header": "#7f7f7f",
+    "timestamp": "#d62728",
+    "link layer": "#9467bd",
+    "address": "#ff7f0e",
+    "IP header": "#1f77b4",
+    "port": "#e377c2",
+    "transport header": "#17becf",
+    "payload": "#2ca02c",
+    "padding": "#f0f0f0",
+    "mixed": "#c7c7c7",
+}
+
+OLD_LEAKY = {
+    "timestamp": ("pcap.ts_sec", "pcap.ts_usec", "tcp.opt.timestamp"),
+    "address": (
+        "eth.dst",
+        "eth.src",
+        "sll.addr",
+        "ip.src",
+        "ip.dst",
+        "ipv6.src",
+        "ipv6.dst",
+    ),
+    "port": ("tcp.sport", "tcp.dport", "udp.sport", "udp.dport"),
+}
+
+OLD_CATEGORY_OF = {
+    "": "padding",
+    "dns.foo": "mixed",
+    "dns.id": "mixed",
+    "eth.dst": "address",
+    "eth.src": "address",
+    "eth.type": "link layer",
+    "eth.x": "link layer",
+    "foo": "mixed",
+    "foo.bar": "mixed",
+    "ip.checksum": "IP header",
+    "ip.dst": "address",
+    "ip.frag": "IP header",
+    "ip.id": "IP header",
+    "ip.len": "IP header",
+    "ip.options": "IP header",
+    "ip.proto": "IP header",
+    "ip.src": "address",
+    "ip.tos": "IP header",
+    "ip.ttl": "IP header",
+    "ip.vhl": "IP header",
+    "ipv6.dst": "address",
+    "ipv6.ext": "IP header",
+    "ipv6.hlim": "IP header",
+    "ipv6.nxt": "IP header",
+    "ipv6.plen": "IP header",
+    "ipv6.src": "address",
+    "ipv6.vtcfl": "IP header",
+    "ipv6.x": "IP header",
+    "mixed": "mixed",
+    "mpls.label": "link layer",
+    "null.family": "link layer",
+    "other": "mixed",
+    "pad": "padding",
+    "padding": "padding",
+    "payload": "payload",
+    "pcap.incl_len": "pcap header",
+    "pcap.linktype": "pcap header",
+    "pcap.magic": "pcap header",
+    "pcap.orig_len": "pcap header",
+    "pcap.sigfigs": "pcap header",
+    "pcap.snaplen": "pcap header",
+    "pcap.thiszone": "pcap header",
+    "pcap.ts_sec": "timestamp",
+    "pcap.ts_usec": "timestamp",
+    "pcap.version": "pcap header",
+    "pcap.x": "pcap header",
+    "pppoe.header": "link layer",
+    "sll.addr": "address",
+    "sll.header": "link layer",
+    "tcp.ack": "transport header",
+    "tcp.checksum": "transport header",
+    "tcp.dport": "port",
+    "tcp.offflags": "transport header",
+    "tcp.opt.timestamp": "timestamp",
+    "tcp.options": "transport header",
+    "tcp.seq": "transport header",
+    "tcp.sport": "port",
+    "tcp.urp": "transport header",
+    "tcp.window": "transport header",
+    "tcp.x": "transport header",
+    "trailer": "payload",
+    "udp.checksum": "transport header",
+    "udp.dport": "port",
+    "udp.len": "transport header",
+    "udp.sport": "port",
+    "udp.x": "transport header",
+    "vlan.tag": "link layer",
+    "vlan.x": "link layer",
+}
+
+OLD_LAYER_OF = {
+    "": "",
+    "dns.foo": "payload",
+    "dns.id": "payload",
+    "eth.dst": "link",
+    "eth.src": "link",
+    "eth.type": "link",
+    "eth.x": "link",
+    "foo": "foo",
+    "foo.bar": "foo",
+    "ip.checksum": "ip",
+    "ip.dst": "ip",
+    "ip.frag": "ip",
+    "ip.id": "ip",
+    "ip.len": "ip",
+    "ip.options": "ip",
+    "ip.proto": "ip",
+    "ip.src": "ip",
+    "ip.tos": "ip",
+    "ip.ttl": "ip",
+    "ip.vhl": "ip",
+    "ipv6.dst": "ip",
+    "ipv6.ext": "ip",
+    "ipv6.hlim": "ip",
+    "ipv6.nxt": "ip",
+    "ipv6.plen": "ip",
+    "ipv6.src": "ip",
+    "ipv6.vtcfl": "ip",
+    "ipv6.x": "ip",
+    "mixed": "mixed",
+    "mpls.label": "link",
+    "null.family": "link",
+    "other": "other",
+    "pad": "pad",
+    "padding": "padding",
+    "payload": "payload",
+    "pcap.incl_len": "pcap record",
+    "pcap.linktype": "pcap header",
+    "pcap.magic": "pcap header",
+    "pcap.orig_len": "pcap record",
+    "pcap.sigfigs": "pcap header",
+    "pcap.snaplen": "pcap header",
+    "pcap.thiszone": "pcap header",
+    "pcap.ts_sec": "pcap record",
+    "pcap.ts_usec": "pcap record",
+    "pcap.version": "pcap header",
+    "pcap.x": "pcap header",
+    "pppoe.header": "link",
+    "sll.addr": "link",
+    "sll.header": "link",
+    "tcp.ack": "tcp",
+    "tcp.checksum": "tcp",
+    "tcp.dport": "tcp",
+    "tcp.offflags": "tcp",
+    "tcp.opt.timestamp": "tcp",
+    "tcp.options": "tcp",
+    "tcp.seq": "tcp",
+    "tcp.sport": "tcp",
+    "tcp.urp": "tcp",
+    "tcp.window": "tcp",
+    "tcp.x": "tcp",
+    "trailer": "trailer",
+    "udp.checksum": "udp",
+    "udp.dport": "udp",
+    "udp.len": "udp",
+    "udp.sport": "udp",
+    "udp.x": "udp",
+    "vlan.tag": "link",
+    "vlan.x": "link",
+}
+
+OLD_AUDIT_FIELDS = {
+    "pcap.timestamp": ("pcap.ts_sec", "pcap.ts_usec"),
+    "pcap.lengths": ("pcap.incl_len", "pcap.orig_len"),
+    "pcap.global": ("pcap.*",),
+    "mac": ("eth.src", "eth.dst", "sll.addr"),
+    "link.other": ("eth.*", "vlan.*", "sll.*", "null.*", "pppoe.*", "mpls.*"),
+    "ip.addresses": ("ip.src", "ip.dst", "ipv6.src", "ipv6.dst"),
+    "ip.id": ("ip.id", "ipv6.vtcfl"),
+    "ip.ttl": ("ip.ttl", "ipv6.hlim"),
+    "lengths": ("ip.len", "ipv6.plen", "udp.len"),
+    "checksums": ("ip.checksum", "tcp.checksum", "udp.checksum"),
+    "ip.other": ("ip.*", "ipv6.*"),
+    "ports": ("tcp.sport", "tcp.dport", "udp.sport", "udp.dport"),
+    "tcp.seq_ack": ("tcp.seq", "tcp.ack"),
+    "tcp.timestamp": ("tcp.opt.timestamp",),
+    "tcp.other": ("tcp.*",),
+    "udp.other": ("udp.*",),
+    "trailer": ("trailer", "other"),
+    "dns.id": ("dns.id",),
+    "payload": ("payload",),
+}
+
+OLD_CONTEXT_SETS = frozenset(
+    {
+        "checksums",
+        "dns.id",
+        "ip.addresses",
+        "ip.id",
+        "ip.ttl",
+        "mac",
+        "pcap.global",
+        "pcap.timestamp",
+        "ports",
+        "tcp.seq_ack",
+        "tcp.timestamp",
+    }
+)
+
+OLD_HEADERS = {
+    "IPV4_HEADER": (
+        ("ip.vhl", 0, 1),
+        ("ip.tos", 1, 2),
+        ("ip.len", 2, 4),
+        ("ip.id", 4, 6),
+        ("ip.frag", 6, 8),
+        ("ip.ttl", 8, 9),
+        ("ip.proto", 9, 10),
+        ("ip.checksum", 10, 12),
+        ("ip.src", 12, 16),
+        ("ip.dst", 16, 20),
+    ),
+    "IPV6_HEADER": (
+        ("ipv6.vtcfl", 0, 4),
+        ("ipv6.plen", 4, 6),
+        ("ipv6.nxt", 6, 7),
+        ("ipv6.hlim", 7, 8),
+        ("ipv6.src", 8, 24),
+        ("ipv6.dst", 24, 40),
+    ),
+    "TCP_HEADER": (
+        ("tcp.sport", 0, 2),
+        ("tcp.dport", 2, 4),
+        ("tcp.seq", 4, 8),
+        ("tcp.ack", 8, 12),
+        ("tcp.offflags", 12, 14),
+        ("tcp.window", 14, 16),
+        ("tcp.checksum", 16, 18),
+        ("tcp.urp", 18, 20),
+    ),
+    "UDP_HEADER": (
+        ("udp.sport", 0, 2),
+        ("udp.dport", 2, 4),
+        ("udp.len", 4, 6),
+        ("udp.checksum", 6, 8),
+    ),
+    "_ETH_ADDRS": (("eth.dst", 0, 6), ("eth.src", 6, 12)),
+}
+
+OLD_PCAP_GLOBAL_FIELDS = (
+    ("pcap.magic", 0, 4),
+    ("pcap.version", 4, 8),
+    ("pcap.thiszone", 8, 12),
+    ("pcap.sigfigs", 12, 16),
+    ("pcap.snaplen", 16, 20),
+    ("pcap.linktype", 20, 24),
+)
+
+OLD_PCAP_RECORD_FIELDS = (
+    ("pcap.ts_sec", 0, 4),
+    ("pcap.ts_usec", 4, 8),
+    ("pcap.incl_len", 8, 12),
+    ("pcap.orig_len", 12, 16),
+)
+
+OLD_FAST_FIXED = {
+    "ip.vhl": ("ip4", 0, 1),
+    "ip.tos": ("ip4", 1, 2),
+    "ip.len": ("ip4", 2, 4),
+    "ip.id": ("ip4", 4, 6),
+    "ip.frag": ("ip4", 6, 8),
+    "ip.ttl": ("ip4", 8, 9),
+    "ip.proto": ("ip4", 9, 10),
+    "ip.checksum": ("ip4", 10, 12),
+    "ip.src": ("ip4", 12, 16),
+    "ip.dst": ("ip4", 16, 20),
+    "ipv6.vtcfl": ("ip6", 0, 4),
+    "ipv6.plen": ("ip6", 4, 6),
+    "ipv6.nxt": ("ip6", 6, 7),
+    "ipv6.hlim": ("ip6", 7, 8),
+    "ipv6.src": ("ip6", 8, 24),
+    "ipv6.dst": ("ip6", 24, 40),
+    "tcp.sport": ("tcp", 0, 2),
+    "tcp.dport": ("tcp", 2, 4),
+    "tcp.seq": ("tcp", 4, 8),
+    "tcp.ack": ("tcp", 8, 12),
+    "tcp.offflags": ("tcp", 12, 14),
+    "tcp.window": ("tcp", 14, 16),
+    "tcp.checksum": ("tcp", 16, 18),
+    "tcp.urp": ("tcp", 18, 20),
+    "udp.sport": ("udp", 0, 2),
+    "udp.dport": ("udp", 2, 4),
+    "udp.len": ("udp", 4, 6),
+    "udp.checksum": ("udp", 6, 8),
+    "eth.dst": ("eth", 0, 6),
+    "eth.src": ("eth", 6, 12),
+}
+
+OLD_FAST_VARIABLE = frozenset(
+    {"dns.id", "ip.options", "payload", "sll.addr", "tcp.opt.timestamp", "tcp.options"}
+)
+
+OLD_PAYLOAD_FIELDS = frozenset({"dns.id", "payload"})
+
+OLD_LINK_PREFIXES = ("eth", "vlan", "sll", "null", "pppoe", "mpls")
+
+
+def _assert_same(new, old):
+    assert type(new) is type(old)
+    assert new == old
+    if isinstance(old, dict):
+        assert list(new) == list(old)  # the order of the keys too
+        for key in old:
+            assert type(new[key]) is type(old[key])
+
+
+def test_mask_groups_unchanged():
+    _assert_same(_layers.FIELD_GROUPS, OLD_FIELD_GROUPS)
+    _assert_same(_layouts.MASK_GROUPS, OLD_FIELD_GROUPS)
+    _assert_same(_layouts.SAFE_FIELDS, OLD_SAFE_FIELDS)
+
+
+def test_field_names_unchanged():
+    _assert_same(_layouts.FIELD_NAMES, OLD_FIELD_NAMES)
+
+
+def test_plot_categories_unchanged():
+    _assert_same(plotting.FIELD_CATEGORIES, OLD_FIELD_CATEGORIES)
+    _assert_same(plotting._LEAKY, OLD_LEAKY)
+    for name, category in OLD_CATEGORY_OF.items():
+        assert plotting.field_category(name) == category, name
+    assert plotting.field_category(None) == "padding"
+
+
+def test_byte_map_layers_unchanged():
+    names = list(OLD_LAYER_OF)
+    layers = _layouts.byte_map_layers(names)
+    assert dict(zip(names, map(str, layers.tolist()))) == OLD_LAYER_OF
+    grid = _layouts.byte_map_layers(np.array(names, dtype=object).reshape(1, -1))
+    assert grid.shape == (1, len(names))
+
+
+def test_audit_sets_unchanged():
+    _assert_same(_audit.AUDIT_FIELDS, OLD_AUDIT_FIELDS)
+    _assert_same(_audit.CONTEXT_SETS, OLD_CONTEXT_SETS)
+
+
+def test_header_templates_unchanged():
+    for name, old in OLD_HEADERS.items():
+        _assert_same(getattr(_layers, name), old)
+    _assert_same(_layouts.PCAP_GLOBAL_FIELDS, OLD_PCAP_GLOBAL_FIELDS)
+    _assert_same(_layouts.PCAP_RECORD_FIELDS, OLD_PCAP_RECORD_FIELDS)
+
+
+def test_fast_path_tables_unchanged():
+    _assert_same(_layouts._FAST_FIXED, OLD_FAST_FIXED)
+    _assert_same(_layouts._FAST_VARIABLE, OLD_FAST_VARIABLE)
+    _assert_same(_layouts._PAYLOAD_FIELDS, OLD_PAYLOAD_FIELDS)
