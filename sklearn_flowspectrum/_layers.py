@@ -36,6 +36,10 @@ from sklearn_flowspectrum._protocols import (
     LINKTYPE_LOOP,
     LINKTYPE_NULL,
     RAW_LINKTYPES,
+    header_fields,
+)
+from sklearn_flowspectrum._protocols import (  # the mask groups, re-exported
+    FIELD_GROUPS as FIELD_GROUPS,
 )
 
 SKIP_REASONS = (
@@ -47,65 +51,14 @@ SKIP_REASONS = (
     "unknown_linktype",
 )
 
-# Field groups by the kind of information they carry.  Masking and the
-# leakage audit pick fields by these groups.
-FIELD_GROUPS = {
-    "timestamps": ("pcap.ts_sec", "pcap.ts_usec", "tcp.opt.timestamp"),
-    "addresses": (
-        "eth.dst",
-        "eth.src",
-        "sll.addr",
-        "ip.src",
-        "ip.dst",
-        "ipv6.src",
-        "ipv6.dst",
-    ),
-    "ports": ("tcp.sport", "tcp.dport", "udp.sport", "udp.dport"),
-    "ip_id": ("ip.id", "ipv6.vtcfl"),
-    "checksums": ("ip.checksum", "tcp.checksum", "udp.checksum"),
-    "dns_id": ("dns.id",),
-}
-
-
-# Fixed header layouts as (name, start, stop) relative to the header start;
-# added as one block, which keeps dissection cheap on the hot path.
-_ETH_ADDRS = (("eth.dst", 0, 6), ("eth.src", 6, 12))
-IPV4_HEADER = (
-    ("ip.vhl", 0, 1),
-    ("ip.tos", 1, 2),
-    ("ip.len", 2, 4),
-    ("ip.id", 4, 6),
-    ("ip.frag", 6, 8),
-    ("ip.ttl", 8, 9),
-    ("ip.proto", 9, 10),
-    ("ip.checksum", 10, 12),
-    ("ip.src", 12, 16),
-    ("ip.dst", 16, 20),
-)
-IPV6_HEADER = (
-    ("ipv6.vtcfl", 0, 4),
-    ("ipv6.plen", 4, 6),
-    ("ipv6.nxt", 6, 7),
-    ("ipv6.hlim", 7, 8),
-    ("ipv6.src", 8, 24),
-    ("ipv6.dst", 24, 40),
-)
-TCP_HEADER = (
-    ("tcp.sport", 0, 2),
-    ("tcp.dport", 2, 4),
-    ("tcp.seq", 4, 8),
-    ("tcp.ack", 8, 12),
-    ("tcp.offflags", 12, 14),
-    ("tcp.window", 14, 16),
-    ("tcp.checksum", 16, 18),
-    ("tcp.urp", 18, 20),
-)
-UDP_HEADER = (
-    ("udp.sport", 0, 2),
-    ("udp.dport", 2, 4),
-    ("udp.len", 4, 6),
-    ("udp.checksum", 6, 8),
-)
+# Fixed header layouts as (name, start, stop) relative to the header start,
+# from the registry; added as one block, which keeps dissection cheap on the
+# hot path.
+_ETH_ADDRS = header_fields("eth")
+IPV4_HEADER = header_fields("ip4")
+IPV6_HEADER = header_fields("ip6")
+TCP_HEADER = header_fields("tcp")
+UDP_HEADER = header_fields("udp")
 
 
 class Dissection(NamedTuple):

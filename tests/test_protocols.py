@@ -8,7 +8,17 @@ them, value and type.
 import numpy as np
 
 from sklearn_flowspectrum import _layers, _layouts, plotting
+from sklearn_flowspectrum._layers import dissect
+from sklearn_flowspectrum._protocols import (
+    AUDIT_SETS,
+    FIELD_BY_NAME,
+    FIELD_GROUPS,
+    FIELDS,
+    MASK_GROUP_NAMES,
+    header_fields,
+)
 from sklearn_flowspectrum.evaluation import _audit
+from tests.test_layouts import CASES
 
 OLD_FIELD_GROUPS = {
     "timestamps": ("pcap.ts_sec", "pcap.ts_usec", "tcp.opt.timestamp"),
@@ -415,6 +425,28 @@ OLD_PAYLOAD_FIELDS = frozenset({"dns.id", "payload"})
 OLD_LINK_PREFIXES = ("eth", "vlan", "sll", "null", "pppoe", "mpls")
 
 
+# More names that are no field, as (category, layer).
+OLD_OTHER_NAMES = {
+    "pcap": ("mixed", "pcap header"),
+    "eth": ("mixed", "link"),
+    "tcp": ("mixed", "tcp"),
+    "udp": ("mixed", "udp"),
+    "dns": ("mixed", "payload"),
+    "ip": ("mixed", "ip"),
+    "ipv6": ("mixed", "ip"),
+    "sll": ("mixed", "link"),
+    "payload.x": ("mixed", "payload"),
+    "trailer.x": ("mixed", "trailer"),
+    "mixed.x": ("mixed", "mixed"),
+    "pad.x": ("mixed", "pad"),
+    "other.x": ("mixed", "other"),
+    "tcp.opt": ("transport header", "tcp"),
+    "ip.src.x": ("IP header", "ip"),
+    ".x": ("mixed", ""),
+    "x.": ("mixed", "x"),
+}
+
+
 def _assert_same(new, old):
     assert type(new) is type(old)
     assert new == old
@@ -424,9 +456,18 @@ def _assert_same(new, old):
             assert type(new[key]) is type(old[key])
 
 
+# One deliberate difference: the registry lists eth.src before eth.dst, the
+# order of the audit's "mac" set and of the documentation, so the addresses
+# group lists them in that order too (the same fields: masks are sets).
+NEW_ADDRESSES = ("eth.src", "eth.dst") + OLD_FIELD_GROUPS["addresses"][2:]
+NEW_FIELD_GROUPS = {**OLD_FIELD_GROUPS, "addresses": NEW_ADDRESSES}
+NEW_LEAKY = {**OLD_LEAKY, "address": NEW_ADDRESSES}
+
+
 def test_mask_groups_unchanged():
-    _assert_same(_layers.FIELD_GROUPS, OLD_FIELD_GROUPS)
-    _assert_same(_layouts.MASK_GROUPS, OLD_FIELD_GROUPS)
+    assert set(NEW_ADDRESSES) == set(OLD_FIELD_GROUPS["addresses"])
+    _assert_same(_layers.FIELD_GROUPS, NEW_FIELD_GROUPS)
+    _assert_same(_layouts.MASK_GROUPS, NEW_FIELD_GROUPS)
     _assert_same(_layouts.SAFE_FIELDS, OLD_SAFE_FIELDS)
 
 
@@ -436,10 +477,12 @@ def test_field_names_unchanged():
 
 def test_plot_categories_unchanged():
     _assert_same(plotting.FIELD_CATEGORIES, OLD_FIELD_CATEGORIES)
-    _assert_same(plotting._LEAKY, OLD_LEAKY)
+    _assert_same(plotting._LEAKY, NEW_LEAKY)
     for name, category in OLD_CATEGORY_OF.items():
         assert plotting.field_category(name) == category, name
     assert plotting.field_category(None) == "padding"
+    for name, (category, _) in OLD_OTHER_NAMES.items():
+        assert plotting.field_category(name) == category, name
 
 
 def test_byte_map_layers_unchanged():
@@ -448,6 +491,8 @@ def test_byte_map_layers_unchanged():
     assert dict(zip(names, map(str, layers.tolist()))) == OLD_LAYER_OF
     grid = _layouts.byte_map_layers(np.array(names, dtype=object).reshape(1, -1))
     assert grid.shape == (1, len(names))
+    for name, (_, layer) in OLD_OTHER_NAMES.items():
+        assert _layouts.byte_map_layers([name])[0] == layer, name
 
 
 def test_audit_sets_unchanged():
@@ -466,3 +511,64 @@ def test_fast_path_tables_unchanged():
     _assert_same(_layouts._FAST_FIXED, OLD_FAST_FIXED)
     _assert_same(_layouts._FAST_VARIABLE, OLD_FAST_VARIABLE)
     _assert_same(_layouts._PAYLOAD_FIELDS, OLD_PAYLOAD_FIELDS)
+
+
+# --------------------------------------------------------------------------
+# The registry itself.
+
+
+def test_registry_rows_are_consistent():
+    names = [f.name for f in FIELDS]
+    assert len(names) == len(set(names))
+    assert _layouts.FIELD_NAMES == frozenset(names) == frozenset(FIELD_BY_NAME)
+    audit_sets = [name for name, _ in AUDIT_SETS]
+    assert len(audit_sets) == len(set(audit_sets))
+    for f in FIELDS:
+        assert f.category in plotting.FIELD_CATEGORIES, f
+        assert f.group is None or f.group in MASK_GROUP_NAMES, f
+        assert f.audit in audit_sets, f
+        assert isinstance(f.context, bool), f
+        assert (f.header is None) == (f.start is None) == (f.stop is None), f
+        if f.start is not None:
+            assert 0 <= f.start < f.stop, f
+    for group in MASK_GROUP_NAMES:
+        assert FIELD_GROUPS[group], group
+    # Every registry field is named as its registry layer says.
+    assert (_layouts.byte_map_layers(names) == [f.layer for f in FIELDS]).all()
+
+
+def test_fixed_headers_do_not_overlap():
+    for header in {f.header for f in FIELDS} - {None}:
+        fields = header_fields(header)
+        for (_, _, stop), (_, start, _) in zip(fields, fields[1:]):
+            assert stop <= start, header
+
+
+def test_each_field_goes_to_its_audit_set():
+    # First match wins: a field's declared set must be the first that matches.
+    index = _audit._set_index(list(FIELD_BY_NAME), _audit.AUDIT_FIELDS)
+    sets = list(_audit.AUDIT_FIELDS)
+    for f in FIELDS:
+        assert sets[index[f.name]] == f.audit, f
+    # A set is capture context or traffic shape as a whole.
+    for name, _ in AUDIT_SETS:
+        kinds = {f.context for f in FIELDS if f.audit == name}
+        assert len(kinds) <= 1, name
+        assert (name in _audit.CONTEXT_SETS) == (kinds == {True}), name
+
+
+def test_leaky_groups_have_their_plot_category():
+    for kind, fields in plotting._LEAKY.items():
+        for name in fields:
+            assert FIELD_BY_NAME[name].category == kind, name
+
+
+def test_the_dissector_names_registry_fields_only():
+    seen = set()
+    for frames, linktype, _, _ in CASES.values():
+        for frame in frames:
+            for cut in (len(frame), 30):
+                seen |= {name for name, _, _ in dissect(frame[:cut], linktype).fields}
+    assert seen <= set(FIELD_BY_NAME)
+    # The hand-built frames reach most fields (the rest need PPPoE, MPLS...).
+    assert len(seen) > 30
