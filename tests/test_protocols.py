@@ -572,3 +572,108 @@ def test_the_dissector_names_registry_fields_only():
     assert seen <= set(FIELD_BY_NAME)
     # The hand-built frames reach most fields (the rest need PPPoE, MPLS...).
     assert len(seen) > 30
+
+
+# --------------------------------------------------------------------------
+# Fast-path twins.  dissect_batch (_layouts) blanks a mask field in numpy, for
+# all frames at once, when it knows where the field is: at a fixed place of a
+# fixed header (_FAST_FIXED, from the registry) or by one branch of its own
+# (_FAST_VARIABLE).  A mask naming any other field sends EVERY frame through
+# the reference dissector, frame by frame; so does a registry field that
+# lacks its twin.  The pcap header fields are written (and blanked) by
+# _record_headers and global_headers.
+
+# The fields only the reference dissector places; masking one is slow.  A
+# new registry field either gets its twin or is listed here.
+SLOW_FIELDS = frozenset(
+    {
+        "eth.type",
+        "vlan.tag",
+        "sll.header",
+        "null.family",
+        "pppoe.header",
+        "mpls.label",
+        "ipv6.ext",
+    }
+)
+
+
+def _twin(name):
+    if name in _layouts._RECORD_OFFSETS or name in _layouts._GLOBAL_OFFSETS:
+        return "pcap headers"
+    if name in _layouts._FAST_FIXED:
+        return "fixed"
+    if name in _layouts._FAST_VARIABLE:
+        return "branch"
+    return None
+
+
+def test_every_registry_field_has_its_fast_path_twin():
+    missing = [
+        f.name for f in FIELDS if _twin(f.name) is None and f.name not in SLOW_FIELDS
+    ]
+    assert not missing, (
+        f"{missing}: no fast-path twin; give each a branch in "
+        "_layouts.dissect_batch and list it in _layouts._FAST_VARIABLE (or, "
+        "if masking it may be slow, in SLOW_FIELDS here)"
+    )
+    assert SLOW_FIELDS <= set(FIELD_BY_NAME)
+    assert not SLOW_FIELDS & {n for n in FIELD_BY_NAME if _twin(n)}
+    # Twins of no registry field are stale.
+    assert _layouts._FAST_VARIABLE <= set(FIELD_BY_NAME)
+
+
+def test_mask_groups_stay_on_the_fast_path():
+    assert not _layouts.SAFE_FIELDS & SLOW_FIELDS
+
+
+def _fast_corpus():
+    frames, linktypes = [], []
+    for _, (case_frames, linktype, _, _) in sorted(CASES.items()):
+        frames += case_frames
+        linktypes += [linktype] * len(case_frames)
+    return _layouts.batch_from_frames(
+        [[f] for f in frames], [[0]] * len(frames), [[len(f)] for f in frames],
+        linktypes,
+    )  # fmt: skip
+
+
+def _calls_and_blanked(monkeypatch, batch, mask, vectorized=True):
+    calls = []
+
+    def counting(frame, linktype):
+        calls.append(linktype)
+        return dissect(frame, linktype)
+
+    monkeypatch.setattr(_layouts, "dissect", counting)
+    idx = np.arange(len(batch.start))
+    dis = _layouts.dissect_batch(batch, idx, mask, vectorized=vectorized)
+    buf = batch.buf.copy()
+    for f, a, z, keep in zip(*dis.ranges):
+        s = batch.start[f]
+        buf[s + a : s + z] &= np.uint8(keep)
+    return len(calls), buf, len(dis.ranges[0])
+
+
+def test_fast_path_twins_place_their_fields(monkeypatch):
+    # Each field with a twin is blanked without calling the reference
+    # dissector for any frame the fast path reads (the frames it cannot read,
+    # BSD loopback and IPv6 extension headers here, go to dissect() whatever
+    # the mask), and exactly as the reference dissector blanks it.
+    batch = _fast_corpus()
+    baseline, _, _ = _calls_and_blanked(monkeypatch, batch, {"ip.ttl"})
+    assert 0 < baseline < len(batch.start) // 2
+    frame_fields = [f.name for f in FIELDS if _twin(f.name) in ("fixed", "branch")]
+    for name in frame_fields:
+        calls, fast, _ = _calls_and_blanked(monkeypatch, batch, {name})
+        assert calls == baseline, f"{name}: frames sent to the reference dissector"
+        _, ref, n_ranges = _calls_and_blanked(
+            monkeypatch, batch, {name}, vectorized=False
+        )
+        np.testing.assert_array_equal(fast, ref, err_msg=name)
+        # The corpus holds the field, so the comparison means something.
+        assert n_ranges, f"{name}: add a frame that carries it to the corpus"
+
+    # A field without a twin sends every frame to the reference dissector.
+    calls, _, _ = _calls_and_blanked(monkeypatch, batch, {"vlan.tag"})
+    assert calls == len(batch.start)
