@@ -35,6 +35,8 @@ from sklearn_flowspectrum._protocols import (
     LINKTYPE_LINUX_SLL2,
     LINKTYPE_LOOP,
     LINKTYPE_NULL,
+    PPP_IPV4,
+    PPP_IPV6,
     RAW_LINKTYPES,
     header_fields,
 )
@@ -164,8 +166,8 @@ def dissect(frame, linktype):
     frame : bytes-like
         The captured bytes, starting at the link layer given by ``linktype``.
     linktype : int
-        The pcap LINKTYPE of the frame (Ethernet 1, Linux SLL 113, SLL2 276,
-        raw IP 101/12/14/228/229, BSD loopback 0/108).
+        The pcap LINKTYPE of the frame (``_protocols.LINKTYPE_*``: Ethernet 1,
+        Linux SLL 113, SLL2 276, raw IP 101/12/14/228/229, BSD loopback 0/108).
 
     Returns
     -------
@@ -250,9 +252,9 @@ def _after_ethertype(b, ethertype, off):
         if off + 8 > b.n:
             return b.result("truncated")
         ppp = b.u16(off + 6)
-        if ppp == 0x0021:
+        if ppp == PPP_IPV4:
             return _ip(b, off + 8, 4)
-        if ppp == 0x0057:
+        if ppp == PPP_IPV6:
             return _ip(b, off + 8, 6)
         return b.result("not_ip")
     if ethertype in ETHERTYPE_MPLS:

@@ -218,6 +218,9 @@ ETHERTYPE_IPV6 = 0x86DD
 ETHERTYPE_VLAN = (0x8100, 0x88A8, 0x9100)  # 802.1Q, 802.1ad, pre-standard QinQ
 ETHERTYPE_PPPOE_SESSION = 0x8864
 ETHERTYPE_MPLS = (0x8847, 0x8848)  # unicast, multicast
+# PPP protocol numbers after a PPPoE session header.
+PPP_IPV4 = 0x0021
+PPP_IPV6 = 0x0057
 
 # Address families of DLT_NULL/LOOP headers: AF_INET is 2 everywhere,
 # AF_INET6 differs by OS (Linux 10, NetBSD/OpenBSD 24, FreeBSD 28, Darwin 30).

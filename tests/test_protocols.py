@@ -677,3 +677,35 @@ def test_fast_path_twins_place_their_fields(monkeypatch):
     # A field without a twin sends every frame to the reference dissector.
     calls, _, _ = _calls_and_blanked(monkeypatch, batch, {"vlan.tag"})
     assert calls == len(batch.start)
+
+
+# --------------------------------------------------------------------------
+# The protocol numbers the compiled loops repeat.
+
+
+def test_compiled_loops_use_the_registry_numbers():
+    import re
+    from pathlib import Path
+
+    from sklearn_flowspectrum import _protocols
+
+    source = Path(_layouts.__file__).with_name("_speedups.c").read_text()
+    defines = dict(re.findall(r"^#define FS_(\w+) (.+?)\s*(?:/\*.*)?$", source, re.M))
+    assert len(defines) > 20
+    seen = {}
+    for name, text in defines.items():
+        shift = re.fullmatch(r"\((\d+)u? << (\d+)\)", text)  # (1u << 26)
+        value = int(shift[1]) << int(shift[2]) if shift else int(text, 0)
+        base, _, number = name.rpartition("_")
+        if number.isdigit() and isinstance(getattr(_protocols, base, None), tuple):
+            seen.setdefault(base, []).append(value)
+        else:
+            assert getattr(_protocols, name) == value, name
+    for base, values in seen.items():
+        assert tuple(values) == getattr(_protocols, base), base
+    assert set(seen) == {"ETHERTYPE_VLAN", "ETHERTYPE_MPLS"}
+    # No bare protocol number is left in the header decoder.
+    decoder = source[source.index("enum { UNDECIDED") :]
+    decoder = decoder[: decoder.index("SessionIndex")]
+    for number in ("0x8100", "0x88A8", "0x9100", "0x0800", "0x86DD", "113", "228"):
+        assert number not in decoder, number
