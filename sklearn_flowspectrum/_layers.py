@@ -1,8 +1,11 @@
 """Per-frame header dissection: link layer -> IP -> TCP/UDP, with field byte ranges.
 
-This module is the single place that knows where protocol fields sit inside a
-captured frame.  Session grouping (5-tuples), masking of leaky fields and the
-byte maps that label attention weights all read :func:`dissect`.
+This module is the reference dissector: it finds every field of the
+registry (:data:`sklearn_flowspectrum._protocols.FIELDS`, which also gives the
+fixed positions of the fields of fixed headers) inside a captured frame.
+Session grouping (5-tuples), masking of leaky fields and the byte maps that
+label attention weights all read :func:`dissect`, or the vectorised decoders
+the tests compare with it.
 
 The dissector is deliberately tolerant: a frame cut short (by the capture's
 snaplen, or a published 784-byte image row) still reports every field that
