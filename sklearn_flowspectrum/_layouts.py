@@ -1167,13 +1167,10 @@ def packet_slot_map(n_bytes=784, packet_bytes=112):
 
 
 # The layer of each field name, and of other names by their prefix: that of
-# the first registry field with the prefix ("pcap.x": "pcap header"), or the
-# prefix itself ("trailer", "pad").
+# the first registry field with the prefix ("pcap.x": "pcap header"; built in
+# reverse so that the first wins), or the prefix itself ("trailer", "pad").
 _LAYER_OF = {f.name: f.layer for f in FIELDS}
-_PREFIX_LAYER = {}
-for _f in FIELDS:
-    _PREFIX_LAYER.setdefault(_f.name.split(".", 1)[0], _f.layer)
-del _f
+_PREFIX_LAYER = {f.name.split(".", 1)[0]: f.layer for f in reversed(FIELDS)}
 
 
 def byte_map_layers(byte_map):

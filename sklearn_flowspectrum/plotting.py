@@ -67,11 +67,11 @@ _LAYER_CATEGORY = {
     "tcp": "transport header",
     "udp": "transport header",
 }
-_PREFIX_CATEGORY = {}
-for _f in FIELDS:
-    if "." in _f.name and _f.layer in _LAYER_CATEGORY:
-        _PREFIX_CATEGORY.setdefault(_f.name.split(".", 1)[0], _LAYER_CATEGORY[_f.layer])
-del _f
+_PREFIX_CATEGORY = {
+    f.name.split(".", 1)[0]: _LAYER_CATEGORY[f.layer]
+    for f in reversed(FIELDS)  # the first field of a prefix wins
+    if "." in f.name and f.layer in _LAYER_CATEGORY
+}
 
 
 def field_category(name):
