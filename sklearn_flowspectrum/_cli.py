@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from sklearn_flowspectrum._atomic import all_or_nothing, atomic_output
+from sklearn_flowspectrum._protocols import GZIP_MAGIC
 from sklearn_flowspectrum._version import __version__
 
 MODEL_FORMAT = "sklearn_flowspectrum.model"
@@ -305,7 +306,7 @@ def _image_format(path):
             head = f.read(len(NPY_MAGIC))
             if head == NPY_MAGIC:
                 return "npy"
-            if head[:2] == b"\x1f\x8b":
+            if head[:2] == GZIP_MAGIC:
                 f.seek(0)
                 with gzip.open(f) as g:
                     head = g.read(4)

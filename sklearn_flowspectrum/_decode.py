@@ -14,6 +14,8 @@ import numpy as np
 from sklearn_flowspectrum._layers import SKIP_REASONS, dissect
 from sklearn_flowspectrum._loops import decode_headers
 from sklearn_flowspectrum._protocols import (
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
     ETHERTYPE_MPLS,
     ETHERTYPE_PPPOE_SESSION,
     ETHERTYPE_VLAN,
@@ -111,8 +113,8 @@ def _link(A, U16, s, c, linktype):
                     tag = _isin(et, ETHERTYPE_VLAN) & tag
                     if not tag.any():
                         break
-        v4 = et == 0x0800
-        v6 = et == 0x86DD
+        v4 = et == ETHERTYPE_IPV4
+        v6 = et == ETHERTYPE_IPV6
         want = np.where(v4, 4, np.where(v6, 6, -1)).astype(np.int8)
         other = ~(v4 | v6) & ~_isin(et, _ETH_DEFER)
         if eth:
@@ -166,7 +168,7 @@ def _ip_stage(A, U16, start, c, l3, want, skip):
     frag = m & ((U16[p + 6] & 0x3FFF) != 0)
     m &= ~frag
     tr = (proto == IPPROTO_TCP) | (proto == IPPROTO_UDP)
-    tunnel = (proto == 4) | (proto == 41)
+    tunnel = (proto == IPPROTO_IPIP) | (proto == IPPROTO_IPV6)
     ntu = m & ~tr & ~tunnel
     tr4 = m & tr
     tun = m & tunnel
@@ -247,7 +249,7 @@ def _headers_numpy(A, U16, start, cap, lt):
         if not len(tun):
             break
         inner = l4[tun]
-        w = np.where(proto[tun] == 4, 4, 6).astype(np.int8)
+        w = np.where(proto[tun] == IPPROTO_IPIP, 4, 6).astype(np.int8)
         sk = np.full(len(tun), _UNDECIDED, dtype=np.int8)
         t = _ip_stage(A, U16, start[tun], cap[tun], inner, w, sk)
         skip[tun] = t.skip

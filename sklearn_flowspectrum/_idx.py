@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from sklearn_flowspectrum._atomic import atomic_output
+from sklearn_flowspectrum._protocols import GZIP_MAGIC
 
 __all__ = ["load_idx_pair", "read_idx", "write_idx"]
 
@@ -39,7 +40,6 @@ _KIND_TO_CODE = {
     ("f", 4): 0x0D,
     ("f", 8): 0x0E,
 }
-_GZIP_MAGIC = b"\x1f\x8b"
 
 
 def _read_raw(path):
@@ -49,7 +49,7 @@ def _read_raw(path):
             data = f.read()
     except IsADirectoryError:
         raise ValueError(f"{path}: is a directory, not an IDX file") from None
-    if data[:2] == _GZIP_MAGIC:
+    if data[:2] == GZIP_MAGIC:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:

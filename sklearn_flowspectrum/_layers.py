@@ -1,8 +1,11 @@
 """Per-frame header dissection: link layer -> IP -> TCP/UDP, with field byte ranges.
 
-This module is the single place that knows where protocol fields sit inside a
-captured frame.  Session grouping (5-tuples), masking of leaky fields and the
-byte maps that label attention weights all read :func:`dissect`.
+This module is the reference dissector: it finds every field of the
+registry (:data:`sklearn_flowspectrum._protocols.FIELDS`, which also gives the
+fixed positions of the fields of fixed headers) inside a captured frame.
+Session grouping (5-tuples), masking of leaky fields and the byte maps that
+label attention weights all read :func:`dissect`, or the vectorised decoders
+the tests compare with it.
 
 The dissector is deliberately tolerant: a frame cut short (by the capture's
 snaplen, or a published 784-byte image row) still reports every field that
@@ -35,7 +38,13 @@ from sklearn_flowspectrum._protocols import (
     LINKTYPE_LINUX_SLL2,
     LINKTYPE_LOOP,
     LINKTYPE_NULL,
+    PPP_IPV4,
+    PPP_IPV6,
     RAW_LINKTYPES,
+    header_fields,
+)
+from sklearn_flowspectrum._protocols import (  # the mask groups, re-exported
+    FIELD_GROUPS as FIELD_GROUPS,
 )
 
 SKIP_REASONS = (
@@ -47,65 +56,14 @@ SKIP_REASONS = (
     "unknown_linktype",
 )
 
-# Field groups by the kind of information they carry.  Masking and the
-# leakage audit pick fields by these groups.
-FIELD_GROUPS = {
-    "timestamps": ("pcap.ts_sec", "pcap.ts_usec", "tcp.opt.timestamp"),
-    "addresses": (
-        "eth.dst",
-        "eth.src",
-        "sll.addr",
-        "ip.src",
-        "ip.dst",
-        "ipv6.src",
-        "ipv6.dst",
-    ),
-    "ports": ("tcp.sport", "tcp.dport", "udp.sport", "udp.dport"),
-    "ip_id": ("ip.id", "ipv6.vtcfl"),
-    "checksums": ("ip.checksum", "tcp.checksum", "udp.checksum"),
-    "dns_id": ("dns.id",),
-}
-
-
-# Fixed header layouts as (name, start, stop) relative to the header start;
-# added as one block, which keeps dissection cheap on the hot path.
-_ETH_ADDRS = (("eth.dst", 0, 6), ("eth.src", 6, 12))
-IPV4_HEADER = (
-    ("ip.vhl", 0, 1),
-    ("ip.tos", 1, 2),
-    ("ip.len", 2, 4),
-    ("ip.id", 4, 6),
-    ("ip.frag", 6, 8),
-    ("ip.ttl", 8, 9),
-    ("ip.proto", 9, 10),
-    ("ip.checksum", 10, 12),
-    ("ip.src", 12, 16),
-    ("ip.dst", 16, 20),
-)
-IPV6_HEADER = (
-    ("ipv6.vtcfl", 0, 4),
-    ("ipv6.plen", 4, 6),
-    ("ipv6.nxt", 6, 7),
-    ("ipv6.hlim", 7, 8),
-    ("ipv6.src", 8, 24),
-    ("ipv6.dst", 24, 40),
-)
-TCP_HEADER = (
-    ("tcp.sport", 0, 2),
-    ("tcp.dport", 2, 4),
-    ("tcp.seq", 4, 8),
-    ("tcp.ack", 8, 12),
-    ("tcp.offflags", 12, 14),
-    ("tcp.window", 14, 16),
-    ("tcp.checksum", 16, 18),
-    ("tcp.urp", 18, 20),
-)
-UDP_HEADER = (
-    ("udp.sport", 0, 2),
-    ("udp.dport", 2, 4),
-    ("udp.len", 4, 6),
-    ("udp.checksum", 6, 8),
-)
+# Fixed header layouts as (name, start, stop) relative to the header start,
+# from the registry; added as one block, which keeps dissection cheap on the
+# hot path.
+_ETH_ADDRS = header_fields("eth")
+IPV4_HEADER = header_fields("ip4")
+IPV6_HEADER = header_fields("ip6")
+TCP_HEADER = header_fields("tcp")
+UDP_HEADER = header_fields("udp")
 
 
 class Dissection(NamedTuple):
@@ -211,8 +169,8 @@ def dissect(frame, linktype):
     frame : bytes-like
         The captured bytes, starting at the link layer given by ``linktype``.
     linktype : int
-        The pcap LINKTYPE of the frame (Ethernet 1, Linux SLL 113, SLL2 276,
-        raw IP 101/12/14/228/229, BSD loopback 0/108).
+        The pcap LINKTYPE of the frame (``_protocols.LINKTYPE_*``: Ethernet 1,
+        Linux SLL 113, SLL2 276, raw IP 101/12/14/228/229, BSD loopback 0/108).
 
     Returns
     -------
@@ -297,9 +255,9 @@ def _after_ethertype(b, ethertype, off):
         if off + 8 > b.n:
             return b.result("truncated")
         ppp = b.u16(off + 6)
-        if ppp == 0x0021:
+        if ppp == PPP_IPV4:
             return _ip(b, off + 8, 4)
-        if ppp == 0x0057:
+        if ppp == PPP_IPV6:
             return _ip(b, off + 8, 6)
         return b.result("not_ip")
     if ethertype in ETHERTYPE_MPLS:

@@ -91,14 +91,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from sklearn_flowspectrum._layers import (
-    FIELD_GROUPS,
-    IPV4_HEADER,
-    IPV6_HEADER,
-    TCP_HEADER,
-    UDP_HEADER,
-    dissect,
-)
+from sklearn_flowspectrum._layers import dissect
 from sklearn_flowspectrum._loops import (
     copy_ranges,
     frame_lengths,
@@ -107,7 +100,12 @@ from sklearn_flowspectrum._loops import (
 )
 from sklearn_flowspectrum._protocols import (
     DNS_PORTS,
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
     ETHERTYPE_VLAN,
+    FIELD_BY_NAME,
+    FIELD_GROUPS,
+    FIELDS,
     IPPROTO_TCP,
     IPPROTO_UDP,
     LINKTYPE_ETHERNET,
@@ -117,11 +115,15 @@ from sklearn_flowspectrum._protocols import (
     LINKTYPE_LINUX_SLL2,
     LINKTYPE_RAW,
     MAX_SNAPLEN,
+    PAD,
     PCAP_GLOBAL_LEN,
     PCAP_MAGIC_NS,
     PCAP_MAGIC_US,
     PCAP_RECORD_LEN,
     RAW_LINKTYPES,
+    TRAILER,
+    UNDISSECTED,
+    header_fields,
 )
 
 __all__ = [
@@ -144,60 +146,26 @@ LAYOUTS = ("ustc", "frames", "packets")
 LAYERS = ("all", "l7")
 
 # Fields of the big-endian pcap headers SplitCap writes, (name, start, stop).
-PCAP_GLOBAL_FIELDS = (
-    ("pcap.magic", 0, 4),
-    ("pcap.version", 4, 8),
-    ("pcap.thiszone", 8, 12),
-    ("pcap.sigfigs", 12, 16),
-    ("pcap.snaplen", 16, 20),
-    ("pcap.linktype", 20, 24),
-)
-PCAP_RECORD_FIELDS = (
-    ("pcap.ts_sec", 0, 4),
-    ("pcap.ts_usec", 4, 8),
-    ("pcap.incl_len", 8, 12),
-    ("pcap.orig_len", 12, 16),
-)
+PCAP_GLOBAL_FIELDS = header_fields("pcap")
+PCAP_RECORD_FIELDS = header_fields("pcap record")
 
 MASK_GROUPS = {name: tuple(fields) for name, fields in FIELD_GROUPS.items()}
 SAFE_FIELDS = frozenset(chain.from_iterable(MASK_GROUPS.values()))
 
 # Every field name an image position can carry.
-FIELD_NAMES = frozenset(
-    [name for name, _, _ in PCAP_GLOBAL_FIELDS + PCAP_RECORD_FIELDS]
-    + [name for name, _, _ in IPV4_HEADER + IPV6_HEADER + TCP_HEADER]
-    + [name for name, _, _ in UDP_HEADER]
-    + [
-        "eth.dst",
-        "eth.src",
-        "eth.type",
-        "vlan.tag",
-        "sll.header",
-        "sll.addr",
-        "null.family",
-        "pppoe.header",
-        "mpls.label",
-        "ip.options",
-        "ipv6.ext",
-        "tcp.options",
-        "tcp.opt.timestamp",
-        "payload",
-        "dns.id",
-    ]
-)
+FIELD_NAMES = frozenset(FIELD_BY_NAME)
 # The record-header part of a mask, relative to the record header.
 _RECORD_OFFSETS = {name: (a, z) for name, a, z in PCAP_RECORD_FIELDS}
 _GLOBAL_OFFSETS = {name: (a, z) for name, a, z in PCAP_GLOBAL_FIELDS}
 
 # Per-field byte offsets the vectorised dissector knows, by the header they
-# sit in.  Other fields are found by the reference dissector, frame by frame.
+# sit in (every registry field at a fixed place of these headers).  Other
+# fields are found by the reference dissector, frame by frame, except those of
+# _FAST_VARIABLE, which dissect_batch places with one branch each.
 _FAST_FIXED = {
-    **{name: ("ip4", a, z) for name, a, z in IPV4_HEADER},
-    **{name: ("ip6", a, z) for name, a, z in IPV6_HEADER},
-    **{name: ("tcp", a, z) for name, a, z in TCP_HEADER},
-    **{name: ("udp", a, z) for name, a, z in UDP_HEADER},
-    "eth.dst": ("eth", 0, 6),
-    "eth.src": ("eth", 6, 12),
+    name: (header, a, z)
+    for header in ("ip4", "ip6", "tcp", "udp", "eth")
+    for name, a, z in header_fields(header)
 }
 _FAST_VARIABLE = frozenset(
     {
@@ -211,7 +179,7 @@ _FAST_VARIABLE = frozenset(
 )
 _DNS_PORTS = np.array(sorted(DNS_PORTS))
 # Maskable fields that lie inside the TCP/UDP payload (so in L7 images too).
-_PAYLOAD_FIELDS = frozenset({"payload", "dns.id"})
+_PAYLOAD_FIELDS = frozenset(f.name for f in FIELDS if f.layer == "payload")
 _ETH_VLAN = np.array(ETHERTYPE_VLAN)
 
 
@@ -425,8 +393,8 @@ def dissect_batch(batch, frames, mask_fields=frozenset(), *, vectorized=True):
         sll2 = (lt == LINKTYPE_LINUX_SLL2) & (n >= 20)
         et[sll2] = _u16(buf, s[sll2])
         l2[sll2] = 20
-        ver[et == 0x0800] = 4
-        ver[et == 0x86DD] = 6
+        ver[et == ETHERTYPE_IPV4] = 4
+        ver[et == ETHERTYPE_IPV6] = 6
         raw = np.isin(lt, list(RAW_LINKTYPES)) & (n >= 1)
         l2[raw] = 0
         ver[raw] = _u8(buf, s[raw]) >> 4
@@ -1028,27 +996,22 @@ def mask_ustc_rows(rows, mask=()):
 # --------------------------------------------------------------------------
 # Byte maps.
 
-_PAD = "pad"
-_TRAILER = "trailer"
-_OTHER = "other"
-
-
 def _frame_labels(frame, linktype):
     """Field name of every byte of one frame."""
     d = dissect(frame, linktype)
-    labels = [_OTHER] * len(frame)
+    labels = [UNDISSECTED] * len(frame)
     last = 0
     for name, a, z in d.fields:
         labels[a:z] = [name] * (z - a)
         last = max(last, z)
     if d.l3 >= 0:
-        labels[last:] = [_TRAILER] * (len(frame) - last)
+        labels[last:] = [TRAILER] * (len(frame) - last)
     return labels
 
 
 def batch_byte_map(batch, placement, n_bytes, global_fields=PCAP_GLOBAL_FIELDS):
     """Byte maps of every image of ``batch`` laid out by ``placement``."""
-    maps = np.full((batch.n_sessions, n_bytes), _PAD, dtype=object)
+    maps = np.full((batch.n_sessions, n_bytes), PAD, dtype=object)
     if placement.global_header:
         for name, a, z in global_fields:
             maps[:, a : min(z, n_bytes)] = name
@@ -1138,7 +1101,7 @@ def rows_byte_map(rows):
         None,
     )
     maps = batch_byte_map(batch, pl, width)
-    maps[parsed.status == "not_pcap"] = _OTHER
+    maps[parsed.status == "not_pcap"] = UNDISSECTED
     for r, off in zip(parsed.record_row.tolist(), parsed.record_offset.tolist()):
         for name, a, z in PCAP_RECORD_FIELDS:
             maps[r, off + a : min(off + z, width)] = name
@@ -1162,7 +1125,7 @@ def packet_rows_byte_map(rows, packet_bytes=112):
     """
     rows = np.atleast_2d(np.asarray(rows, dtype=np.uint8))
     n, width = rows.shape
-    names = np.full((n, width), _PAD, dtype=object)
+    names = np.full((n, width), PAD, dtype=object)
     for r in range(n):
         row = rows[r]
         for k in range(width // packet_bytes):
@@ -1203,7 +1166,11 @@ def packet_slot_map(n_bytes=784, packet_bytes=112):
     return packet, offset
 
 
-_LINK_PREFIXES = ("eth", "vlan", "sll", "null", "pppoe", "mpls")
+# The layer of each field name, and of other names by their prefix: that of
+# the first registry field with the prefix ("pcap.x": "pcap header"; built in
+# reverse so that the first wins), or the prefix itself ("trailer", "pad").
+_LAYER_OF = {f.name: f.layer for f in FIELDS}
+_PREFIX_LAYER = {f.name.split(".", 1)[0]: f.layer for f in reversed(FIELDS)}
 
 
 def byte_map_layers(byte_map):
@@ -1218,21 +1185,12 @@ def byte_map_layers(byte_map):
     array(['pcap header', 'pcap record', 'link', 'ip', 'pad'], dtype=object)
     """
     byte_map = np.asarray(byte_map, dtype=object)
-    record = {name for name, _, _ in PCAP_RECORD_FIELDS}
 
     def layer(name):
-        if name in record:
-            return "pcap record"
+        if name in _LAYER_OF:
+            return _LAYER_OF[name]
         prefix = name.split(".", 1)[0]
-        if prefix == "pcap":
-            return "pcap header"
-        if prefix in _LINK_PREFIXES:
-            return "link"
-        if prefix in ("ip", "ipv6"):
-            return "ip"
-        if prefix == "dns":  # the transaction ID at the start of the payload
-            return "payload"
-        return prefix
+        return _PREFIX_LAYER.get(prefix, prefix)
 
     uniq, inverse = np.unique(byte_map.astype(str), return_inverse=True)
     return np.array([layer(u) for u in uniq], dtype=object)[inverse].reshape(

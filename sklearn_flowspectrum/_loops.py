@@ -16,11 +16,11 @@ Python objects:
   :func:`zero_ranges` blanks the masked fields;
 * ``decode_headers`` (compiled only, else ``None``) decodes the link, IP and
   TCP/UDP headers of a batch of packets: the pure-Python side of that loop
-  is the numpy decoder in :mod:`sklearn_flowspectrum._capture`, which it
+  is the numpy decoder in :mod:`sklearn_flowspectrum._decode`, which it
   must agree with;
 * ``pcapng_packets`` (compiled only, else ``None``) walks runs of pcapng
   enhanced packet blocks; without it the block-by-block reader in
-  :mod:`sklearn_flowspectrum._capture` reads them.
+  :mod:`sklearn_flowspectrum._pcapng` reads them.
 
 ``sklearn_flowspectrum._speedups`` (C, built at install when a compiler is
 there) runs them in one call each; without it, or with the environment

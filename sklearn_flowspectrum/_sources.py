@@ -21,7 +21,11 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
-from sklearn_flowspectrum._protocols import CAPTURE_SUFFIXES, PCAP_GLOBAL_LEN
+from sklearn_flowspectrum._protocols import (
+    CAPTURE_SUFFIXES,
+    GZIP_MAGIC,
+    PCAP_GLOBAL_LEN,
+)
 from sklearn_flowspectrum._records import CaptureError
 
 __all__ = ["STDIN", "COMPRESSED_SUFFIXES", "capture_suffixes", "open_source"]
@@ -32,7 +36,7 @@ _STDIN_NAME = "<stdin>"
 
 # Compressions the standard library reads: (magic, name, suffix, opener).
 _COMPRESSIONS = (
-    (b"\x1f\x8b", "gzip", ".gz", lambda f: gzip.GzipFile(fileobj=f)),
+    (GZIP_MAGIC, "gzip", ".gz", lambda f: gzip.GzipFile(fileobj=f)),
     (b"\xfd7zXZ\x00", "xz", ".xz", lzma.LZMAFile),
     (b"BZh", "bzip2", ".bz2", bz2.BZ2File),
 )

@@ -15,6 +15,33 @@
 #include <stdint.h>
 #include <string.h>
 
+/* Protocol numbers and capture limits, named as in _protocols.py with an FS_
+ * prefix (a tuple's values numbered from 1); tests/test_protocols.py checks
+ * that they agree. */
+#define FS_LINKTYPE_ETHERNET 1
+#define FS_LINKTYPE_LINUX_SLL 113
+#define FS_LINKTYPE_IPV4 228
+#define FS_LINKTYPE_IPV6 229
+#define FS_ETHERTYPE_IPV4 0x0800
+#define FS_ETHERTYPE_IPV6 0x86DD
+#define FS_ETHERTYPE_VLAN_1 0x8100 /* 802.1Q */
+#define FS_ETHERTYPE_VLAN_2 0x88A8 /* 802.1ad */
+#define FS_ETHERTYPE_VLAN_3 0x9100 /* pre-standard QinQ */
+#define FS_ETHERTYPE_PPPOE_SESSION 0x8864
+#define FS_ETHERTYPE_MPLS_1 0x8847
+#define FS_ETHERTYPE_MPLS_2 0x8848
+#define FS_IPPROTO_HOPOPTS 0
+#define FS_IPPROTO_IPIP 4
+#define FS_IPPROTO_TCP 6
+#define FS_IPPROTO_UDP 17
+#define FS_IPPROTO_IPV6 41
+#define FS_IPPROTO_ROUTING 43
+#define FS_IPPROTO_FRAGMENT 44
+#define FS_IPPROTO_AH 51
+#define FS_IPPROTO_DSTOPTS 60
+#define FS_PCAPNG_EPB 6
+#define FS_MAX_BLOCK (1u << 26)
+
 /* The buffers a function holds, released together when it returns. */
 typedef struct {
     Py_buffer views[16];
@@ -188,7 +215,8 @@ pcapng_packets(PyObject *self, PyObject *args)
         const unsigned char *q = b + p;
         uint32_t total = u32(q + 4, big);
         /* The smallest enhanced packet block: 8 + 20 + 4 bytes. */
-        if (u32(q, big) != 6 || total < 32 || total % 4 || total > (1u << 26) ||
+        if (u32(q, big) != FS_PCAPNG_EPB || total < 32 || total % 4 ||
+            total > FS_MAX_BLOCK ||
             (Py_ssize_t)total > end - p || u32(q + total - 4, big) != total)
             break;
         uint32_t iface = u32(q + 8, big), caplen = u32(q + 20, big);
@@ -738,9 +766,9 @@ ip_stage(const unsigned char *f, int64_t c, int64_t l3, int want,
             r->skip = k->fragment;
             return;
         }
-        if (proto == 4 || proto == 41)
+        if (proto == FS_IPPROTO_IPIP || proto == FS_IPPROTO_IPV6)
             r->tunnel = 1;
-        else if (proto != 6 && proto != 17) {
+        else if (proto != FS_IPPROTO_TCP && proto != FS_IPPROTO_UDP) {
             r->skip = k->not_tcp_udp;
             return;
         }
@@ -754,12 +782,13 @@ ip_stage(const unsigned char *f, int64_t c, int64_t l3, int want,
         length = u16(f + l3 + 4);
         proto = f[l3 + 6];
         hdr = 40;
-        if (proto == 4 || proto == 41)
+        if (proto == FS_IPPROTO_IPIP || proto == FS_IPPROTO_IPV6)
             r->tunnel = 1;
-        else if (proto == 0 || proto == 43 || proto == 60 || proto == 44 ||
-                 proto == 51)
+        else if (proto == FS_IPPROTO_HOPOPTS || proto == FS_IPPROTO_ROUTING ||
+                 proto == FS_IPPROTO_DSTOPTS || proto == FS_IPPROTO_FRAGMENT ||
+                 proto == FS_IPPROTO_AH)
             return; /* extension headers: dissect() */
-        else if (proto != 6 && proto != 17) {
+        else if (proto != FS_IPPROTO_TCP && proto != FS_IPPROTO_UDP) {
             r->skip = k->not_tcp_udp;
             return;
         }
@@ -771,7 +800,7 @@ ip_stage(const unsigned char *f, int64_t c, int64_t l3, int want,
     r->l4 = l4;
     if (r->tunnel)
         return; /* undecided until the inner header is decoded */
-    if (proto == 6) {
+    if (proto == FS_IPPROTO_TCP) {
         if (l4 + 20 > c) {
             r->skip = k->truncated;
             return;
@@ -808,7 +837,8 @@ ip_stage(const unsigned char *f, int64_t c, int64_t l3, int want,
 static inline int
 is_vlan(int et)
 {
-    return et == 0x8100 || et == 0x88A8 || et == 0x9100;
+    return et == FS_ETHERTYPE_VLAN_1 || et == FS_ETHERTYPE_VLAN_2 ||
+           et == FS_ETHERTYPE_VLAN_3;
 }
 
 /* Offset of the IP header and the IP version the link layer announces (0:
@@ -817,8 +847,8 @@ static int
 link_stage(const unsigned char *f, int64_t c, int64_t lt, const int64_t *raw,
            Py_ssize_t n_raw, const skip_codes *k, int64_t *l3, int *want)
 {
-    if (lt == 1 || lt == 113) { /* Ethernet, Linux SLL */
-        int eth = lt == 1;
+    if (lt == FS_LINKTYPE_ETHERNET || lt == FS_LINKTYPE_LINUX_SLL) {
+        int eth = lt == FS_LINKTYPE_ETHERNET;
         if (c < (eth ? 14 : 16))
             return k->truncated;
         int64_t pos = eth ? 12 : 14;
@@ -835,19 +865,20 @@ link_stage(const unsigned char *f, int64_t c, int64_t lt, const int64_t *raw,
                 return UNDECIDED;
         }
         *l3 = pos + 2;
-        if (et == 0x0800)
+        if (et == FS_ETHERTYPE_IPV4)
             *want = 4;
-        else if (et == 0x86DD)
+        else if (et == FS_ETHERTYPE_IPV6)
             *want = 6;
-        else if (et == 0x8864 || et == 0x8847 || et == 0x8848)
+        else if (et == FS_ETHERTYPE_PPPOE_SESSION || et == FS_ETHERTYPE_MPLS_1 ||
+                 et == FS_ETHERTYPE_MPLS_2)
             return UNDECIDED; /* PPPoE, MPLS: dissect() */
         else
             return k->not_ip;
         return 0;
     }
     *l3 = 0;
-    if (lt == 228 || lt == 229) { /* LINKTYPE_IPV4, LINKTYPE_IPV6 */
-        *want = lt == 228 ? 4 : 6;
+    if (lt == FS_LINKTYPE_IPV4 || lt == FS_LINKTYPE_IPV6) {
+        *want = lt == FS_LINKTYPE_IPV4 ? 4 : 6;
         return 0;
     }
     for (Py_ssize_t i = 0; i < n_raw; i++) {
@@ -922,7 +953,7 @@ decode_headers(PyObject *self, PyObject *args)
         /* IP in IP: up to four inner headers, then dissect(). */
         for (int depth = 0; r.tunnel && depth < 4; depth++) {
             l3 = r.l4;
-            ip_stage(f, c, l3, r.proto == 4 ? 4 : 6, &k, &r);
+            ip_stage(f, c, l3, r.proto == FS_IPPROTO_IPIP ? 4 : 6, &k, &r);
         }
         skip[i] = r.tunnel ? UNDECIDED : r.skip;
         if (skip[i] == 0) {

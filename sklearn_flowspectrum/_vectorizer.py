@@ -29,6 +29,7 @@ from sklearn_flowspectrum._layouts import (
     resolve_mask,
     rows_byte_map,
 )
+from sklearn_flowspectrum._protocols import LINKTYPE_ETHERNET
 from sklearn_flowspectrum._validation import byte_feature_names
 
 __all__ = ["PcapSessionVectorizer"]
@@ -459,7 +460,7 @@ class PcapSessionVectorizer(TransformerMixin, BaseEstimator):
             frames.append(kept)
             ts.append(kept_ts)
             orig.append(kept_orig)
-            linktypes.append(lts.pop() if lts else 1)
+            linktypes.append(lts.pop() if lts else LINKTYPE_ETHERNET)
         return batch_from_frames(frames, ts, orig, linktypes)
 
 

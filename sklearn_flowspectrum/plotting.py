@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from sklearn_flowspectrum._axes import get_ax, pyplot
-from sklearn_flowspectrum._layers import FIELD_GROUPS
+from sklearn_flowspectrum._protocols import FIELD_GROUPS, FIELDS, PAD, TRAILER
 
 __all__ = [
     "FIELD_CATEGORIES",
@@ -49,14 +49,29 @@ FIELD_CATEGORIES = {
     "padding": "#f0f0f0",
     "mixed": "#c7c7c7",
 }
-# The leaky field groups come from the dissector, the one place that names
-# protocol fields, so plots and masking agree on what "leaky" means.
+# The leaky field groups come from the protocol registry, the one place that
+# names protocol fields, so plots and masking agree on what "leaky" means.
 _LEAKY = {
     "timestamp": FIELD_GROUPS["timestamps"],
     "address": FIELD_GROUPS["addresses"],
     "port": FIELD_GROUPS["ports"],
 }
-_FIELD_TO_LEAKY = {f: kind for kind, fields in _LEAKY.items() for f in fields}
+# The category of each registry field, and of other dotted names by their
+# prefix: the category of the layer of the registry's fields with that prefix.
+_CATEGORY_OF = {f.name: f.category for f in FIELDS}
+_LAYER_CATEGORY = {
+    "pcap header": "pcap header",
+    "pcap record": "pcap header",
+    "link": "link layer",
+    "ip": "IP header",
+    "tcp": "transport header",
+    "udp": "transport header",
+}
+_PREFIX_CATEGORY = {
+    f.name.split(".", 1)[0]: _LAYER_CATEGORY[f.layer]
+    for f in reversed(FIELDS)  # the first field of a prefix wins
+    if "." in f.name and f.layer in _LAYER_CATEGORY
+}
 
 
 def field_category(name):
@@ -77,23 +92,15 @@ def field_category(name):
     >>> field_category("pcap.ts_usec"), field_category("tcp.window")
     ('timestamp', 'transport header')
     """
-    if name is None or name == "" or name in ("pad", "padding"):
+    if name is None or name == "" or name in (PAD, "padding"):
         return "padding"
     name = str(name)
-    if name in _FIELD_TO_LEAKY:
-        return _FIELD_TO_LEAKY[name]
-    if name == "mixed":
-        return "mixed"
-    if name.startswith("pcap."):
-        return "pcap header"
-    if name.startswith(("eth.", "vlan.", "sll.", "null.", "pppoe.", "mpls.")):
-        return "link layer"
-    if name.startswith(("ip.", "ipv6.")):
-        return "IP header"
-    if name.startswith(("tcp.", "udp.")):
-        return "transport header"
-    if name in ("payload", "trailer"):
+    if name in _CATEGORY_OF:
+        return _CATEGORY_OF[name]
+    if name == TRAILER:
         return "payload"
+    if "." in name:
+        return _PREFIX_CATEGORY.get(name.split(".", 1)[0], "mixed")
     return "mixed"
 
 

@@ -34,6 +34,7 @@ from sklearn_flowspectrum._layouts import (
     parse_ustc_rows,
     rows_byte_map,
 )
+from sklearn_flowspectrum._protocols import AUDIT_SETS, FIELDS
 from sklearn_flowspectrum._validation import check_n_jobs
 
 __all__ = [
@@ -49,33 +50,16 @@ class LeakageWarning(UserWarning):
     """A header field alone predicts the label about as well as the whole image."""
 
 
-# Field sets the audit scores, roughly in byte order of a frame.  The byte map
-# of the layout names one field per byte; the byte goes to the FIRST set with an
-# ``fnmatch`` pattern that matches that name (so the specific sets, e.g.
-# "ip.addresses", come before the catch-alls such as "ip.other").  Names are
-# those of ``sklearn_flowspectrum._layouts`` byte maps: the fields of
-# ``_layers.dissect``, the ``pcap.*`` headers of the "ustc" layout, "trailer"
-# and "other"; "pad" (zero padding) belongs to no set.
+# Field sets the audit scores, roughly in byte order of a frame, from the
+# protocol registry.  The byte map of the layout names one field per byte; the
+# byte goes to the FIRST set with an ``fnmatch`` pattern that matches that name
+# (so the specific sets, e.g. "ip.addresses", come before the catch-alls such
+# as "ip.other").  Names are those of ``sklearn_flowspectrum._layouts`` byte
+# maps: the registry's fields, "trailer" and "other"; "pad" (zero padding)
+# belongs to no set.
 AUDIT_FIELDS = {
-    "pcap.timestamp": ("pcap.ts_sec", "pcap.ts_usec"),
-    "pcap.lengths": ("pcap.incl_len", "pcap.orig_len"),
-    "pcap.global": ("pcap.*",),
-    "mac": ("eth.src", "eth.dst", "sll.addr"),
-    "link.other": ("eth.*", "vlan.*", "sll.*", "null.*", "pppoe.*", "mpls.*"),
-    "ip.addresses": ("ip.src", "ip.dst", "ipv6.src", "ipv6.dst"),
-    "ip.id": ("ip.id", "ipv6.vtcfl"),
-    "ip.ttl": ("ip.ttl", "ipv6.hlim"),
-    "lengths": ("ip.len", "ipv6.plen", "udp.len"),
-    "checksums": ("ip.checksum", "tcp.checksum", "udp.checksum"),
-    "ip.other": ("ip.*", "ipv6.*"),
-    "ports": ("tcp.sport", "tcp.dport", "udp.sport", "udp.dport"),
-    "tcp.seq_ack": ("tcp.seq", "tcp.ack"),
-    "tcp.timestamp": ("tcp.opt.timestamp",),
-    "tcp.other": ("tcp.*",),
-    "udp.other": ("udp.*",),
-    "trailer": ("trailer", "other"),
-    "dns.id": ("dns.id",),
-    "payload": ("payload",),
+    name: patterns or tuple(f.name for f in FIELDS if f.audit == name)
+    for name, patterns in AUDIT_SETS
 }
 _PAYLOAD_SETS = frozenset({"payload"})
 # Field sets that identify the capture (when and where it was recorded, which
@@ -83,21 +67,7 @@ _PAYLOAD_SETS = frozenset({"payload"})
 # score from the other header sets (lengths, flags, protocol numbers) comes
 # from the shape of the traffic, which may or may not be what the user wants
 # the model to learn.
-CONTEXT_SETS = frozenset(
-    {
-        "pcap.timestamp",
-        "pcap.global",
-        "mac",
-        "ip.addresses",
-        "ip.id",
-        "ip.ttl",
-        "checksums",
-        "ports",
-        "tcp.seq_ack",
-        "tcp.timestamp",
-        "dns.id",
-    }
-)
+CONTEXT_SETS = frozenset(f.audit for f in FIELDS if f.context)
 
 
 def _set_index(names, field_sets):

@@ -27,6 +27,7 @@ from sklearn.model_selection._split import BaseCrossValidator, GroupsConsumerMix
 
 from sklearn_flowspectrum._layers import dissect
 from sklearn_flowspectrum._layouts import parse_ustc_rows
+from sklearn_flowspectrum._protocols import TRANSPORT_NAMES
 
 __all__ = [
     "CaptureFileKFold",
@@ -146,7 +147,7 @@ def ustc_session_table(rows):
             d = dissect(frame, int(batch.linktype[r]))
             out["first_ts"][r] = batch.ts_ns[f] / 1e9
             out["ip_version"][r] = d.ip_version
-            out["protocol"][r] = {6: "TCP", 17: "UDP"}.get(d.proto, "")
+            out["protocol"][r] = TRANSPORT_NAMES.get(d.proto, "")
             out["src_addr"][r] = _addr_text(d.src)
             out["dst_addr"][r] = _addr_text(d.dst)
             out["src_port"][r] = d.sport
