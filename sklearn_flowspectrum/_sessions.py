@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from joblib.parallel import get_active_backend
 
 from sklearn_flowspectrum._capture import (
     DEFAULT_CHUNK_SIZE,
@@ -785,6 +786,27 @@ def _read_one_paused(
     return cols, report
 
 
+def run_on_workers(function, arguments, n_jobs):
+    """``[function(*a) for a in arguments]`` on the workers of joblib's backend.
+
+    A capture that a worker cannot open though this process could (the
+    checks of :func:`expand_paths` ran here) is a :class:`CaptureError` that
+    names the file and says where captures must lie.
+    """
+    try:
+        return Parallel(n_jobs=n_jobs)(delayed(function)(*a) for a in arguments)
+    except CaptureError as exc:
+        if exc.offset is not None or _file_error(exc.file) is not None:
+            raise
+        raise CaptureError(
+            exc.file,
+            None,
+            f"{exc.reason} on a worker of the joblib backend, though it can be "
+            "read here: the captures must lie on a path that every worker "
+            "reads (a shared file system), under the same name",
+        ) from exc
+
+
 def take_rows(cols, idx):
     out = {}
     for k, v in cols.items():
@@ -1052,8 +1074,13 @@ def read_sessions(
         files; ``"ignore"`` does the same silently.  The report lists the
         error either way.
     n_jobs : int, default=None
-        Number of files read in parallel with joblib (``None``: one process,
-        ``-1``: all cores, ``-2``: all but one, ...; not 0).
+        Number of files read in parallel with joblib (``None``: one process
+        unless a :func:`joblib.parallel_config` context says otherwise,
+        ``-1``: all cores, ``-2``: all but one, ...; not 0).  Any joblib
+        backend works: under ``joblib.parallel_config(backend="dask")`` the
+        files are read by the workers of a ``distributed.Client``, which are
+        sent only the paths and the parameters; the captures must then lie
+        on a path that every worker reads (see :ref:`dask`).
     return_report : bool, default=False
         Also return the per-file report as a DataFrame.
     engine : {"auto", "python"}, default="auto"
@@ -1188,6 +1215,9 @@ def read_sessions(
         bool(drop_retransmissions),
         bool(drop_empty),
     )
+    if n_jobs is None:
+        # sklearn's rule: None is 1 unless a joblib.parallel_config says more.
+        n_jobs = get_active_backend()[1]
     if n_jobs is None or n_jobs == 1 or len(todo) < 2 or any(map(is_stream, todo)):
         # Streams are read here: they cannot travel to another process.
         results = [
@@ -1195,9 +1225,13 @@ def read_sessions(
             for name in todo
         ]
     else:
-        results = Parallel(n_jobs=n_jobs)(
-            delayed(_read_one)(name, *args, on_error, engine, statistics, timeouts)
-            for name in todo
+        # Only the paths and the parameters travel to the workers (of any
+        # joblib backend: loky, or Dask's with a distributed.Client); each
+        # worker opens its files itself.
+        results = run_on_workers(
+            _read_one,
+            [(name, *args, on_error, engine, statistics, timeouts) for name in todo],
+            n_jobs,
         )
     results = iter(results)
 
