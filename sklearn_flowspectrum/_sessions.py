@@ -63,6 +63,7 @@ from sklearn_flowspectrum._sources import (
     is_stream,
     source_name,
 )
+from sklearn_flowspectrum._split import merge_ranges, pcap_ranges
 from sklearn_flowspectrum._validation import check_n_jobs
 
 __all__ = ["SessionReport", "read_sessions"]
@@ -156,6 +157,8 @@ class SessionBuilder:
         self.kept_frames = []
         self.kept_ts = []
         self.kept_len = []
+        # Payload lengths of the kept frames, for merging byte ranges.
+        self.kept_plen = None
 
     def add(self, batch, dec):
         self.packets_read += len(dec.skip)
@@ -285,6 +288,8 @@ class SessionBuilder:
         self.kept_frames.extend(slices(batch.data, batch.start[pk], cap[kept]))
         self.kept_ts.append(batch.ts_ns[pk])
         self.kept_len.append(batch.orig_len[pk])
+        if self.kept_plen is not None:
+            self.kept_plen.append(plen[kept])
         self.done.a[gmap] = (
             (24 + self.image.a[gmap] >= kb)
             & (self.payload.a[gmap] >= kb)
@@ -448,6 +453,10 @@ class SessionBuilder:
         if self.stats is not None:
             self.stats.grow(max(n, self.stats.n))
             stats = self.stats.columns(n, ts, self.last_ts.a[:n])
+        if self.kept_plen is not None:
+            # What merge_ranges needs to carry the budgets across ranges.
+            stats["image_bytes"] = self.image.a[:n].copy()
+            stats["frame_payload_len"] = _group_values(n, self.kept_gid, self.kept_plen)
         return stats | {
             "protocol": np.where(
                 proto == IPPROTO_TCP,
@@ -490,6 +499,17 @@ def _group_kept(n, gids, frames, ts, lens):
         split(np.concatenate(ts)[order].tolist(), bounds),
         split(np.concatenate(lens)[order].tolist(), bounds),
     )
+
+
+def _group_values(n, gids, values):
+    """Tuples of ``values`` (arrays parallel to ``gids``) per session."""
+    if not gids:
+        return [()] * n
+    gid = np.concatenate(gids)
+    order = np.argsort(gid, kind="stable")
+    bounds = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(gid, minlength=n), out=bounds[1:])
+    return split(np.concatenate(values)[order].tolist(), bounds)
 
 
 def _address_strings(ver, hi, lo):
@@ -769,12 +789,23 @@ def _read_one_paused(
             raise err from exc
         report["error"] = str(err)
     cols = builder.finish()
-    skips = builder.skips
-    report["packets"] = builder.packets_read
-    report["used"] = int(builder.packets_read - skips[1:].sum())
+    return _finish_file(
+        cols,
+        report,
+        builder.packets_read,
+        builder.skips,
+        builder.retransmissions,
+        drop_empty,
+    )
+
+
+def _finish_file(cols, report, packets_read, skips, retransmissions, drop_empty):
+    """The report's counts, the session numbers and ``drop_empty``."""
+    report["packets"] = packets_read
+    report["used"] = int(packets_read - skips[1:].sum())
     for reason, count in zip(SKIP_REASONS, skips[1:].tolist()):
         report[reason] = count
-    report["retransmissions"] = builder.retransmissions
+    report["retransmissions"] = retransmissions
     n = len(cols["packets"])
     cols["session"] = np.arange(n, dtype=np.int64)
     if drop_empty and n:
@@ -786,6 +817,51 @@ def _read_one_paused(
     return cols, report
 
 
+def _read_range(source, byte_range, flows, keep):
+    """The sessions of the records in ``byte_range`` of a classic pcap, for
+    :func:`~sklearn_flowspectrum._split.merge_ranges`: ``(cols,
+    packets_read, skips)``, or None when the range does not end exactly at
+    its end (not a record boundary) or the file is corrupt there; the file
+    is then read whole."""
+    builder = SessionBuilder(flows, *keep, False)
+    builder.kept_plen = []
+    try:
+        with gc_paused(), open_capture(source) as capture:
+            if capture.format != "pcap" or not capture.source.sized:
+                return None
+            for batch in capture.batches(CHUNK_SIZE, True, byte_range):
+                builder.add(batch, decode_batch(batch))
+            cols = builder.finish()
+    except (CaptureError, OSError):
+        return None
+    return cols, builder.packets_read, builder.skips
+
+
+def _merge_file(source, parts, flows, keep, drop_empty):
+    """``_read_one``'s answer for a file read as byte ranges."""
+    cols = merge_ranges([p[0] for p in parts], flows, *keep)
+    report = _new_report(source_name(source))
+    report["format"] = "pcap"
+    skips = np.sum([p[2] for p in parts], axis=0)
+    return _finish_file(cols, report, sum(p[1] for p in parts), skips, 0, drop_empty)
+
+
+def _file_results(done, plan, args, on_error, engine):
+    """Per file, ``_read_one``'s answer from the answers of its tasks."""
+    flows, keep, _, drop_empty = args
+    for name, tasks in plan:
+        if isinstance(tasks, int):
+            yield done[tasks]
+            continue
+        parts = done[tasks.start : tasks.stop]
+        if any(p is None for p in parts):
+            # A cut that is not a record boundary, or a corrupt range: the
+            # serial read, which reports a corrupt file as it always does.
+            yield _read_one(name, *args, on_error, engine)
+        else:
+            yield _merge_file(name, parts, flows, keep, drop_empty)
+
+
 def run_on_workers(function, arguments, n_jobs):
     """``[function(*a) for a in arguments]`` on the workers of joblib's backend.
 
@@ -794,7 +870,11 @@ def run_on_workers(function, arguments, n_jobs):
     names the file and says where captures must lie.
     """
     try:
-        return Parallel(n_jobs=n_jobs)(delayed(function)(*a) for a in arguments)
+        if callable(function):
+            tasks = (delayed(function)(*a) for a in arguments)
+        else:  # one function per task
+            tasks = (delayed(f)(*a) for f, a in zip(function, arguments))
+        return Parallel(n_jobs=n_jobs)(tasks)
     except CaptureError as exc:
         if exc.offset is not None or _file_error(exc.file) is not None:
             raise
@@ -1000,6 +1080,7 @@ def read_sessions(
     statistics=False,
     idle_timeout=None,
     active_timeout=None,
+    split_size=None,
 ):
     """Read packet captures into a table with one row per TCP/UDP session.
 
@@ -1106,6 +1187,21 @@ def read_sessions(
         5-tuple in one session, as SplitCap and the published datasets do.
         The times are the capture's, in capture order; retransmissions
         count for the idle time even when dropped.
+    split_size : int or None, default=None
+        Read each uncompressed classic pcap file larger than ``split_size``
+        bytes as byte ranges of about that size, cut at record boundaries
+        and read in parallel (``n_jobs``), so that one big capture uses
+        several cores; the table is identical to that of a serial read
+        (same sessions in the same order, same frames).  A cut moves on to
+        the first offset where a chain of plausible record headers begins,
+        and each range must end exactly where the next begins: otherwise,
+        or when a range is corrupt, the file is read whole, serially (and a
+        corrupt file reported as usual).  pcapng, compressed files and
+        streams are always read whole, and so is every file with
+        ``statistics``, ``drop_retransmissions``, ``idle_timeout``,
+        ``active_timeout`` or ``engine="python"``, whose state would have
+        to cross range boundaries.  A few hundred MB per range suits most
+        machines; ``None`` reads every file whole.
 
     Returns
     -------
@@ -1201,6 +1297,12 @@ def read_sessions(
             raise ValueError(f"{flag} must be a bool, got {value!r}")
     keep_bytes, keep_packets = int(keep_bytes), int(keep_packets)
     check_n_jobs(n_jobs, "read_sessions")
+    if split_size is not None and (
+        not isinstance(split_size, numbers.Integral)
+        or isinstance(split_size, bool)
+        or split_size < 1
+    ):
+        raise ValueError(f"split_size must be an int >= 1 or None, got {split_size!r}")
     timeouts = check_timeouts(idle_timeout, active_timeout)
 
     entries = expand_paths(paths, labels)
@@ -1218,22 +1320,37 @@ def read_sessions(
     if n_jobs is None:
         # sklearn's rule: None is 1 unless a joblib.parallel_config says more.
         n_jobs = get_active_backend()[1]
-    if n_jobs is None or n_jobs == 1 or len(todo) < 2 or any(map(is_stream, todo)):
+    # Tasks: a whole file, or a byte range of one (split_size).
+    functions, arguments, plan = [], [], []
+    splittable = (
+        split_size is not None
+        and engine == "auto"
+        and not statistics
+        and not drop_retransmissions
+        and timeouts is None
+    )
+    for name in todo:
+        ranges = None
+        if splittable and not is_stream(name):
+            ranges = pcap_ranges(name, split_size)
+        if ranges:
+            plan.append((name, range(len(functions), len(functions) + len(ranges))))
+            for r in ranges:
+                functions.append(_read_range)
+                arguments.append((name, r, bool(flows), args[1]))
+        else:
+            plan.append((name, len(functions)))
+            functions.append(_read_one)
+            arguments.append((name, *args, on_error, engine, statistics, timeouts))
+    if n_jobs is None or n_jobs == 1 or len(functions) < 2 or any(map(is_stream, todo)):
         # Streams are read here: they cannot travel to another process.
-        results = [
-            _read_one(name, *args, on_error, engine, statistics, timeouts)
-            for name in todo
-        ]
+        done = [f(*a) for f, a in zip(functions, arguments)]
     else:
         # Only the paths and the parameters travel to the workers (of any
         # joblib backend: loky, or Dask's with a distributed.Client); each
         # worker opens its files itself.
-        results = run_on_workers(
-            _read_one,
-            [(name, *args, on_error, engine, statistics, timeouts) for name in todo],
-            n_jobs,
-        )
-    results = iter(results)
+        done = run_on_workers(functions, arguments, n_jobs)
+    results = iter(_file_results(done, plan, args, on_error, engine))
 
     parts, reports, file_labels = [], [], []
     for name, label, err, *_ in entries:
