@@ -110,6 +110,33 @@ _TCP_SYN_FIN = 0x03
 # Fast path: per-session state in numpy arrays
 
 
+def session_keys(ver, proto, s1, s2, d1, d2, sport, dport, flows):
+    """The packed 5-tuple keys of packets, ``(n, 5)`` uint64, and whether
+    each packet's endpoints were swapped into the canonical orientation
+    (None for flows, which keep their direction)."""
+    sp = sport.astype(np.uint64)
+    dp = dport.astype(np.uint64)
+    meta = (ver.astype(np.uint64) << np.uint64(48)) | (
+        proto.astype(np.uint64) << np.uint64(32)
+    )
+    keys = np.empty((len(sp), 5), dtype=np.uint64)
+    if flows:
+        swap = None
+        keys[:, 0], keys[:, 1], keys[:, 2], keys[:, 3] = s1, s2, d1, d2
+        keys[:, 4] = meta | (sp << np.uint64(16)) | dp
+    else:
+        # Canonical orientation of the endpoint pair: any total order works.
+        swap = (s1 > d1) | ((s1 == d1) & ((s2 > d2) | ((s2 == d2) & (sp > dp))))
+        keys[:, 0] = np.where(swap, d1, s1)
+        keys[:, 1] = np.where(swap, d2, s2)
+        keys[:, 2] = np.where(swap, s1, d1)
+        keys[:, 3] = np.where(swap, s2, d2)
+        keys[:, 4] = (
+            meta | (np.where(swap, dp, sp) << np.uint64(16)) | np.where(swap, sp, dp)
+        )
+    return keys, swap
+
+
 class SessionBuilder:
     """Fold decoded batches into sessions (vectorised over each batch).
 
@@ -167,28 +194,9 @@ class SessionBuilder:
         if not len(ok):
             return
         s1, s2, d1, d2 = dec.src_hi, dec.src_lo, dec.dst_hi, dec.dst_lo
-        sp = dec.sport.astype(np.uint64)
-        dp = dec.dport.astype(np.uint64)
-        meta = (dec.ip_version.astype(np.uint64) << np.uint64(48)) | (
-            dec.proto.astype(np.uint64) << np.uint64(32)
+        keys, swap = session_keys(
+            dec.ip_version, dec.proto, s1, s2, d1, d2, dec.sport, dec.dport, self.flows
         )
-        keys = np.empty((len(ok), 5), dtype=np.uint64)
-        if self.flows:
-            swap = None
-            keys[:, 0], keys[:, 1], keys[:, 2], keys[:, 3] = s1, s2, d1, d2
-            keys[:, 4] = meta | (sp << np.uint64(16)) | dp
-        else:
-            # Canonical orientation of the endpoint pair: any total order works.
-            swap = (s1 > d1) | ((s1 == d1) & ((s2 > d2) | ((s2 == d2) & (sp > dp))))
-            keys[:, 0] = np.where(swap, d1, s1)
-            keys[:, 1] = np.where(swap, d2, s2)
-            keys[:, 2] = np.where(swap, s1, d1)
-            keys[:, 3] = np.where(swap, s2, d2)
-            keys[:, 4] = (
-                meta
-                | (np.where(swap, dp, sp) << np.uint64(16))
-                | np.where(swap, sp, dp)
-            )
         # Local groups, their first packets and their session ids (new
         # sessions numbered in order of their first packet).
         codes, first, gmap = self.index.assign(keys)
@@ -446,38 +454,74 @@ class SessionBuilder:
         else:
             ver = proto = sport = dport = lt = ts = np.zeros(0, dtype=np.int64)
             s1 = s2 = d1 = d2 = np.zeros(0, dtype=np.uint64)
-        frames, frame_ts, frame_len = _group_kept(
-            n, self.kept_gid, self.kept_frames, self.kept_ts, self.kept_len
-        )
         stats = {}
         if self.stats is not None:
             self.stats.grow(max(n, self.stats.n))
             stats = self.stats.columns(n, ts, self.last_ts.a[:n])
-        if self.kept_plen is not None:
-            # What merge_ranges needs to carry the budgets across ranges.
-            stats["image_bytes"] = self.image.a[:n].copy()
-            stats["frame_payload_len"] = _group_values(n, self.kept_gid, self.kept_plen)
-        return stats | {
-            "protocol": np.where(
-                proto == IPPROTO_TCP,
-                TRANSPORT_NAMES[IPPROTO_TCP],
-                TRANSPORT_NAMES[IPPROTO_UDP],
-            ).astype(object),
-            "ip_version": ver.astype(np.int64),
-            "src_addr": _address_strings(ver, s1, s2),
-            "src_port": sport.astype(np.int64),
-            "dst_addr": _address_strings(ver, d1, d2),
-            "dst_port": dport.astype(np.int64),
-            "first_ts": ts / 1e9,
-            "last_ts": self.last_ts.a[:n] / 1e9,
-            "packets": self.count.a[:n].copy(),
-            "bytes": self.bytes.a[:n].copy(),
-            "payload_bytes": self.payload.a[:n].copy(),
-            "linktype": lt.astype(np.int64),
-            "frames": frames,
-            "frame_ts_ns": frame_ts,
-            "frame_orig_len": frame_len,
-        }
+        if self.kept_plen is None:
+            frames, frame_ts, frame_len = _group_kept(
+                n, self.kept_gid, self.kept_frames, self.kept_ts, self.kept_len
+            )
+            kept = {
+                "frames": frames,
+                "frame_ts_ns": frame_ts,
+                "frame_orig_len": frame_len,
+            }
+        else:
+            # A byte range, for merge_ranges: the kept frames flat (one
+            # buffer, cheap to send from a worker), with what carries the
+            # budgets across ranges.
+            kept = {
+                "image_bytes": self.image.a[:n].copy(),
+                "kept": self._flat_kept(),
+                "keys": session_keys(
+                    ver, proto, s1, s2, d1, d2, sport, dport, self.flows
+                )[0],
+            }
+        return (
+            stats
+            | kept
+            | {
+                "protocol": np.where(
+                    proto == IPPROTO_TCP,
+                    TRANSPORT_NAMES[IPPROTO_TCP],
+                    TRANSPORT_NAMES[IPPROTO_UDP],
+                ).astype(object),
+                "ip_version": ver.astype(np.int64),
+                "src_addr": _address_strings(ver, s1, s2),
+                "src_port": sport.astype(np.int64),
+                "dst_addr": _address_strings(ver, d1, d2),
+                "dst_port": dport.astype(np.int64),
+                "first_ts": ts / 1e9,
+                "last_ts": self.last_ts.a[:n] / 1e9,
+                "packets": self.count.a[:n].copy(),
+                "bytes": self.bytes.a[:n].copy(),
+                "payload_bytes": self.payload.a[:n].copy(),
+                "linktype": lt.astype(np.int64),
+            }
+        )
+
+    def _flat_kept(self):
+        """The kept frames by session: ``(counts, data, lengths, ts_ns,
+        orig_len, payload_len)``, ``data`` all frames end to end."""
+        n = self.n
+        if not self.kept_gid:
+            empty = np.zeros(0, dtype=np.int64)
+            return np.zeros(n, dtype=np.int64), b"", empty, empty, empty, empty
+        gid = np.concatenate(self.kept_gid)
+        order = np.argsort(gid, kind="stable")
+        frames = self.kept_frames
+        if len(order) > 1:
+            frames = operator.itemgetter(*order.tolist())(frames)
+        lengths = np.fromiter(map(len, frames), np.int64, len(order))
+        return (
+            np.bincount(gid, minlength=n),
+            b"".join(frames),
+            lengths,
+            np.concatenate(self.kept_ts)[order],
+            np.concatenate(self.kept_len)[order],
+            np.concatenate(self.kept_plen)[order],
+        )
 
 
 def _group_kept(n, gids, frames, ts, lens):
@@ -499,17 +543,6 @@ def _group_kept(n, gids, frames, ts, lens):
         split(np.concatenate(ts)[order].tolist(), bounds),
         split(np.concatenate(lens)[order].tolist(), bounds),
     )
-
-
-def _group_values(n, gids, values):
-    """Tuples of ``values`` (arrays parallel to ``gids``) per session."""
-    if not gids:
-        return [()] * n
-    gid = np.concatenate(gids)
-    order = np.argsort(gid, kind="stable")
-    bounds = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(gid, minlength=n), out=bounds[1:])
-    return split(np.concatenate(values)[order].tolist(), bounds)
 
 
 def _address_strings(ver, hi, lo):

@@ -20,11 +20,13 @@ which also reports a corrupt file exactly as a serial read does.
 # Authors: The sklearn_flowspectrum developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import operator
 import os
 import struct
 
 import numpy as np
 
+from sklearn_flowspectrum._loops import slices, split
 from sklearn_flowspectrum._pcap import PcapHeader, record_limit
 from sklearn_flowspectrum._protocols import (
     LINKTYPE_MASK,
@@ -154,27 +156,27 @@ def _first_chain(buf, base, size, header):
     return int(base + hits[0]) if len(hits) else None
 
 
-def _session_keys(cols, flows):
-    ends = zip(
-        cols["ip_version"].tolist(),
-        cols["protocol"],
-        cols["src_addr"],
-        cols["src_port"].tolist(),
-        cols["dst_addr"],
-        cols["dst_port"].tolist(),
-    )
-    if flows:
-        return [(v, p, a, ap, b, bp) for v, p, a, ap, b, bp in ends]
-    return [
-        (v, p, a, ap, b, bp) if (a, ap) <= (b, bp) else (v, p, b, bp, a, ap)
-        for v, p, a, ap, b, bp in ends
-    ]
-
-
 _STATIC = ("protocol", "ip_version", "src_addr", "src_port", "dst_addr",
            "dst_port", "first_ts", "linktype")  # fmt: skip
 _SUMS = ("packets", "bytes", "payload_bytes", "image_bytes")
-_FRAMES = ("frames", "frame_ts_ns", "frame_orig_len", "frame_payload_len")
+_FRAMES = ("frames", "frame_ts_ns", "frame_orig_len")
+
+
+def _expand(cols):
+    """The kept frames of a range (``cols["kept"]``) as tuples per session;
+    ``first_frame`` (per session, its first in the flat arrays), the frame
+    lengths and payload lengths flat."""
+    counts, data, lengths, ts, orig, plen = cols["kept"]
+    bounds = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=bounds[1:])
+    starts = np.zeros(len(lengths), dtype=np.int64)
+    np.cumsum(lengths[:-1], out=starts[1:])
+    out = dict(cols)
+    out["frames"] = split(slices(data, starts, lengths), bounds)
+    out["frame_ts_ns"] = split(ts.tolist(), bounds)
+    out["frame_orig_len"] = split(orig.tolist(), bounds)
+    out["flat"] = (bounds, lengths, plen)
+    return out
 
 
 def merge_ranges(parts, flows, keep_bytes, keep_packets):
@@ -184,9 +186,10 @@ def merge_ranges(parts, flows, keep_bytes, keep_packets):
     ----------
     parts : list of dict
         Per range, in file order, the columns of its sessions as
-        ``SessionBuilder.finish`` gives them, with ``image_bytes`` (the
-        per-session sum of ``16 + caplen``) and ``frame_payload_len`` (the
-        payload length of each kept frame).
+        ``SessionBuilder.finish`` gives them for a range: with
+        ``image_bytes`` (the per-session sum of ``16 + caplen``) and the
+        kept frames flat in ``kept`` (see ``SessionBuilder._flat_kept``),
+        payload lengths included.
     flows : bool
         Sessions are one-directional flows.
     keep_bytes, keep_packets : int
@@ -208,56 +211,78 @@ def merge_ranges(parts, flows, keep_bytes, keep_packets):
     prefix of those, found by replaying the budget rule from the session's
     totals over the earlier ranges.
     """
-    total = sum(len(p["packets"]) for p in parts)
-    index = {}
-    static = {k: [] for k in _STATIC}
-    sums = {k: np.zeros(total, dtype=np.int64) for k in _SUMS}
-    last_ts = np.zeros(total, dtype=np.float64)
-    frames = {k: [] for k in _FRAMES}
-    kb, kp = keep_bytes, keep_packets
-    for cols in parts:
-        n_before = len(index)
-        keys = _session_keys(cols, flows)
-        gid = np.fromiter(
-            (index.setdefault(k, len(index)) for k in keys), np.int64, len(keys)
+    parts = [_expand(cols) for cols in parts]
+    sizes = [len(p["packets"]) for p in parts]
+    offsets = np.cumsum([0, *sizes])
+    cat = {}
+    for k in (*_STATIC, *_SUMS, "last_ts"):
+        chunks = [p[k] for p in parts]
+        if isinstance(chunks[0], np.ndarray):
+            cat[k] = np.concatenate(chunks)
+        else:
+            cat[k] = [x for c in chunks for x in c]
+    # The sessions of the file: rows of all ranges with the same key, in
+    # order of their first row (ranges in file order, sessions in order).
+    keys = np.ascontiguousarray(np.concatenate([p["keys"] for p in parts]))
+    rows = keys.view(np.dtype((np.void, keys.dtype.itemsize * keys.shape[1])))
+    _, first, inverse = np.unique(rows.ravel(), return_index=True,
+                                  return_inverse=True)  # fmt: skip
+    order = np.argsort(first, kind="stable")
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    gid = rank[inverse.ravel()]
+    first = first[order]  # per session, its first row
+    n = len(first)
+    out = {}
+    for k in _STATIC:
+        v = cat[k]
+        out[k] = v[first] if isinstance(v, np.ndarray) else [v[i] for i in first]
+    sums = {}
+    for k in _SUMS:
+        sums[k] = np.zeros(n, dtype=np.int64)
+        np.add.at(sums[k], gid, cat[k])
+    last_ts = np.empty(n, dtype=np.float64)
+    last_ts[gid] = cat["last_ts"]  # later rows win: the last range's
+    frames = {}
+    for k in _FRAMES:
+        flat = [x for p in parts for x in p[k]]
+        frames[k] = (
+            list(operator.itemgetter(*first.tolist())(flat))
+            if n > 1
+            else [flat[i] for i in first.tolist()]
         )
-        new = gid >= n_before
-        take = np.flatnonzero(new)
-        for k in _STATIC:
-            v = cols[k]
-            static[k].append(v[take] if isinstance(v, np.ndarray) else
-                             [v[i] for i in take.tolist()])  # fmt: skip
-        for k in _FRAMES:
-            frames[k].extend(cols[k][i] for i in take.tolist())
-        old = np.flatnonzero(~new)
-        img, pay, cnt = sums["image_bytes"], sums["payload_bytes"], sums["packets"]
-        for i, g in zip(old.tolist(), gid[old].tolist()):
+    # Rows that continue a session of an earlier range: replay the budgets.
+    later = np.ones(len(gid), dtype=bool)
+    later[first] = False
+    kb, kp = keep_bytes, keep_packets
+    img = np.zeros(n, dtype=np.int64)
+    pay = np.zeros(n, dtype=np.int64)
+    cnt = np.zeros(n, dtype=np.int64)
+    for r, p in enumerate(parts):
+        lo, hi = offsets[r], offsets[r + 1]
+        own = gid[lo:hi]
+        cont = np.flatnonzero(later[lo:hi])
+        bounds, lengths, plen = p["flat"]
+        for i, g in zip(cont.tolist(), own[cont].tolist()):
             f_img, f_pay, f_cnt = int(img[g]), int(pay[g]), int(cnt[g])
             n_keep = 0
-            for frame, plen in zip(cols["frames"][i], cols["frame_payload_len"][i]):
+            a, b = int(bounds[i]), int(bounds[i + 1])
+            for length, payload in zip(lengths[a:b].tolist(), plen[a:b].tolist()):
                 if not (24 + f_img < kb or f_pay < kb or f_cnt < kp):
                     break
                 n_keep += 1
-                f_img += 16 + len(frame)
-                f_pay += plen
+                f_img += 16 + length
+                f_pay += payload
                 f_cnt += 1
             if n_keep:
                 for k in _FRAMES:
-                    frames[k][g] = frames[k][g] + tuple(cols[k][i][:n_keep])
-        for k in _SUMS:
-            np.add.at(sums[k], gid, cols[k])
-        last_ts[gid] = cols["last_ts"]
-    n = len(index)
-    out = {}
-    for k in _STATIC:
-        chunks = static[k]
-        if isinstance(chunks[0], np.ndarray):
-            out[k] = np.concatenate(chunks)
-        else:
-            out[k] = [x for c in chunks for x in c]
+                    frames[k][g] = frames[k][g] + tuple(p[k][i][:n_keep])
+        # The totals after this range, for the ranges after it.
+        np.add.at(img, own, p["image_bytes"])
+        np.add.at(pay, own, p["payload_bytes"])
+        np.add.at(cnt, own, p["packets"])
     for k in ("packets", "bytes", "payload_bytes"):
-        out[k] = sums[k][:n]
-    out["last_ts"] = last_ts[:n]
-    for k in ("frames", "frame_ts_ns", "frame_orig_len"):
-        out[k] = frames[k]
+        out[k] = sums[k]
+    out["last_ts"] = last_ts
+    out.update(frames)
     return out
