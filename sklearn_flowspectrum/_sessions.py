@@ -1506,11 +1506,20 @@ def assemble_table(entries, parts, file_labels, with_labels, statistics=False):
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0)
         else:
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+    return session_frame(data)
+
+
+# Columns of tuples (one entry per kept frame, or per first packet).
+TUPLE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len", "first_payload_sizes")
+
+
+def session_frame(data):
+    """The session table of its columns (a dict: lists and arrays), with the
+    dtypes of :func:`read_sessions`."""
     if "file" in data:
         data["file"] = _text_column(data["file"])
     table = pd.DataFrame(data)
-    for k in ("frames", "frame_ts_ns", "frame_orig_len") + (
-        ("first_payload_sizes",) if statistics else ()
-    ):
-        table[k] = table[k].astype(object)
+    for k in TUPLE_COLUMNS:
+        if k in table.columns:
+            table[k] = table[k].astype(object)
     return table
