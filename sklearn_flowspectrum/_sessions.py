@@ -895,6 +895,76 @@ def _file_results(done, plan, args, on_error, engine):
             yield _merge_file(name, parts, flows, keep, drop_empty)
 
 
+class Packed:
+    """A task's answer, sent back from a worker in one piece.
+
+    Pickled, its columns of tuples travel flat (all frames in one buffer,
+    the integers in arrays); tens of thousands of small tuples would cost
+    loky a slow pickle and Dask far more (its serialisation walks lists and
+    tuples item by item).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __reduce__(self):
+        return _unpacked, (_pack(self.value),)
+
+
+def _unpacked(value):
+    return Packed(_unpack(value))
+
+
+def _packed_call(function, arguments):
+    return Packed(function(*arguments))
+
+
+class _FlatTuples(NamedTuple):
+    counts: np.ndarray  # items per tuple
+    data: object  # bytes: the items end to end, or an int64 array of them
+    lengths: object  # the length of each item (bytes only), or None
+
+
+def _pack(value):
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in TUPLE_COLUMNS and isinstance(v, list):
+                counts = np.fromiter(map(len, v), np.int64, len(v))
+                items = list(chain.from_iterable(v))
+                if items and isinstance(items[0], bytes):
+                    lengths = np.fromiter(map(len, items), np.int64, len(items))
+                    v = _FlatTuples(counts, b"".join(items), lengths)
+                else:
+                    v = _FlatTuples(counts, np.array(items, np.int64), None)
+            out[k] = v
+        return out
+    if isinstance(value, tuple) and type(value) is tuple:
+        return tuple(_pack(v) for v in value)
+    return value
+
+
+def _unpack(value):
+    if isinstance(value, dict):
+        return {k: _unflat(v) if isinstance(v, _FlatTuples) else v
+                for k, v in value.items()}  # fmt: skip
+    if isinstance(value, tuple) and type(value) is tuple:
+        return tuple(_unpack(v) for v in value)
+    return value
+
+
+def _unflat(flat):
+    bounds = np.zeros(len(flat.counts) + 1, dtype=np.int64)
+    np.cumsum(flat.counts, out=bounds[1:])
+    if flat.lengths is None:
+        return split(flat.data.tolist(), bounds)
+    starts = np.zeros(len(flat.lengths), dtype=np.int64)
+    np.cumsum(flat.lengths[:-1], out=starts[1:])
+    return split(slices(flat.data, starts, flat.lengths), bounds)
+
+
 def run_on_workers(function, arguments, n_jobs):
     """``[function(*a) for a in arguments]`` on the workers of joblib's backend.
 
@@ -902,12 +972,11 @@ def run_on_workers(function, arguments, n_jobs):
     checks of :func:`expand_paths` ran here) is a :class:`CaptureError` that
     names the file and says where captures must lie.
     """
+    if callable(function):
+        function = [function] * len(arguments)
+    tasks = (delayed(_packed_call)(f, a) for f, a in zip(function, arguments))
     try:
-        if callable(function):
-            tasks = (delayed(function)(*a) for a in arguments)
-        else:  # one function per task
-            tasks = (delayed(f)(*a) for f, a in zip(function, arguments))
-        return Parallel(n_jobs=n_jobs)(tasks)
+        return [packed.value for packed in Parallel(n_jobs=n_jobs)(tasks)]
     except CaptureError as exc:
         if exc.offset is not None or _file_error(exc.file) is not None:
             raise

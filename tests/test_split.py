@@ -261,3 +261,30 @@ def test_budgets_carry_across_ranges_to_the_byte(tmp_path, kwargs):
     assert len(pcap_ranges(path, 97)) > 20
     table = _assert_same(path, **kwargs)
     assert len(table["frames"][0]) == kwargs.get("keep_packets", 20)
+
+
+@pytest.mark.parametrize("kwargs", [{}, dict(statistics=True), dict(keep_bytes=0)])
+def test_answers_of_workers_pickle_to_themselves(tmp_path, kwargs):
+    # What a worker sends back travels flat (Packed) and comes back equal.
+    import pickle
+
+    path = P.write_pcap(tmp_path / "t.pcap", _traffic(seed=8))
+    empty = P.write_pcap(tmp_path / "e.pcap", [])
+    for source in (path, empty):
+        keep = (kwargs.get("keep_bytes", 784), 0)
+        answer = sessions_module._read_one(
+            str(source), False, keep, False, False, "raise", "auto",
+            kwargs.get("statistics", False),
+        )  # fmt: skip
+        back = pickle.loads(pickle.dumps(sessions_module.Packed(answer))).value
+        assert back[1] == answer[1]
+        assert back[0].keys() == answer[0].keys()
+        for k, v in answer[0].items():
+            if isinstance(v, np.ndarray):
+                np.testing.assert_array_equal(back[0][k], v)
+            else:
+                assert list(back[0][k]) == list(v), k
+    pd.testing.assert_frame_equal(
+        read_sessions([path, empty], **kwargs),
+        read_sessions([path, empty], n_jobs=2, **kwargs),  # loky: pickled
+    )
