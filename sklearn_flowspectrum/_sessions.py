@@ -855,7 +855,7 @@ def _read_range(source, byte_range, flows, keep):
     :func:`~sklearn_flowspectrum._split.merge_ranges`: ``(cols,
     packets_read, skips)``, or None when the range does not end exactly at
     its end (not a record boundary) or the file is corrupt there; the file
-    is then read whole."""
+    is then read whole.  A file that cannot be opened is a CaptureError."""
     builder = SessionBuilder(flows, *keep, False)
     builder.kept_plen = []
     try:
@@ -865,7 +865,11 @@ def _read_range(source, byte_range, flows, keep):
             for batch in capture.batches(CHUNK_SIZE, True, byte_range):
                 builder.add(batch, decode_batch(batch))
             cols = builder.finish()
-    except (CaptureError, OSError):
+    except CaptureError as exc:
+        if exc.offset is None:  # cannot be opened (on this worker): say so
+            raise
+        return None
+    except OSError:
         return None
     return cols, builder.packets_read, builder.skips
 

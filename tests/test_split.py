@@ -288,3 +288,13 @@ def test_answers_of_workers_pickle_to_themselves(tmp_path, kwargs):
         read_sessions([path, empty], **kwargs),
         read_sessions([path, empty], n_jobs=2, **kwargs),  # loky: pickled
     )
+
+
+def test_a_range_of_a_file_that_cannot_be_opened_is_an_error(tmp_path):
+    # Not the serial fallback, which would hide that a worker cannot read
+    # the file (the parent could): the error names it.
+    from sklearn_flowspectrum import CaptureError
+
+    gone = str(tmp_path / "gone.pcap")
+    with pytest.raises(CaptureError, match="gone.pcap"):
+        sessions_module._read_range(gone, (24, 1000), False, (784, 0))
