@@ -262,6 +262,9 @@ def merge_ranges(parts, flows, keep_bytes, keep_packets):
         lo, hi = offsets[r], offsets[r + 1]
         own = gid[lo:hi]
         cont = np.flatnonzero(later[lo:hi])
+        # Sessions whose budgets the earlier ranges met keep nothing more.
+        g = own[cont]
+        cont = cont[(24 + img[g] < kb) | (pay[g] < kb) | (cnt[g] < kp)]
         bounds, lengths, plen = p["flat"]
         for i, g in zip(cont.tolist(), own[cont].tolist()):
             f_img, f_pay, f_cnt = int(img[g]), int(pay[g]), int(cnt[g])
