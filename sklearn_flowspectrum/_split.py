@@ -42,7 +42,7 @@ CHAIN = 8  # headers after a candidate that must be plausible too
 MAX_ORIG_LEN = 1 << 20  # a larger wire length is not believed
 MAX_GAP = 7 * 86400  # seconds between records of a chain, at most
 _WINDOW = 1 << 20  # bytes searched after a cut, doubled while nothing is found
-_MAX_WINDOW = 64 << 20
+_MAX_WINDOW = 16 << 20  # a chain of records of up to about 1 MiB each
 
 
 def _pcap_header(head):
@@ -122,7 +122,7 @@ def _first_chain(buf, base, size, header):
     m = n - 15  # offsets whose 16 header bytes are all in buf
     if m <= 0:
         return None
-    u32 = strided(buf, header.endian + "u4", n).astype(np.int64)
+    u32 = strided(buf, header.endian + "u4", n)  # a view: no copy
     sec, frac = u32[:m], u32[4 : 4 + m]
     incl, orig = u32[8 : 8 + m], u32[12 : 12 + m]
     limit = record_limit(header)
@@ -143,11 +143,13 @@ def _first_chain(buf, base, size, header):
         act = np.flatnonzero(alive & ~ended)
         if not len(act):
             break
-        p = pos[act] + 16 + incl[pos[act]]
+        here = pos[act]
+        p = here + 16 + incl[here].astype(np.int64)
         at_end = base + p == size
         inside = p < m
         q = np.minimum(p, m - 1)
-        close = np.abs(sec[q] - sec[pos[act]]) <= MAX_GAP
+        gap = sec[q].astype(np.int64) - sec[here].astype(np.int64)
+        close = np.abs(gap) <= MAX_GAP
         good = at_end | (inside & valid[q] & close)
         alive[act[~good]] = False
         ended[act[at_end]] = True
