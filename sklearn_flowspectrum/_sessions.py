@@ -1306,8 +1306,10 @@ def read_sessions(
         streams are always read whole, and so is every file with
         ``statistics``, ``drop_retransmissions``, ``idle_timeout``,
         ``active_timeout`` or ``engine="python"``, whose state would have
-        to cross range boundaries.  A few hundred MB per range suits most
-        machines; ``None`` reads every file whole.
+        to cross range boundaries.  The merge and the table are made in
+        the calling process, which bounds the gain (see :ref:`dask`); a few
+        hundred MB per range suits most machines.  ``None`` reads every
+        file whole.
 
     Returns
     -------
