@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from joblib.parallel import get_active_backend
 
 from sklearn_flowspectrum._atomic import atomic_output
 from sklearn_flowspectrum._capture import CaptureWarning
@@ -262,10 +263,9 @@ def sessions_to_parquet(
          dict(kwargs, on_error=quiet))
         for i, entry in enumerate(entries)
     ]  # fmt: skip
-    if n_jobs is None or n_jobs == 1 or len(todo) < 2:
-        from joblib.parallel import get_active_backend
-
-        n_jobs = n_jobs if n_jobs is not None else get_active_backend()[1]
+    if n_jobs is None:
+        # sklearn's rule: None is 1 unless a joblib.parallel_config says more.
+        n_jobs = get_active_backend()[1]
     if n_jobs is None or n_jobs == 1 or len(todo) < 2:
         rows = [_write_part(*a) for a in todo]
     else:
