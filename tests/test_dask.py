@@ -109,8 +109,10 @@ def test_read_sessions_on_dask_equals_local(client):
 
 def test_n_jobs_none_follows_the_parallel_config(client):
     captures = load_sample_captures()
-    with joblib.parallel_config(backend="dask", n_jobs=-1):
-        table = read_sessions(captures.filenames)
+    with distributed.get_task_stream(client) as tasks:
+        with joblib.parallel_config(backend="dask", n_jobs=-1):
+            table = read_sessions(captures.filenames)
+    assert tasks.data, "n_jobs=None did not follow parallel_config(n_jobs=-1)"
     pd.testing.assert_frame_equal(table, read_sessions(captures.filenames))
 
 
