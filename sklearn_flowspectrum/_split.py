@@ -22,6 +22,7 @@ which also reports a corrupt file exactly as a serial read does.
 
 import operator
 import os
+import stat
 import struct
 
 import numpy as np
@@ -74,10 +75,12 @@ def pcap_ranges(path, split_size):
     ranges : list of (int, int) or None
         ``(start, end)`` file offsets, the first starting at byte 24 and each
         ending where the next starts, the last at the end of the file; None
-        when the file is not an uncompressed classic pcap, cannot be read,
-        or gives only one range.
+        when the file is not an uncompressed classic pcap (or not a regular
+        file), cannot be read, or gives only one range.
     """
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None  # a FIFO or a device: read once, front to back
         with open(path, "rb") as f:
             header = _pcap_header(f.read(PCAP_GLOBAL_LEN))
             if header is None:  # pcapng, compressed, or not a capture

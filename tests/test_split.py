@@ -298,3 +298,29 @@ def test_a_range_of_a_file_that_cannot_be_opened_is_an_error(tmp_path):
     gone = str(tmp_path / "gone.pcap")
     with pytest.raises(CaptureError, match="gone.pcap"):
         sessions_module._read_range(gone, (24, 1000), False, (784, 0))
+
+
+def test_a_fifo_is_read_once_whole(tmp_path):
+    # Cutting would read a FIFO's first bytes away (and block before a
+    # writer opens it): it is never cut.
+    import os
+    import threading
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this platform")
+    data = P.pcap_bytes(_traffic(seed=9))
+    plain = P.write_bytes(tmp_path / "plain.pcap", data)
+    fifo = tmp_path / "live"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "wb") as f:
+            f.write(data)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    table = read_sessions(fifo, split_size=100)
+    writer.join()
+    expected = read_sessions(plain)
+    assert len(table) == len(expected) > 0
+    assert table.drop(columns="file").equals(expected.drop(columns="file"))
