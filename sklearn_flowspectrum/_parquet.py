@@ -418,7 +418,7 @@ def read_sessions_parquet(out_dir, *, return_report=False):
     dd = _need("dask.dataframe", "read_sessions_parquet")
     _need("pyarrow", "read_sessions_parquet")
     manifest = _manifest(out_dir)
-    folder = Path(out_dir)
+    folder = Path(os.path.abspath(out_dir))  # the workers may run elsewhere
     parts = manifest["parts"]
     names = [_name_of(p["file"]) for p in parts]
     file_dtype = None if all(map(_is_utf8, names)) else "object"
