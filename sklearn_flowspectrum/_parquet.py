@@ -245,7 +245,7 @@ def sessions_to_parquet(
                 raise entry.error
     # Check every parameter once, here, before any worker starts.
     _check_kwargs(kwargs)
-    out = Path(out_dir)
+    out = Path(os.path.abspath(out_dir))  # where workers elsewhere write too
     out.mkdir(parents=True, exist_ok=True)
     stale = [p.name for p in out.iterdir()
              if p.name == MANIFEST or _PART_NAME.fullmatch(p.name)]  # fmt: skip
