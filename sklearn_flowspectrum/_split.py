@@ -246,8 +246,9 @@ def merge_ranges(parts, flows, keep_bytes, keep_packets):
     for k in _SUMS:
         sums[k] = np.zeros(n, dtype=np.int64)
         np.add.at(sums[k], gid, cat[k])
-    last_ts = np.empty(n, dtype=np.float64)
-    last_ts[gid] = cat["last_ts"]  # later rows win: the last range's
+    last_row = np.zeros(n, dtype=np.int64)  # per session, its last range's row
+    np.maximum.at(last_row, gid, np.arange(len(gid)))
+    last_ts = np.asarray(cat["last_ts"])[last_row]
     frames = {}
     for k in _FRAMES:
         flat = [x for p in parts for x in p[k]]
