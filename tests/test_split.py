@@ -324,3 +324,14 @@ def test_a_fifo_is_read_once_whole(tmp_path):
     expected = read_sessions(plain)
     assert len(table) == len(expected) > 0
     assert table.drop(columns="file").equals(expected.drop(columns="file"))
+
+
+@pytest.mark.parametrize("middle", [False, True])
+def test_ranges_without_sessions(tmp_path, middle):
+    # Ranges of packets that are not IP only; one session in the middle one.
+    junk = [b"\x00" * 60] * 20
+    packets = junk + ([P.eth(P.ipv4(P.udp(1, 2, b"x"), proto=17))] if middle else [])
+    path = P.write_pcap(tmp_path / "j.pcap", packets + junk)
+    assert len(pcap_ranges(path, 100)) > 10
+    table = _assert_same(path)
+    assert len(table) == int(middle)
