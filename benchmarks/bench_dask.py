@@ -31,24 +31,25 @@ Usage::
 
     python benchmarks/bench_dask.py [--rounds 3] [--copies 40] [--cap-mb 2000]
 
-Measured at commit 9df114d on the 2-core development machine (Intel Xeon),
-whose two cores other work kept busy throughout (load average 3.6 to 4.6),
+Measured at commit cf70c7f on the 2-core development machine (Intel Xeon),
+whose two cores other work kept busy throughout (load average 3.3 to 4.0),
 ``--rounds 3 --copies 8 --cap-mb 2000``:
 
-1. Dask / loky: nDPI captures (8,566 sessions) 0.67 s against 0.74 s,
-   1.11x; 8 copies of the 200 MB capture (394,352 sessions) 5.65 s against
-   7.81 s, 1.38x (cluster start, 1.0 s, not counted).
-2. One big file, 1 core against 2 ranges on 2 cores: 0.39 s against 0.68 s
-   (0.58x) on the 200 MB benchmark capture, 0.26 s against 0.48 s (0.55x)
-   with long sessions; in CPU seconds 0.27 serially, 0.15 in the calling
-   process + 0.29 in the two workers.  The target of 1.7x is not reached,
+1. Dask / loky: nDPI captures (8,566 sessions) 0.50 s against 0.65 s,
+   1.30x; 8 copies of the 200 MB capture (394,352 sessions) 3.87 s against
+   4.88 s, 1.26x (cluster start, 0.8 s, not counted).  An earlier run at a
+   load average of 3.6 to 4.6 gave 1.11x and 1.38x.
+2. One big file, 1 core against 2 ranges on 2 cores: 0.28 s against 0.44 s
+   (0.63x) on the 200 MB benchmark capture, 0.17 s against 0.30 s (0.55x)
+   with long sessions; in CPU seconds 0.27 serially, 0.16 in the calling
+   process + 0.26 in the two workers.  The target of 1.7x is not reached,
    and would not be on two idle cores either: this reader decodes at about
    1 GB/s, so building the table's Python objects -- in the calling process,
    whichever way the ranges are read -- and merging the ranges cost about
    half the serial time.
 3. 30 copies (6.4 GB) under a 2,000 MB address-space cap: ``read_sessions``
-   fails (MemoryError) after 13.9 s; ``sessions_to_parquet`` writes the
-   1,478,820 sessions in 23.3 s, peak address space 1,610 MB, peak RSS
+   fails (MemoryError) after 9.9 s; ``sessions_to_parquet`` writes the
+   1,478,820 sessions in 14.5 s, peak address space 1,611 MB, peak RSS
    403 MB.
 """
 
