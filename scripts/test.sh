@@ -10,4 +10,4 @@ bash scripts/bootstrap.sh
 SKLEARN_FLOWSPECTRUM_PURE_PYTHON=1 .venv/bin/python -m pytest "$@" \
     tests/test_loops.py tests/test_capture.py tests/test_sessions.py \
     tests/test_layouts.py tests/test_vectorizer.py tests/test_sources.py \
-    tests/test_session_stats.py tests/test_streaming.py
+    tests/test_session_stats.py tests/test_streaming.py tests/test_split.py

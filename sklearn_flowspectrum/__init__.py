@@ -5,7 +5,10 @@ images -> spectra -> decisions.  Each stage lives in its own private module
 and is re-exported here:
 
 - captures -> sessions: ``_capture`` (pcap/pcapng records), ``_sessions``
-  (:func:`read_sessions`)
+  (:func:`read_sessions`), ``_split`` (one classic pcap as byte ranges read
+  in parallel), ``_parquet`` (:func:`sessions_to_parquet`,
+  :func:`read_sessions_parquet`, :func:`vectorize_partitions`: tables larger
+  than memory, with pyarrow and dask)
 - sessions -> byte images: ``_layers`` (frame dissection), ``_layouts`` (image
   layouts, byte maps, masking), ``_vectorizer`` (:class:`PcapSessionVectorizer`),
   ``_idx`` (USTC-TK2016 / MNIST IDX files)
@@ -37,6 +40,11 @@ from sklearn_flowspectrum._metrics import (
     make_group_of_k_scorer,
 )
 from sklearn_flowspectrum._model_format import load_model, save_model
+from sklearn_flowspectrum._parquet import (
+    read_sessions_parquet,
+    sessions_to_parquet,
+    vectorize_partitions,
+)
 from sklearn_flowspectrum._sessions import SessionReport, read_sessions
 from sklearn_flowspectrum._streaming import iter_sessions
 from sklearn_flowspectrum._vectorizer import PcapSessionVectorizer
@@ -77,12 +85,15 @@ __all__ = [
     "iter_records",
     "iter_sessions",
     "read_sessions",
+    "read_sessions_parquet",
+    "sessions_to_parquet",
     # sessions -> byte images
     "PcapSessionVectorizer",
     "byte_map_layers",
     "load_idx_pair",
     "packet_slot_map",
     "read_idx",
+    "vectorize_partitions",
     "write_idx",
     # images -> spectra
     "AMAE1dModule",

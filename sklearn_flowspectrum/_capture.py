@@ -108,10 +108,21 @@ class OpenCapture(NamedTuple):
     source: Source
     header: object  # the pcap global header (pcap only)
 
-    def batches(self, chunk_size=DEFAULT_CHUNK_SIZE, reuse=False):
-        """The packets in batches, as :func:`iter_batches` yields them."""
+    def batches(self, chunk_size=DEFAULT_CHUNK_SIZE, reuse=False, byte_range=None):
+        """The packets in batches, as :func:`iter_batches` yields them.
+
+        ``byte_range=(start, end)``: only the records between those file
+        offsets (an uncompressed classic pcap file only; see
+        :func:`~sklearn_flowspectrum._pcap.pcap_batches`).
+        """
         if self.format == "pcap":
-            return pcap_batches(self.source, self.header, int(chunk_size), reuse)
+            if byte_range is not None and not self.source.sized:
+                raise ValueError(f"{self.name}: byte ranges need an uncompressed file")
+            return pcap_batches(
+                self.source, self.header, int(chunk_size), reuse, byte_range
+            )
+        if byte_range is not None:
+            raise ValueError(f"{self.name}: byte ranges need a classic pcap file")
         return pcapng_batches(self.source)
 
     def records(self):

@@ -868,6 +868,8 @@ def _cmd_sessions(args, console):
         _check_stream_output(args)
         if args.report or args.labels not in (None, "dir"):
             raise CLIError("--report and --labels need capture files, not a stream")
+        if args.output_dir is not None:
+            raise CLIError("--output-dir needs capture files, not a stream")
         tables = _stream_sessions(source, args)
         n = _stream_rows(tables, args.format, _public_columns)
         console.info(f"wrote {n:,} sessions of {_stream_name(source)}")
@@ -875,6 +877,10 @@ def _cmd_sessions(args, console):
     captures, idx = _expand_inputs(args.inputs)
     if idx:
         raise CLIError(f"{idx[0]}: a session-image file, not a capture")
+    if (args.output is None) == (args.output_dir is None):
+        raise CLIError("give one of -o/--output FILE and --output-dir DIR")
+    if args.output_dir is not None:
+        return _write_session_parts(captures, args, console)
     _check_outputs(
         [("-o", args.output, "table or stdout"), ("--report", args.report, "table")],
         _input_files(captures, (), args.labels),
@@ -888,6 +894,57 @@ def _cmd_sessions(args, console):
         _write_table(_public_columns(sessions), args.output, console)
     if args.report:
         _write_table(sessions.attrs["report"], args.report, console)
+    return 0
+
+
+def _write_session_parts(captures, args, console):
+    """``sessions --output-dir``: one Parquet part per capture (the library's
+    sessions_to_parquet), frames included."""
+    from sklearn_flowspectrum._capture import CaptureError
+    from sklearn_flowspectrum._parquet import sessions_to_parquet
+
+    if args.drop_duplicates:
+        raise CLIError(
+            "--drop-duplicates compares sessions across all captures; it is "
+            "not offered with --output-dir"
+        )
+    _check_outputs(
+        [("--report", args.report, "table")],
+        _input_files(captures, (), args.labels),
+    )
+    _check_labels_arg(args.labels)
+    labels = _labels_for(captures, args.labels)
+    kwargs = {
+        "flows": args.flows,
+        "drop_empty": args.drop_empty,
+        "drop_retransmissions": args.drop_retransmissions,
+        "idle_timeout": args.idle_timeout,
+        "active_timeout": args.active_timeout,
+    }
+    if args.keep_bytes is not None:
+        kwargs["keep_bytes"] = args.keep_bytes
+    files = [entry.file for entry in captures]
+    with _Timer() as timer:
+        try:
+            with console.working(f"writing the sessions of {len(files)} capture(s)"):
+                report = sessions_to_parquet(
+                    files,
+                    args.output_dir,
+                    labels,
+                    n_jobs=args.n_jobs,
+                    on_error=args.on_error,
+                    **kwargs,
+                )
+        except (CaptureError, ImportError, ValueError) as exc:
+            raise CLIError(str(exc)) from None
+    unit = "flows" if args.flows else "sessions"
+    console.info(
+        f"wrote {int(report['sessions'].sum()):,} {unit} of {len(files)} "
+        f"capture(s) to {args.output_dir}, one Parquet part each "
+        f"({timer.seconds:.1f} s)"
+    )
+    if args.report:
+        _write_table(report, args.report, console)
     return 0
 
 
@@ -2303,8 +2360,14 @@ def build_parser():
     p.add_argument(
         "-o",
         "--output",
-        required=True,
         help="sessions.csv or .parquet, or - for standard output",
+    )
+    p.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="instead of -o: one Parquet part per capture in DIR, the packet "
+        "bytes included, for archives larger than memory (read them with "
+        "read_sessions_parquet; needs pyarrow)",
     )
     p.add_argument("--report", help="also write the per-file packet accounting here")
     p.add_argument(

@@ -25,28 +25,41 @@ class PcapHeader(NamedTuple):
     linktype: int
 
 
+def record_limit(header):
+    """The largest ``incl_len`` a record of this capture may claim."""
+    return max(MAX_SNAPLEN, min(header.snaplen, MAX_RECORD))
+
+
 # ---------------------------------------------------------------------------
 # Classic pcap: chunked record walk
 
 
-def pcap_batches(src, header, chunk_size, reuse=False):
+def pcap_batches(src, header, chunk_size, reuse=False, byte_range=None):
     """Batches of whole records, read ``chunk_size`` bytes at a time.
 
     ``src`` is a :class:`~sklearn_flowspectrum._sources.Source` whose global
     header has been read.  A stream yields what has arrived, as it arrives.
     With ``reuse`` one buffer serves all chunks (no fresh memory to fault in
     per chunk): a batch's data is then only valid until the next one.
+    ``byte_range=(start, end)`` (a sized file only) reads the records from
+    file offset ``start``, which must be that of a record header, to
+    ``end``, as if the file ended there: a record that runs past ``end``
+    is a :class:`CaptureError`.
     """
     f, name = src.file, src.name
     big = header.endian == ">"
     frac_ns = 1 if header.nanosecond else 1000
-    limit = max(MAX_SNAPLEN, min(header.snaplen, MAX_RECORD))
+    limit = record_limit(header)
     pos = 24  # file offset of buf[0]
     buf = None
     carry = 0  # length of the partial record left at buf[consumed:]
     consumed = 0
     # A stream's length is not known: read until it ends.
     remaining = max(os.fstat(f.fileno()).st_size - pos, 0) if src.sized else None
+    if byte_range is not None:
+        pos, end = byte_range
+        f.seek(pos)
+        remaining = max(end - pos, 0)
     while True:
         want = chunk_size if remaining is None else min(chunk_size, remaining)
         need = carry + want + PAD_BYTES

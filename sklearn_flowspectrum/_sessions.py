@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
+from joblib.parallel import get_active_backend
 
 from sklearn_flowspectrum._capture import (
     DEFAULT_CHUNK_SIZE,
@@ -62,6 +63,7 @@ from sklearn_flowspectrum._sources import (
     is_stream,
     source_name,
 )
+from sklearn_flowspectrum._split import merge_ranges, pcap_ranges
 from sklearn_flowspectrum._validation import check_n_jobs
 
 __all__ = ["SessionReport", "read_sessions"]
@@ -106,6 +108,33 @@ _TCP_SYN_FIN = 0x03
 
 # ---------------------------------------------------------------------------
 # Fast path: per-session state in numpy arrays
+
+
+def session_keys(ver, proto, s1, s2, d1, d2, sport, dport, flows):
+    """The packed 5-tuple keys of packets, ``(n, 5)`` uint64, and whether
+    each packet's endpoints were swapped into the canonical orientation
+    (None for flows, which keep their direction)."""
+    sp = sport.astype(np.uint64)
+    dp = dport.astype(np.uint64)
+    meta = (ver.astype(np.uint64) << np.uint64(48)) | (
+        proto.astype(np.uint64) << np.uint64(32)
+    )
+    keys = np.empty((len(sp), 5), dtype=np.uint64)
+    if flows:
+        swap = None
+        keys[:, 0], keys[:, 1], keys[:, 2], keys[:, 3] = s1, s2, d1, d2
+        keys[:, 4] = meta | (sp << np.uint64(16)) | dp
+    else:
+        # Canonical orientation of the endpoint pair: any total order works.
+        swap = (s1 > d1) | ((s1 == d1) & ((s2 > d2) | ((s2 == d2) & (sp > dp))))
+        keys[:, 0] = np.where(swap, d1, s1)
+        keys[:, 1] = np.where(swap, d2, s2)
+        keys[:, 2] = np.where(swap, s1, d1)
+        keys[:, 3] = np.where(swap, s2, d2)
+        keys[:, 4] = (
+            meta | (np.where(swap, dp, sp) << np.uint64(16)) | np.where(swap, sp, dp)
+        )
+    return keys, swap
 
 
 class SessionBuilder:
@@ -155,6 +184,8 @@ class SessionBuilder:
         self.kept_frames = []
         self.kept_ts = []
         self.kept_len = []
+        # Payload lengths of the kept frames, for merging byte ranges.
+        self.kept_plen = None
 
     def add(self, batch, dec):
         self.packets_read += len(dec.skip)
@@ -163,28 +194,9 @@ class SessionBuilder:
         if not len(ok):
             return
         s1, s2, d1, d2 = dec.src_hi, dec.src_lo, dec.dst_hi, dec.dst_lo
-        sp = dec.sport.astype(np.uint64)
-        dp = dec.dport.astype(np.uint64)
-        meta = (dec.ip_version.astype(np.uint64) << np.uint64(48)) | (
-            dec.proto.astype(np.uint64) << np.uint64(32)
+        keys, swap = session_keys(
+            dec.ip_version, dec.proto, s1, s2, d1, d2, dec.sport, dec.dport, self.flows
         )
-        keys = np.empty((len(ok), 5), dtype=np.uint64)
-        if self.flows:
-            swap = None
-            keys[:, 0], keys[:, 1], keys[:, 2], keys[:, 3] = s1, s2, d1, d2
-            keys[:, 4] = meta | (sp << np.uint64(16)) | dp
-        else:
-            # Canonical orientation of the endpoint pair: any total order works.
-            swap = (s1 > d1) | ((s1 == d1) & ((s2 > d2) | ((s2 == d2) & (sp > dp))))
-            keys[:, 0] = np.where(swap, d1, s1)
-            keys[:, 1] = np.where(swap, d2, s2)
-            keys[:, 2] = np.where(swap, s1, d1)
-            keys[:, 3] = np.where(swap, s2, d2)
-            keys[:, 4] = (
-                meta
-                | (np.where(swap, dp, sp) << np.uint64(16))
-                | np.where(swap, sp, dp)
-            )
         # Local groups, their first packets and their session ids (new
         # sessions numbered in order of their first packet).
         codes, first, gmap = self.index.assign(keys)
@@ -284,6 +296,8 @@ class SessionBuilder:
         self.kept_frames.extend(slices(batch.data, batch.start[pk], cap[kept]))
         self.kept_ts.append(batch.ts_ns[pk])
         self.kept_len.append(batch.orig_len[pk])
+        if self.kept_plen is not None:
+            self.kept_plen.append(plen[kept])
         self.done.a[gmap] = (
             (24 + self.image.a[gmap] >= kb)
             & (self.payload.a[gmap] >= kb)
@@ -440,34 +454,74 @@ class SessionBuilder:
         else:
             ver = proto = sport = dport = lt = ts = np.zeros(0, dtype=np.int64)
             s1 = s2 = d1 = d2 = np.zeros(0, dtype=np.uint64)
-        frames, frame_ts, frame_len = _group_kept(
-            n, self.kept_gid, self.kept_frames, self.kept_ts, self.kept_len
-        )
         stats = {}
         if self.stats is not None:
             self.stats.grow(max(n, self.stats.n))
             stats = self.stats.columns(n, ts, self.last_ts.a[:n])
-        return stats | {
-            "protocol": np.where(
-                proto == IPPROTO_TCP,
-                TRANSPORT_NAMES[IPPROTO_TCP],
-                TRANSPORT_NAMES[IPPROTO_UDP],
-            ).astype(object),
-            "ip_version": ver.astype(np.int64),
-            "src_addr": _address_strings(ver, s1, s2),
-            "src_port": sport.astype(np.int64),
-            "dst_addr": _address_strings(ver, d1, d2),
-            "dst_port": dport.astype(np.int64),
-            "first_ts": ts / 1e9,
-            "last_ts": self.last_ts.a[:n] / 1e9,
-            "packets": self.count.a[:n].copy(),
-            "bytes": self.bytes.a[:n].copy(),
-            "payload_bytes": self.payload.a[:n].copy(),
-            "linktype": lt.astype(np.int64),
-            "frames": frames,
-            "frame_ts_ns": frame_ts,
-            "frame_orig_len": frame_len,
-        }
+        if self.kept_plen is None:
+            frames, frame_ts, frame_len = _group_kept(
+                n, self.kept_gid, self.kept_frames, self.kept_ts, self.kept_len
+            )
+            kept = {
+                "frames": frames,
+                "frame_ts_ns": frame_ts,
+                "frame_orig_len": frame_len,
+            }
+        else:
+            # A byte range, for merge_ranges: the kept frames flat (one
+            # buffer, cheap to send from a worker), with what carries the
+            # budgets across ranges.
+            kept = {
+                "image_bytes": self.image.a[:n].copy(),
+                "kept": self._flat_kept(),
+                "keys": session_keys(
+                    ver, proto, s1, s2, d1, d2, sport, dport, self.flows
+                )[0],
+            }
+        return (
+            stats
+            | kept
+            | {
+                "protocol": np.where(
+                    proto == IPPROTO_TCP,
+                    TRANSPORT_NAMES[IPPROTO_TCP],
+                    TRANSPORT_NAMES[IPPROTO_UDP],
+                ).astype(object),
+                "ip_version": ver.astype(np.int64),
+                "src_addr": _address_strings(ver, s1, s2),
+                "src_port": sport.astype(np.int64),
+                "dst_addr": _address_strings(ver, d1, d2),
+                "dst_port": dport.astype(np.int64),
+                "first_ts": ts / 1e9,
+                "last_ts": self.last_ts.a[:n] / 1e9,
+                "packets": self.count.a[:n].copy(),
+                "bytes": self.bytes.a[:n].copy(),
+                "payload_bytes": self.payload.a[:n].copy(),
+                "linktype": lt.astype(np.int64),
+            }
+        )
+
+    def _flat_kept(self):
+        """The kept frames by session: ``(counts, data, lengths, ts_ns,
+        orig_len, payload_len)``, ``data`` all frames end to end."""
+        n = self.n
+        if not self.kept_gid:
+            empty = np.zeros(0, dtype=np.int64)
+            return np.zeros(n, dtype=np.int64), b"", empty, empty, empty, empty
+        gid = np.concatenate(self.kept_gid)
+        order = np.argsort(gid, kind="stable")
+        frames = self.kept_frames
+        if len(order) > 1:
+            frames = operator.itemgetter(*order.tolist())(frames)
+        lengths = np.fromiter(map(len, frames), np.int64, len(order))
+        return (
+            np.bincount(gid, minlength=n),
+            b"".join(frames),
+            lengths,
+            np.concatenate(self.kept_ts)[order],
+            np.concatenate(self.kept_len)[order],
+            np.concatenate(self.kept_plen)[order],
+        )
 
 
 def _group_kept(n, gids, frames, ts, lens):
@@ -768,12 +822,23 @@ def _read_one_paused(
             raise err from exc
         report["error"] = str(err)
     cols = builder.finish()
-    skips = builder.skips
-    report["packets"] = builder.packets_read
-    report["used"] = int(builder.packets_read - skips[1:].sum())
+    return _finish_file(
+        cols,
+        report,
+        builder.packets_read,
+        builder.skips,
+        builder.retransmissions,
+        drop_empty,
+    )
+
+
+def _finish_file(cols, report, packets_read, skips, retransmissions, drop_empty):
+    """The report's counts, the session numbers and ``drop_empty``."""
+    report["packets"] = packets_read
+    report["used"] = int(packets_read - skips[1:].sum())
     for reason, count in zip(SKIP_REASONS, skips[1:].tolist()):
         report[reason] = count
-    report["retransmissions"] = builder.retransmissions
+    report["retransmissions"] = retransmissions
     n = len(cols["packets"])
     cols["session"] = np.arange(n, dtype=np.int64)
     if drop_empty and n:
@@ -783,6 +848,149 @@ def _read_one_paused(
         cols = take_rows(cols, np.flatnonzero(~empty))
     report["sessions"] = len(cols["packets"])
     return cols, report
+
+
+def _read_range(source, byte_range, flows, keep):
+    """The sessions of the records in ``byte_range`` of a classic pcap, for
+    :func:`~sklearn_flowspectrum._split.merge_ranges`: ``(cols,
+    packets_read, skips)``, or None when the range does not end exactly at
+    its end (not a record boundary) or the file is corrupt there; the file
+    is then read whole.  A file that cannot be opened is a CaptureError."""
+    builder = SessionBuilder(flows, *keep, False)
+    builder.kept_plen = []
+    try:
+        with gc_paused(), open_capture(source) as capture:
+            if capture.format != "pcap" or not capture.source.sized:
+                return None
+            for batch in capture.batches(CHUNK_SIZE, True, byte_range):
+                builder.add(batch, decode_batch(batch))
+            cols = builder.finish()
+    except CaptureError as exc:
+        if exc.offset is None:  # cannot be opened (on this worker): say so
+            raise
+        return None
+    except OSError:
+        return None
+    return cols, builder.packets_read, builder.skips
+
+
+def _merge_file(source, parts, flows, keep, drop_empty):
+    """``_read_one``'s answer for a file read as byte ranges."""
+    cols = merge_ranges([p[0] for p in parts], flows, *keep)
+    report = _new_report(source_name(source))
+    report["format"] = "pcap"
+    skips = np.sum([p[2] for p in parts], axis=0)
+    return _finish_file(cols, report, sum(p[1] for p in parts), skips, 0, drop_empty)
+
+
+def _file_results(done, plan, args, on_error, engine):
+    """Per file, ``_read_one``'s answer from the answers of its tasks."""
+    flows, keep, _, drop_empty = args
+    for name, tasks in plan:
+        if isinstance(tasks, int):
+            yield done[tasks]
+            continue
+        parts = done[tasks.start : tasks.stop]
+        if any(p is None for p in parts):
+            # A cut that is not a record boundary, or a corrupt range: the
+            # serial read, which reports a corrupt file as it always does.
+            yield _read_one(name, *args, on_error, engine)
+        else:
+            yield _merge_file(name, parts, flows, keep, drop_empty)
+
+
+class Packed:
+    """A task's answer, sent back from a worker in one piece.
+
+    Pickled, its columns of tuples travel flat (all frames in one buffer,
+    the integers in arrays); tens of thousands of small tuples would cost
+    loky a slow pickle and Dask far more (its serialisation walks lists and
+    tuples item by item).
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+    def __reduce__(self):
+        return _unpacked, (_pack(self.value),)
+
+
+def _unpacked(value):
+    return Packed(_unpack(value))
+
+
+def _packed_call(function, arguments):
+    return Packed(function(*arguments))
+
+
+class _FlatTuples(NamedTuple):
+    counts: np.ndarray  # items per tuple
+    data: object  # bytes: the items end to end, or an int64 array of them
+    lengths: object  # the length of each item (bytes only), or None
+
+
+def _pack(value):
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if k in TUPLE_COLUMNS and isinstance(v, list):
+                counts = np.fromiter(map(len, v), np.int64, len(v))
+                items = list(chain.from_iterable(v))
+                if items and isinstance(items[0], bytes):
+                    lengths = np.fromiter(map(len, items), np.int64, len(items))
+                    v = _FlatTuples(counts, b"".join(items), lengths)
+                else:
+                    v = _FlatTuples(counts, np.array(items, np.int64), None)
+            out[k] = v
+        return out
+    if isinstance(value, tuple) and type(value) is tuple:
+        return tuple(_pack(v) for v in value)
+    return value
+
+
+def _unpack(value):
+    if isinstance(value, dict):
+        return {k: _unflat(v) if isinstance(v, _FlatTuples) else v
+                for k, v in value.items()}  # fmt: skip
+    if isinstance(value, tuple) and type(value) is tuple:
+        return tuple(_unpack(v) for v in value)
+    return value
+
+
+def _unflat(flat):
+    bounds = np.zeros(len(flat.counts) + 1, dtype=np.int64)
+    np.cumsum(flat.counts, out=bounds[1:])
+    if flat.lengths is None:
+        return split(flat.data.tolist(), bounds)
+    starts = np.zeros(len(flat.lengths), dtype=np.int64)
+    np.cumsum(flat.lengths[:-1], out=starts[1:])
+    return split(slices(flat.data, starts, flat.lengths), bounds)
+
+
+def run_on_workers(function, arguments, n_jobs):
+    """``[function(*a) for a in arguments]`` on the workers of joblib's backend.
+
+    A capture that a worker cannot open though this process could (the
+    checks of :func:`expand_paths` ran here) is a :class:`CaptureError` that
+    names the file and says where captures must lie.
+    """
+    if callable(function):
+        function = [function] * len(arguments)
+    tasks = (delayed(_packed_call)(f, a) for f, a in zip(function, arguments))
+    try:
+        return [packed.value for packed in Parallel(n_jobs=n_jobs)(tasks)]
+    except CaptureError as exc:
+        if exc.offset is not None or _file_error(exc.file) is not None:
+            raise
+        raise CaptureError(
+            exc.file,
+            None,
+            f"{exc.reason} on a worker of the joblib backend, though it can be "
+            "read here: the captures must lie on a path that every worker "
+            "reads (a shared file system), under the same name",
+        ) from exc
 
 
 def take_rows(cols, idx):
@@ -978,6 +1186,7 @@ def read_sessions(
     statistics=False,
     idle_timeout=None,
     active_timeout=None,
+    split_size=None,
 ):
     """Read packet captures into a table with one row per TCP/UDP session.
 
@@ -1052,8 +1261,13 @@ def read_sessions(
         files; ``"ignore"`` does the same silently.  The report lists the
         error either way.
     n_jobs : int, default=None
-        Number of files read in parallel with joblib (``None``: one process,
-        ``-1``: all cores, ``-2``: all but one, ...; not 0).
+        Number of files read in parallel with joblib (``None``: one process
+        unless a :func:`joblib.parallel_config` context says otherwise,
+        ``-1``: all cores, ``-2``: all but one, ...; not 0).  Any joblib
+        backend works: under ``joblib.parallel_config(backend="dask")`` the
+        files are read by the workers of a ``distributed.Client``, which are
+        sent only the paths and the parameters; the captures must then lie
+        on a path that every worker reads (see :ref:`dask`).
     return_report : bool, default=False
         Also return the per-file report as a DataFrame.
     engine : {"auto", "python"}, default="auto"
@@ -1079,6 +1293,23 @@ def read_sessions(
         5-tuple in one session, as SplitCap and the published datasets do.
         The times are the capture's, in capture order; retransmissions
         count for the idle time even when dropped.
+    split_size : int or None, default=None
+        Read each uncompressed classic pcap file larger than ``split_size``
+        bytes as byte ranges of about that size, cut at record boundaries
+        and read in parallel (``n_jobs``), so that one big capture uses
+        several cores; the table is identical to that of a serial read
+        (same sessions in the same order, same frames).  A cut moves on to
+        the first offset where a chain of plausible record headers begins,
+        and each range must end exactly where the next begins: otherwise,
+        or when a range is corrupt, the file is read whole, serially (and a
+        corrupt file reported as usual).  pcapng, compressed files and
+        streams are always read whole, and so is every file with
+        ``statistics``, ``drop_retransmissions``, ``idle_timeout``,
+        ``active_timeout`` or ``engine="python"``, whose state would have
+        to cross range boundaries.  The merge and the table are made in
+        the calling process, which bounds the gain (see :ref:`dask`); a few
+        hundred MB per range suits most machines.  ``None`` reads every
+        file whole.
 
     Returns
     -------
@@ -1174,6 +1405,12 @@ def read_sessions(
             raise ValueError(f"{flag} must be a bool, got {value!r}")
     keep_bytes, keep_packets = int(keep_bytes), int(keep_packets)
     check_n_jobs(n_jobs, "read_sessions")
+    if split_size is not None and (
+        not isinstance(split_size, numbers.Integral)
+        or isinstance(split_size, bool)
+        or split_size < 1
+    ):
+        raise ValueError(f"split_size must be an int >= 1 or None, got {split_size!r}")
     timeouts = check_timeouts(idle_timeout, active_timeout)
 
     entries = expand_paths(paths, labels)
@@ -1188,18 +1425,40 @@ def read_sessions(
         bool(drop_retransmissions),
         bool(drop_empty),
     )
-    if n_jobs is None or n_jobs == 1 or len(todo) < 2 or any(map(is_stream, todo)):
+    if n_jobs is None:
+        # sklearn's rule: None is 1 unless a joblib.parallel_config says more.
+        n_jobs = get_active_backend()[1]
+    # Tasks: a whole file, or a byte range of one (split_size).
+    functions, arguments, plan = [], [], []
+    splittable = (
+        split_size is not None
+        and engine == "auto"
+        and not statistics
+        and not drop_retransmissions
+        and timeouts is None
+    )
+    for name in todo:
+        ranges = None
+        if splittable and not is_stream(name):
+            ranges = pcap_ranges(name, split_size)
+        if ranges:
+            plan.append((name, range(len(functions), len(functions) + len(ranges))))
+            for r in ranges:
+                functions.append(_read_range)
+                arguments.append((name, r, bool(flows), args[1]))
+        else:
+            plan.append((name, len(functions)))
+            functions.append(_read_one)
+            arguments.append((name, *args, on_error, engine, statistics, timeouts))
+    if n_jobs is None or n_jobs == 1 or len(functions) < 2 or any(map(is_stream, todo)):
         # Streams are read here: they cannot travel to another process.
-        results = [
-            _read_one(name, *args, on_error, engine, statistics, timeouts)
-            for name in todo
-        ]
+        done = [f(*a) for f, a in zip(functions, arguments)]
     else:
-        results = Parallel(n_jobs=n_jobs)(
-            delayed(_read_one)(name, *args, on_error, engine, statistics, timeouts)
-            for name in todo
-        )
-    results = iter(results)
+        # Only the paths and the parameters travel to the workers (of any
+        # joblib backend: loky, or Dask's with a distributed.Client); each
+        # worker opens its files itself.
+        done = run_on_workers(functions, arguments, n_jobs)
+    results = iter(_file_results(done, plan, args, on_error, engine))
 
     parts, reports, file_labels = [], [], []
     for name, label, err, *_ in entries:
@@ -1322,11 +1581,20 @@ def assemble_table(entries, parts, file_labels, with_labels, statistics=False):
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0)
         else:
             data[k] = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int64)
+    return session_frame(data)
+
+
+# Columns of tuples (one entry per kept frame, or per first packet).
+TUPLE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len", "first_payload_sizes")
+
+
+def session_frame(data):
+    """The session table of its columns (a dict: lists and arrays), with the
+    dtypes of :func:`read_sessions`."""
     if "file" in data:
         data["file"] = _text_column(data["file"])
     table = pd.DataFrame(data)
-    for k in ("frames", "frame_ts_ns", "frame_orig_len") + (
-        ("first_payload_sizes",) if statistics else ()
-    ):
-        table[k] = table[k].astype(object)
+    for k in TUPLE_COLUMNS:
+        if k in table.columns:
+            table[k] = table[k].astype(object)
     return table
