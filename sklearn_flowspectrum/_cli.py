@@ -730,6 +730,10 @@ def _write_table(table, path, console):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = _escaped_table(table)
+    # pandas writes attrs into Parquet metadata as JSON; the read report
+    # there is a table of its own, reported on the console instead.
+    table = table.copy(deep=False)
+    table.attrs = {}
     try:
         with atomic_output(path) as temporary:
             if path.name.lower().endswith(".parquet"):
@@ -1008,7 +1012,10 @@ def _save_labels(labels, path, console):
     elif name.endswith((".csv", ".csv.gz")):
         import pandas as pd
 
-        table = _escaped_table(pd.DataFrame({"label": labels}))
+        if labels.dtype.kind == "U":
+            # Escaped first: pandas' (pyarrow) strings refuse surrogates.
+            labels = [_escape_undecodable(v) for v in labels.tolist()]
+        table = pd.DataFrame({"label": labels})
         with atomic_output(path) as temporary:
             table.to_csv(temporary, index=False)
     elif labels.dtype.kind in "iu" and np.all((labels >= 0) & (labels < 256)):

@@ -1591,8 +1591,10 @@ TUPLE_COLUMNS = ("frames", "frame_ts_ns", "frame_orig_len", "first_payload_sizes
 def session_frame(data):
     """The session table of its columns (a dict: lists and arrays), with the
     dtypes of :func:`read_sessions`."""
-    if "file" in data:
-        data["file"] = _text_column(data["file"])
+    for k in ("file", "label"):
+        # Labels from folder names are text too, and may not be UTF-8.
+        if k in data and all(isinstance(v, str) for v in data[k]):
+            data[k] = _text_column(data[k])
     table = pd.DataFrame(data)
     for k in TUPLE_COLUMNS:
         if k in table.columns:
