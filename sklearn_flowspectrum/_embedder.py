@@ -3,6 +3,7 @@
 """AMAESpectrumEmbedder: session images -> one spectrum value per session."""
 
 import math
+import mmap
 import numbers
 from contextlib import nullcontext
 
@@ -66,6 +67,59 @@ class _TensorDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.X[i], (self.y[i] if self.y is not None else torch.zeros(()))
+
+
+def memory_mapped(X):
+    """Whether ``X`` (an array) is a view of a memory-mapped file."""
+    while X is not None:
+        if isinstance(X, (np.memmap, mmap.mmap)):
+            return True
+        X = getattr(X, "base", None)
+    return False
+
+
+class _MappedImages:
+    """Session images read on demand from a memory-mapped ``(n, n_bytes)`` array.
+
+    Indexing with a slice or with indices returns those images as a
+    ``(k, 1, side, side)`` tensor on ``device``, read from the file then; the
+    whole array is never in memory at once.  ``rows`` restricts it to a
+    subset without reading it (skorch's validation split).
+    """
+
+    def __init__(self, X, side, device, rows=None):
+        self.X = X
+        self.side = side
+        self.device = torch.device(device)
+        self.rows = rows
+
+    def __len__(self):
+        return len(self.X) if self.rows is None else len(self.rows)
+
+    def subset(self, indices):
+        indices = np.asarray(indices)
+        rows = indices if self.rows is None else self.rows[indices]
+        return _MappedImages(self.X, self.side, self.device, rows)
+
+    def __getitem__(self, key):
+        if isinstance(key, torch.Tensor):
+            key = key.cpu().numpy()
+        if self.rows is not None:
+            key = self.rows[key]
+        if isinstance(key, slice):
+            block = self.X[key]
+        else:
+            # Sorted reads run through the file front to back.
+            key = np.atleast_1d(np.asarray(key))
+            order = np.argsort(key, kind="stable")
+            block = np.empty((len(key), self.X.shape[1]), dtype=self.X.dtype)
+            block[order] = self.X[key[order]]
+        block = np.array(block, dtype=block.dtype)  # off the file, writable
+        n, n_bytes = block.shape
+        t = torch.from_numpy(block)
+        if n_bytes != self.side * self.side:
+            t = torch.nn.functional.pad(t, (0, self.side * self.side - n_bytes))
+        return t.view(n, 1, self.side, self.side).to(self.device)
 
 
 class _TensorBatches:
@@ -595,8 +649,11 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         if isinstance(X, torch.utils.data.Dataset):
             return X
         device = self.device
-        Xt = X if isinstance(X, torch.Tensor) else self._to_images(X)
-        Xt = Xt.to(device)
+        if isinstance(X, _MappedImages):
+            Xt = X
+        else:
+            Xt = X if isinstance(X, torch.Tensor) else self._to_images(X)
+            Xt = Xt.to(device)
         yt = None
         if y is not None:
             yt = torch.as_tensor(np.asarray(y), dtype=torch.int64, device=device)
@@ -614,7 +671,7 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
             idx = torch.as_tensor(
                 np.asarray(indices), dtype=torch.long, device=X.device
             )
-            X = X[idx]
+            X = X.subset(indices) if isinstance(X, _MappedImages) else X[idx]
             y = None if y is None else y[idx]
         if training:
             kwargs = self.get_params_for("iterator_train")
@@ -728,7 +785,10 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         self._batch_generator.manual_seed(
             seed if seed is not None else int(torch.randint(2**31 - 1, ()).item())
         )
-        Xt = self._to_images(X, device)
+        if memory_mapped(X):
+            Xt = _MappedImages(X, self.side_, device)
+        else:
+            Xt = self._to_images(X, device)
         cudnn_benchmark = torch.backends.cudnn.benchmark
         if device.type == "cuda":
             # Fixed batch shapes: let cuDNN pick its fastest kernels.
@@ -761,7 +821,10 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         Parameters
         ----------
         X : array-like of shape (n_sessions, n_bytes)
-            Session bytes, ``float32`` in [0, 1] or ``uint8``.
+            Session bytes, ``float32`` in [0, 1] or ``uint8``.  A
+            memory-mapped array (``np.load(path, mmap_mode="r")``) is read
+            batch by batch from its file and never held in memory, or on
+            the device, at once: the way to train on more images than fit.
         y : array-like of shape (n_sessions,), default=None
             Class labels (any hashable type, e.g. strings).  Without labels
             the network trains as a plain autoencoder.

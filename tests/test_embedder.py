@@ -371,6 +371,22 @@ def test_class_order_confusion_makes_confused_classes_neighbours():
     assert abs(centres[0] - centres[2]) == pytest.approx(2.0)
 
 
+def test_memory_mapped_images_train_batch_by_batch(data, tmp_path):
+    X, y = data
+    np.save(tmp_path / "x.npy", X)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    in_memory = _emb(max_epochs=2).fit(X, y)
+    # Never the whole array as one tensor: _to_images is the whole-array copy.
+    with mock.patch.object(
+        AMAESpectrumEmbedder, "_to_images", side_effect=AssertionError("copied")
+    ):
+        emb = _emb(max_epochs=2).fit(mapped, y)
+    np.testing.assert_array_equal(emb.transform(mapped), in_memory.transform(X))
+    np.testing.assert_array_equal(emb.attention_weights_, in_memory.attention_weights_)
+    split = _emb(max_epochs=2, train_split=ValidSplit(4)).fit(mapped, y)
+    assert np.isfinite(split.history_[-1, "valid_loss"])
+
+
 def test_transformer_has_no_predict():
     emb = AMAESpectrumEmbedder()
     assert not hasattr(emb, "predict")
