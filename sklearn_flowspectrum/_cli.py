@@ -1833,10 +1833,10 @@ _DEMO_PLOTS = {
 # Chosen on an inner 75/25 split of the demo's training part, never on its
 # held-out sessions (benchmarks/demo_budget.py, batch 64, 2 threads): 6
 # epochs 79.8% per session, 12 epochs 82.8%, 20 epochs 83.2%, ExtraTrees
-# 83.5%; 12 epochs is within half a point of 20 in 60% of the time.  On the
+# 83.5%; 20 epochs train in about a minute on an idle 2-core CPU.  On the
 # CPU the paper's batch of 64 gives four times the optimizer steps of the
 # embedder's default batch of 256 for the same time.
-DEMO_EPOCHS_CPU = 12
+DEMO_EPOCHS_CPU = 20
 DEMO_EPOCHS_GPU = 20
 CPU_BATCH_SIZE = 64
 
