@@ -891,11 +891,10 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
         module.eval()
         bs = self._infer_batch_size()
         n = len(Xt)
-        if module.n_classes == 0:
-            self.__dict__.pop("line_order_", None)
-        elif y is not None:
+        if module.n_classes > 0 and y is not None:
             self._place_classes(module, Xt, y, bs)
         if module.n_classes == 0:
+            self.__dict__.pop("line_order_", None)
             rng = check_random_state(self.random_state)
             take = np.sort(rng.permutation(n)[: min(n, 4096)])
             idx = torch.as_tensor(take, device=Xt.device)
