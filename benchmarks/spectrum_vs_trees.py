@@ -34,9 +34,11 @@ Full data on a GPU (all 35,501 AllLayers and 29,193 L7 sessions)::
     python benchmarks/spectrum_vs_trees.py --per-class 0 --epochs 20 \\
         --batch-size 1024 --lr 4e-3 --precision bf16 --out full.json
 
-RESULTS (2-core CPU, torch fp32, shared with other jobs: every time is an
-upper bound).  The embedder's defaults (AMAE1dModule, 20 epochs, batch 256),
-AllLayers rows with ``mask="safe"``; mean +- std over folds::
+RESULTS (2-core CPU, torch fp32; the 3-fold 800/class rows were rerun on the
+idle machine, with identical scores and the times below; the other rows ran
+while other jobs shared it, so their times are upper bounds). The embedder's
+defaults (AMAE1dModule, 20 epochs, batch 256), AllLayers rows with
+``mask="safe"``; mean +- std over folds::
 
     python benchmarks/spectrum_vs_trees.py --per-class 800 --variants default
     python benchmarks/spectrum_vs_trees.py --per-class 800 --variants default \
@@ -49,10 +51,10 @@ AllLayers rows with ``mask="safe"``; mean +- std over folds::
 ======================= ======== ========= ========= ========= ========= =====
 split                   model    acc       macro-F1  acc apps  F1 apps   fit_s
 ======================= ======== ========= ========= ========= ========= =====
-800/class, 3-fold       spectrum 85.7+-0.7 86.9+-0.6 89.6+-1.3 69.4+-4.4 554
-800/class, 3-fold       trees    86.1+-0.9 87.2+-0.8 91.1+-0.8 73.3+-2.5 1.9
-800/class, 3-fold, L7   spectrum 80.4+-0.2 81.3+-0.6 -         -         196
-800/class, 3-fold, L7   trees    82.8+-0.7 83.9+-0.8 -         -         4.8
+800/class, 3-fold       spectrum 85.7+-0.7 86.9+-0.6 89.6+-1.3 69.4+-4.4 84
+800/class, 3-fold       trees    86.1+-0.9 87.2+-0.8 91.1+-0.8 73.3+-2.5 2.2
+800/class, 3-fold, L7   spectrum 80.4+-0.2 81.3+-0.6 -         -         81
+800/class, 3-fold, L7   trees    82.8+-0.7 83.9+-0.8 -         -         2.7
 800/class, latest third spectrum 81.0      78.8      82.7      53.4      192
 800/class, latest third trees    88.0      89.0      91.2      69.3      2.1
 300/class, 3-fold       paper    71.4+-1.3 71.5+-1.2 69.6+-2.3 40.6+-3.0 296

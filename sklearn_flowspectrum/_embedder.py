@@ -304,19 +304,21 @@ class AMAESpectrumEmbedder(TransformerMixin, NeuralNet):
     ``predict``/``predict_proba`` of ``NeuralNet`` are not offered: this is a
     transformer; classify its output with a classifier on the spectrum.
 
-    Speed (``benchmarks/bench_embedder.py``): on a shared 2-core CPU the
-    default network trains at 96% of the throughput of a hand-written
-    PyTorch loop of the same network (272 against 283 samples/s, batch 256,
-    fp32); on one H100 the paper's 2-D network trained at 165,000 samples/s
-    at batch 4096 in bf16, within 2% of such a loop (the 1-D default has
-    not been measured on a GPU).  Accuracy of the one-number spectrum on
-    the 12-class ISCX session data, masked AllLayers rows (``mask="safe"``),
-    default settings, 800 sessions per class, stratified 3-fold
+    Speed (``benchmarks/bench_embedder.py``): on a 2-core CPU the default
+    network trains as fast as a hand-written PyTorch loop of the same
+    network (1,440 against 1,333 samples/s, batch 256, fp32; the 2-D
+    network: 402 samples/s), and fits the 35,501 sessions of the ISCX train
+    split in under 9 minutes (``benchmarks/fit_time.py``); on one H100 the
+    paper's 2-D network trained at 165,000 samples/s at batch 4096 in bf16,
+    within 2% of such a loop (the 1-D default has not been measured on a
+    GPU). Accuracy of the one-number spectrum on the 12-class ISCX session
+    data, masked AllLayers rows (``mask="safe"``), default settings, 800
+    sessions per class, stratified 3-fold
     (``benchmarks/spectrum_vs_trees.py``): 85.7% per session and macro-F1
-    0.869, against 86.1% and 0.872 for ExtraTrees(300) on the same bytes
-    and folds; see :ref:`spectrum_standing` for the other settings.  About
-    a quarter of those sessions are LLMNR lookups shared by two classes,
-    which caps any honest per-session score near 90%; see
+    0.869, against 86.1% and 0.872 for ExtraTrees(300) on the same bytes and
+    folds; see :ref:`spectrum_standing` for the other settings. About a
+    quarter of those sessions are LLMNR lookups shared by two classes, which
+    caps any honest per-session score near 90%; see
     :ref:`evaluation_toolkit`.
 
     Examples

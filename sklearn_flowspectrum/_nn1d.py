@@ -13,9 +13,10 @@ and decoder by stages of convolutions along the unfolded sequence::
         --[Conv1d(k) - PReLU - MaxPool1d(p)] per stage--> code
         --[ConvTranspose1d(p, stride p) - PReLU] per stage, Sigmoid--> x'
 
-It is the embedder's default network: on the ISCX session data it is as
-accurate as the 2-D network and trains about four times faster on a CPU
-(see the embedder's Notes and ``benchmarks/spectrum_vs_trees.py``).
+It is the embedder's default network.  On the ISCX session data it is more
+accurate than the paper's 2-D network (see the user guide's spectrum page),
+and on a 2-core CPU it trains 3.6 times as fast as ``AMAEModule`` with its
+own defaults (1,440 against 402 samples/s, ``benchmarks/bench_embedder.py``).
 """
 
 import math
@@ -72,8 +73,8 @@ class AMAE1dModule(AMAEModule):
     into 1-D convolutions: for an even ``side`` its code has as many
     numbers as the 2-D network's.  The defaults were chosen on an inner
     split of the ISCX training data (``benchmarks/spectrum_vs_trees.py``):
-    the same accuracy with an eighth of the parameters and about four
-    times the training speed on a CPU.
+    the same accuracy with an eighth of the parameters and 3.6 times the
+    training speed on a CPU.
 
     See Also
     --------
