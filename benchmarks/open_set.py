@@ -208,7 +208,7 @@ def main(argv=None):
     names = load_iscx_vpn2016(
         path, representation="alllayers", subset="session"
     ).target_names
-    X, y, _ = load(path, "alllayers", "ustc", args.per_class, 0)
+    X, y, _, _ = load(path, "alllayers", "ustc", args.per_class, 0)
     params = dict(
         VARIANTS[args.variant],
         max_epochs=args.epochs,
