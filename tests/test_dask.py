@@ -25,10 +25,10 @@ from sklearn_flowspectrum import (
 )
 from sklearn_flowspectrum import _sessions as sessions_module
 from sklearn_flowspectrum.datasets import (
-    load_iscx_vpn2016_sample,
     load_sample_captures,
 )
 from tests import _pcaps as P
+from tests.test_pipeline import sample_rows
 
 distributed = pytest.importorskip(
     "distributed", reason="dask.distributed is not installed (the 'dask' extra)"
@@ -147,20 +147,10 @@ def test_a_file_a_worker_cannot_read_is_an_error_naming_it(
     assert "no such file" in report.loc[1, "error"]
 
 
-def _iscx_rows():
-    data = load_iscx_vpn2016_sample()
-    rng = np.random.default_rng(0)
-    keep = np.concatenate(
-        [
-            rng.choice(np.flatnonzero(data.target == c), 12, replace=False)
-            for c in (0, 1, 5)
-        ]
-    )
-    return data.data[keep], data.target_names[data.target[keep]]
 
 
 def test_grid_search_on_dask_equals_local(process_client):
-    X, y = _iscx_rows()
+    X, y = sample_rows()
 
     def search():
         pipe = make_pipeline(

@@ -56,8 +56,8 @@ def sessions():
     return table
 
 
-@pytest.fixture(scope="module")
-def iscx_rows():
+def sample_rows():
+    """12 bundled ISCX rows of each of three classes, and their class names."""
     data = load_iscx_vpn2016_sample()
     rng = np.random.default_rng(0)
     keep = np.concatenate(
@@ -67,6 +67,11 @@ def iscx_rows():
         ]
     )
     return data.data[keep], data.target_names[data.target[keep]]
+
+
+@pytest.fixture(scope="module")
+def iscx_rows():
+    return sample_rows()
 
 
 def test_pipeline_fits_and_predicts_from_a_session_table(sessions):
