@@ -254,7 +254,7 @@ def explain(
     *,
     method="gradients",
     target="spectrum",
-    n_steps=16,
+    n_steps=8,
     byte_map=None,
     batch_size=256,
 ):
@@ -279,7 +279,7 @@ def explain(
         pipeline's final classifier, or the embedder's own head).
         ``"gradients"`` explains ``d(A)`` and ``"attention"`` is what it is;
         both accept only ``"spectrum"``.
-    n_steps : int, default=16
+    n_steps : int, default=8
         Points of the integrated-gradients path.
     byte_map : array-like of shape (n_sessions, n_bytes), default=None
         Field name of every image position, for occlusion; None reads it
